@@ -1,0 +1,153 @@
+// Store: the deduplicated, content-addressed layer store and its image records.
+//
+// On disk (see docs/ARCHITECTURE.md): one LMDB environment under meta/ is the authority for what
+// exists; blobs/ holds configs and manifests, objects/ one file per distinct regular-file content,
+// layers/<diff_id>/ the tar-split of each layer. A file becomes visible to readers only when the
+// LMDB transaction naming it commits, after the file was synced; so a crash at any instant leaves
+// at worst unreferenced files, which Fsck removes.
+//
+// Concurrency: one Store per process (LMDB's rule), usable from one thread at a time. Several
+// processes may open the same root: writers that add data hold a shared lock on gc.lock
+// (WriteLease) from their first file write to their last commit; operations that delete (rmi,
+// prune, fsck repair) take it exclusively, so they never free what an import is about to name.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layerstore/digest.h"
+#include "layerstore/io.h"
+#include "layerstore/layer.h"
+#include "layerstore/options.h"
+#include "layerstore/progress.h"
+#include "layerstore/reference.h"
+#include "layerstore/status.h"
+
+namespace layerstore {
+
+struct ImageRecord {
+  Digest id;                               // the config digest, as Docker's image IDs
+  std::vector<Digest> layers;              // diff_ids, bottom first (config rootfs.diff_ids)
+  std::vector<std::string> repo_digests;   // "docker.io/library/x@sha256:<manifest>"
+  std::optional<Digest> manifest;          // the manifest it was pulled with, when kept
+  std::string manifest_media_type;
+  int64_t added_at = 0;                    // unix seconds the record was created
+  int64_t tagged_at = 0;                   // unix seconds of the last tag change
+  uint64_t size = 0;                       // sum of its layers' content_size
+};
+
+struct ImageView {
+  ImageRecord record;
+  std::vector<Reference> tags;  // sorted
+};
+
+// What an import expects of a layer stream; unset fields are not checked.
+struct LayerExpectation {
+  std::optional<Digest> blob_digest;  // digest of the bytes as read (compressed or not)
+  std::optional<uint64_t> blob_size;
+  std::optional<Digest> diff_id;      // digest of the uncompressed tar
+};
+
+struct NewImage {
+  std::string config;                 // the config JSON, exactly as its digest was computed
+  std::vector<Reference> tags;        // moved to this image from any image holding them
+  std::vector<std::string> repo_digests;
+};
+
+// Docker-style report lines of rmi/prune, in order.
+struct RemovalEvent {
+  enum Kind { kUntagged, kDeleted } kind;
+  std::string what;  // familiar reference for Untagged, "sha256:<id>" for Deleted
+};
+
+struct PruneReport {
+  std::vector<RemovalEvent> events;
+  uint64_t reclaimed_bytes = 0;  // bytes of objects, blobs and tar-splits freed on disk
+};
+
+struct DiskUsage {
+  uint64_t images = 0;
+  uint64_t dangling_images = 0;
+  uint64_t layers = 0;
+  uint64_t objects = 0;
+  uint64_t logical_bytes = 0;      // sum of every image's size, as if each were stored alone
+  uint64_t layer_bytes = 0;        // sum of each distinct layer's content_size
+  uint64_t object_bytes = 0;       // bytes of distinct file objects (what dedup keeps)
+  uint64_t disk_bytes = 0;         // allocated bytes of objects + blobs + tar-splits + metadata
+  uint64_t reclaimable_bytes = 0;  // image size that only dangling images hold
+};
+
+struct FsckOptions {
+  bool repair = true;           // remove what a crash leaves, fix counts
+  bool verify_content = false;  // re-hash every object
+};
+
+struct FsckReport {
+  std::vector<std::string> problems;  // each names the record or file
+  std::vector<std::string> repaired;  // what was fixed
+  uint64_t images = 0, layers = 0, objects = 0, blobs = 0;
+  bool consistent() const { return problems.empty(); }
+};
+
+class WriteLease;
+
+class Store {
+ public:
+  // Opens (creating on first use) the store at options.root. Fails with FailedPrecondition on a
+  // root written by a newer or foreign format.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  virtual ~Store() = default;
+
+  virtual const std::string& root() const = 0;
+  virtual const ImportLimits& limits() const = 0;
+
+  // Shared lock that keeps GC away while an import is between its first write and its last commit.
+  virtual Result<std::unique_ptr<WriteLease>> AcquireWriteLease() = 0;
+
+  // --- blobs (configs, manifests) ---
+  // Stores `bytes`, verifying `expected` when given. Unreferenced until an image names it.
+  virtual Result<Digest> PutBlob(std::string_view bytes, const Digest* expected, std::string_view media_type) = 0;
+  virtual Result<std::string> ReadBlob(const Digest& digest) = 0;
+
+  // --- layers ---
+  // Streams one layer (tar, tar+gzip, tar+zstd, ...; detected by magic) into the store. On any
+  // error nothing of the layer is kept. REQUIRES: a WriteLease is held until the layer is referenced.
+  virtual Result<LayerInfo> ImportLayer(ByteSource& source, const LayerExpectation& expect,
+                                        ProgressSink* progress) = 0;
+  virtual Result<std::optional<LayerInfo>> FindLayer(const Digest& diff_id) = 0;
+  // Writes the layer's uncompressed tar, byte-identical to what was imported (verified).
+  virtual Status ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSink* progress) = 0;
+  // Calls fn for each entry in tar order; fn returns false to stop.
+  virtual Status ForEachEntry(const Digest& diff_id, const std::function<bool(const Entry&)>& fn) = 0;
+
+  // --- images ---
+  // Records an image whose config names only layers already in the store; tags move to it.
+  // Returns the record and, in *replaced, images that lost tags to it.
+  virtual Result<ImageRecord> CreateImage(const NewImage& image) = 0;
+  // Resolves a reference ("busybox", "busybox:1.36", "x@sha256:..."), a full or short image ID
+  // ("sha256:ab12...", "ab12cd"), as Docker does. NotFound names what was looked up.
+  virtual Result<ImageView> ResolveImage(std::string_view name_or_id) = 0;
+  virtual Result<std::vector<ImageView>> ListImages() = 0;
+  virtual Status Tag(const Digest& image_id, const Reference& ref) = 0;
+  // docker rmi semantics: a tag untags; the image goes with its last tag; an ID with several
+  // tags needs force.
+  virtual Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) = 0;
+  // Dangling images, or with `all` every image no container uses.
+  virtual Result<PruneReport> PruneImages(bool all) = 0;
+
+  virtual Result<DiskUsage> GetDiskUsage() = 0;
+  virtual Result<FsckReport> Fsck(const FsckOptions& options) = 0;
+};
+
+// Held while importing; released on destruction.
+class WriteLease {
+ public:
+  virtual ~WriteLease() = default;
+};
+
+}  // namespace layerstore

@@ -1,0 +1,306 @@
+// Consistency check and repair, and disk usage. Both walk every table; fsck also walks the
+// directories, since a crash leaves files the metadata never named.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "fsutil.h"
+#include "layerstore/sha256.h"
+#include "paths.h"
+#include "store_impl.h"
+
+namespace layerstore {
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { closedir(d); }
+};
+
+// Names in a directory under the root, without "." and "..".
+std::vector<std::string> ListDir(int root_fd, const std::string& path) {
+  std::vector<std::string> names;
+  int fd = ::openat(root_fd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return names;
+  std::unique_ptr<DIR, DirCloser> dir(::fdopendir(fd));
+  if (!dir) {
+    ::close(fd);
+    return names;
+  }
+  while (dirent* de = ::readdir(dir.get())) {
+    std::string name = de->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  return names;
+}
+
+Result<bool> ContentMatches(int root_fd, const std::string& path, const Digest& want) {
+  UniqueFd fd(::openat(root_fd, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Status::FromErrno("opening " + path, errno);
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(fd.get(), buf.data(), buf.size(), path));
+    if (n == 0) break;
+    h.Update(buf.data(), n);
+  }
+  return h.Finish() == want;
+}
+
+}  // namespace
+
+Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
+  LS_ASSIGN_OR_RETURN(UniqueFd lock, LockExclusive());
+  FsckReport report;
+  auto fix = [&](std::string what) { report.repaired.push_back(std::move(what)); };
+  auto damage = [&](std::string what) { report.problems.push_back(std::move(what)); };
+  const int root = root_fd_.get();
+
+  Tables t;
+  LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
+  DoomedFiles doomed;
+
+  // Images: what they reference.
+  std::map<Digest, uint64_t> layer_refs, blob_refs;
+  std::map<Digest, ImageRecord> images;
+  Status inner;
+  LS_RETURN_IF_ERROR(txn.Scan(t.images, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeImage(key, value);
+    if (!rec.ok()) {
+      damage("image record " + Digest::FromRaw(key.substr(0, 32)).str() + " is undecodable");
+      return true;
+    }
+    images[rec->id] = *rec;
+    for (const Digest& l : rec->layers) ++layer_refs[l];
+    ++blob_refs[rec->id];
+    if (rec->manifest) ++blob_refs[*rec->manifest];
+    return true;
+  }));
+  report.images = images.size();
+
+  // Tags naming missing images.
+  std::vector<std::string> dead_tags;
+  LS_RETURN_IF_ERROR(txn.Scan(t.tags, "", [&](std::string_view key, std::string_view value) {
+    if (value.size() != Digest::kSize || !images.count(Digest::FromRaw(value))) dead_tags.emplace_back(key);
+    return true;
+  }));
+  for (const std::string& tag : dead_tags) {
+    fix("tag " + tag + " named a missing image: removed");
+    LS_RETURN_IF_ERROR(txn.Del(t.tags, tag).status());
+  }
+
+  // Layers: counts, unreferenced ones, missing ones, tar-splits.
+  std::map<Digest, LayerRecord> layers;
+  LS_RETURN_IF_ERROR(txn.Scan(t.layers, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeLayer(value);
+    if (!rec.ok()) {
+      damage("layer record " + Digest::FromRaw(key).str() + " is undecodable");
+      return true;
+    }
+    layers[Digest::FromRaw(key)] = *rec;
+    return true;
+  }));
+  for (auto& [diff_id, rec] : layers) {
+    uint64_t want = layer_refs.count(diff_id) ? layer_refs[diff_id] : 0;
+    if (want == 0) {
+      fix("layer " + diff_id.str() + " was referenced by no image: removed");
+      rec.refcount = 1;  // so DropLayerRef removes it
+      LS_RETURN_IF_ERROR(txn.Put(t.layers, diff_id.raw(), EncodeLayer(rec)));
+      LS_RETURN_IF_ERROR(DropLayerRef(txn, t, diff_id, &doomed));
+      continue;
+    }
+    if (rec.refcount != want) {
+      fix("layer " + diff_id.str() + " reference count " + std::to_string(rec.refcount) + " corrected to " +
+          std::to_string(want));
+      rec.refcount = want;
+      LS_RETURN_IF_ERROR(txn.Put(t.layers, diff_id.raw(), EncodeLayer(rec)));
+    }
+    struct stat st;
+    if (::fstatat(root, paths::TarSplit(diff_id).c_str(), &st, 0) != 0) {
+      damage("layer " + diff_id.str() + ": tar-split is missing (the layer can be mounted but not saved)");
+    }
+  }
+  for (const auto& [id, image] : images) {
+    for (const Digest& l : image.layers) {
+      if (!layers.count(l)) damage("image " + id.str() + " names missing layer " + l.str());
+    }
+  }
+  report.layers = layers.size();
+
+  // Objects: recount from the entries that remain.
+  std::map<Digest, uint64_t> object_refs;
+  std::map<Digest, uint64_t> object_sizes;
+  std::map<Digest, Digest> object_user;  // an object -> one layer using it, for messages
+  LS_RETURN_IF_ERROR(txn.Scan(t.entries, "", [&](std::string_view key, std::string_view value) {
+    Digest layer = Digest::FromRaw(key.substr(0, Digest::kSize));
+    auto e = DecodeEntry(value);
+    if (!e.ok()) {
+      damage("layer " + layer.str() + ": undecodable entry");
+      return true;
+    }
+    if (e->HasObject()) {
+      ++object_refs[e->object];
+      object_sizes[e->object] = e->size;
+      object_user.emplace(e->object, layer);
+    }
+    return true;
+  }));
+  std::map<Digest, ObjectRecord> objects;
+  LS_RETURN_IF_ERROR(txn.Scan(t.objects, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeObject(value);
+    if (rec.ok()) objects[Digest::FromRaw(key)] = *rec;
+    return true;
+  }));
+  for (auto& [digest, rec] : objects) {
+    uint64_t want = object_refs.count(digest) ? object_refs[digest] : 0;
+    if (want == 0) {
+      fix("object " + digest.str() + " was referenced by no layer: removed");
+      LS_RETURN_IF_ERROR(txn.Del(t.objects, digest.raw()).status());
+      doomed.files.push_back(paths::Object(digest));
+    } else if (rec.refcount != want) {
+      fix("object " + digest.str() + " reference count " + std::to_string(rec.refcount) + " corrected to " +
+          std::to_string(want));
+      rec.refcount = want;
+      LS_RETURN_IF_ERROR(txn.Put(t.objects, digest.raw(), EncodeObject(rec)));
+    }
+  }
+  for (const auto& [digest, count] : object_refs) {
+    std::string path = paths::Object(digest);
+    struct stat st;
+    bool present = ::fstatat(root, path.c_str(), &st, 0) == 0;
+    bool sized = present && static_cast<uint64_t>(st.st_size) == object_sizes[digest];
+    bool intact = sized;
+    if (sized && options.verify_content) {
+      auto ok = ContentMatches(root, path, digest);
+      intact = ok.ok() && *ok;
+    }
+    if (!intact) {
+      damage("object " + digest.str() + (present ? " is damaged" : " is missing") + " (used by layer " +
+             object_user[digest].str() + ")");
+      continue;
+    }
+    if (!objects.count(digest)) {
+      fix("object " + digest.str() + " had no record: recreated");
+      LS_RETURN_IF_ERROR(txn.Put(t.objects, digest.raw(), EncodeObject({count, object_sizes[digest]})));
+    }
+  }
+  report.objects = object_refs.size();
+
+  // Blobs: counts and presence.
+  std::set<Digest> blob_rows;
+  std::vector<std::pair<Digest, BlobRecord>> blob_fixes;
+  LS_RETURN_IF_ERROR(txn.Scan(t.blobs, "", [&](std::string_view key, std::string_view value) {
+    Digest d = Digest::FromRaw(key);
+    blob_rows.insert(d);
+    auto rec = DecodeBlob(value);
+    if (!rec.ok()) return true;
+    uint64_t want = blob_refs.count(d) ? blob_refs[d] : 0;
+    if (rec->refcount != want) blob_fixes.emplace_back(d, *rec);
+    return true;
+  }));
+  for (auto& [d, rec] : blob_fixes) {
+    uint64_t want = blob_refs.count(d) ? blob_refs[d] : 0;
+    if (want == 0) {
+      fix("blob " + d.str() + " was referenced by no image: removed");
+      LS_RETURN_IF_ERROR(txn.Del(t.blobs, d.raw()).status());
+      doomed.files.push_back(paths::Blob(d));
+      blob_rows.erase(d);
+    } else {
+      fix("blob " + d.str() + " reference count corrected");
+      rec.refcount = want;
+      LS_RETURN_IF_ERROR(txn.Put(t.blobs, d.raw(), EncodeBlob(rec)));
+    }
+  }
+  for (const auto& [d, count] : blob_refs) {
+    struct stat st;
+    if (::fstatat(root, paths::Blob(d).c_str(), &st, 0) != 0) {
+      damage("blob " + d.str() + " is missing");
+    } else if (!blob_rows.count(d)) {
+      fix("blob " + d.str() + " had no record: recreated");
+      LS_RETURN_IF_ERROR(txn.Put(t.blobs, d.raw(), EncodeBlob({count, static_cast<uint64_t>(st.st_size), ""})));
+      blob_rows.insert(d);
+    }
+  }
+  report.blobs = blob_rows.size();
+
+  // Files no record names: what a crash between a write and its commit leaves.
+  for (unsigned shard = 0; shard < 256; ++shard) {
+    std::string dir = paths::ObjectShard(shard);
+    for (const std::string& name : ListDir(root, dir)) {
+      Digest d;
+      if (!paths::ParseObjectPath(dir.substr(dir.size() - 2), name, &d) || !object_refs.count(d)) {
+        fix("unreferenced file " + dir + "/" + name + ": removed");
+        doomed.files.push_back(dir + "/" + name);
+      }
+    }
+  }
+  for (const std::string& name : ListDir(root, paths::kBlobsDir)) {
+    auto d = Digest::FromHex(name);
+    if (!d.ok() || !blob_rows.count(*d)) {
+      fix("unreferenced blob file " + name + ": removed");
+      doomed.files.push_back(std::string(paths::kBlobsDir) + "/" + name);
+    }
+  }
+  for (const std::string& name : ListDir(root, paths::kLayersDir)) {
+    auto d = Digest::FromHex(name);
+    if (!d.ok() || !layers.count(*d) || !layer_refs.count(*d)) {
+      if (d.ok() && layers.count(*d)) continue;  // removed above with its layer
+      fix("unreferenced layer directory " + name + ": removed");
+      std::string dir = std::string(paths::kLayersDir) + "/" + name;
+      for (const std::string& f : ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
+      doomed.dirs.push_back(dir);
+    }
+  }
+  for (const std::string& name : ListDir(root, paths::kTmpDir)) {
+    fix("leftover temporary file tmp/" + name + ": removed");
+    doomed.files.push_back(std::string(paths::kTmpDir) + "/" + name);
+  }
+
+  if (!options.repair) return report;  // the write txn aborts: nothing changed
+  LS_RETURN_IF_ERROR(txn.Commit());
+  Unlink(doomed);
+  return report;
+}
+
+Result<DiskUsage> StoreImpl::GetDiskUsage() {
+  DiskUsage du;
+  LS_ASSIGN_OR_RETURN(std::vector<ImageView> images, ListImages());
+  for (const ImageView& v : images) {
+    ++du.images;
+    du.logical_bytes += v.record.size;
+    if (v.tags.empty()) {
+      ++du.dangling_images;
+      du.reclaimable_bytes += v.record.size;
+    }
+  }
+  Tables t;
+  LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(false, &t));
+  const int root = root_fd_.get();
+  LS_RETURN_IF_ERROR(txn.Scan(t.layers, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeLayer(value);
+    if (!rec.ok()) return true;
+    ++du.layers;
+    du.layer_bytes += rec->content_size;
+    du.disk_bytes += fsutil::AllocatedBytes(root, paths::TarSplit(Digest::FromRaw(key)));
+    return true;
+  }));
+  LS_RETURN_IF_ERROR(txn.Scan(t.objects, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeObject(value);
+    if (!rec.ok()) return true;
+    ++du.objects;
+    du.object_bytes += rec->size;
+    du.disk_bytes += fsutil::AllocatedBytes(root, paths::Object(Digest::FromRaw(key)));
+    return true;
+  }));
+  LS_RETURN_IF_ERROR(txn.Scan(t.blobs, "", [&](std::string_view key, std::string_view) {
+    du.disk_bytes += fsutil::AllocatedBytes(root, paths::Blob(Digest::FromRaw(key)));
+    return true;
+  }));
+  du.disk_bytes += fsutil::AllocatedBytes(root, std::string(paths::kMetaDir) + "/data.mdb");
+  return du;
+}
+
+}  // namespace layerstore

@@ -1,0 +1,27 @@
+// File helpers over a directory fd (the store root): atomic publish, reads, syncs. EINTR retried.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "layerstore/status.h"
+#include "layerstore/unique_fd.h"
+
+namespace layerstore::fsutil {
+
+Status WriteAll(int fd, const void* data, size_t size, std::string_view what);
+// Reads until `size` bytes or EOF; returns bytes read.
+Result<size_t> ReadFull(int fd, void* buf, size_t size, std::string_view what);
+Result<std::string> ReadFileAt(int dirfd, const std::string& path);
+Status MkdirAt(int dirfd, const std::string& path, mode_t mode);  // EEXIST is fine
+Status FsyncPath(int dirfd, const std::string& path);               // a file or a directory
+// Writes `data` to tmp/, fsyncs it, renames it to `path` and fsyncs path's directory.
+Status WriteFileAtomicAt(int dirfd, const std::string& path, std::string_view data, mode_t mode);
+// A new unique file in tmp/ open for writing; *name receives its path relative to the root.
+Result<UniqueFd> CreateTemp(int dirfd, std::string* name);
+// Apparent-size-independent bytes a file occupies (st_blocks * 512); 0 when missing.
+uint64_t AllocatedBytes(int dirfd, const std::string& path);
+
+}  // namespace layerstore::fsutil

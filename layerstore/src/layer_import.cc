@@ -1,0 +1,481 @@
+#include "layer_import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
+
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "fsutil.h"
+#include "layerstore/sha256.h"
+#include "schema.h"
+#include "tarsplit.h"
+
+namespace layerstore {
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
+
+struct ArchiveFree {
+  void operator()(archive* a) const noexcept { archive_read_free(a); }
+};
+using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
+
+// Removes a temp file unless released.
+class TempGuard {
+ public:
+  TempGuard(int root_fd, std::string name) : root_fd_(root_fd), name_(std::move(name)) {}
+  ~TempGuard() {
+    if (!name_.empty()) ::unlinkat(root_fd_, name_.c_str(), 0);
+  }
+  std::string Release() { return std::exchange(name_, {}); }
+
+ private:
+  int root_fd_;
+  std::string name_;
+};
+
+// The compressed side: pulls from the ByteSource, hashes what it reads (the blob digest).
+struct CompressedSide {
+  ByteSource* source;
+  Sha256 hash;
+  uint64_t bytes = 0;
+  uint64_t reported = 0;
+  std::vector<char> buf = std::vector<char>(kChunk);
+  Status error;
+  ProgressSink* progress;
+  std::string progress_id;
+
+  Result<size_t> Pull() {
+    LS_ASSIGN_OR_RETURN(size_t n, source->Read(buf.data(), buf.size()));
+    hash.Update(buf.data(), n);
+    bytes += n;
+    if (progress && (bytes - reported >= kChunk || n == 0)) {
+      progress->Update(progress_id, bytes);
+      reported = bytes;
+    }
+    return n;
+  }
+};
+
+la_ssize_t CompressedRead(archive* a, void* client, const void** out) {
+  auto* side = static_cast<CompressedSide*>(client);
+  auto n = side->Pull();
+  if (!n.ok()) {
+    side->error = n.status();
+    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    return -1;
+  }
+  *out = side->buf.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+// Everything of the tar that is not a skipped payload goes to the tar-split, in order. The window
+// holds bytes fed to the tar reader that are neither emitted nor known to be payload yet; it stays
+// within one read-ahead chunk plus headers.
+class RawCapture {
+ public:
+  explicit RawCapture(TarSplitWriter& out) : out_(out) {}
+
+  void Feed(const char* data, size_t n) {
+    uint64_t chunk_start = fed_end_;
+    fed_end_ += n;
+    if (fed_end_ <= keep_from_) return;  // entirely inside a skipped payload
+    uint64_t from = std::max(chunk_start, keep_from_);
+    window_.append(data + (from - chunk_start), static_cast<size_t>(fed_end_ - from));
+  }
+
+  // Emits raw bytes [keep_from_, pos). REQUIRES: keep_from_ <= pos <= fed_end_.
+  Status EmitUpTo(uint64_t pos) {
+    if (pos <= keep_from_) return {};
+    size_t n = static_cast<size_t>(pos - keep_from_);
+    LS_RETURN_IF_ERROR(out_.Raw(std::string_view(window_).substr(start_, n)));
+    Drop(n);
+    keep_from_ = pos;
+    return {};
+  }
+
+  // Marks [start, start+size) as payload: emits the raw bytes before it and drops what of it was
+  // already fed.
+  Status SkipPayload(uint64_t start, uint64_t size) {
+    LS_RETURN_IF_ERROR(EmitUpTo(start));
+    uint64_t in_window = std::min<uint64_t>(size, window_.size() - start_);
+    Drop(static_cast<size_t>(in_window));
+    keep_from_ = start + size;
+    return {};
+  }
+
+  uint64_t fed_end() const { return fed_end_; }
+  uint64_t keep_from() const { return keep_from_; }
+
+ private:
+  void Drop(size_t n) {
+    start_ += n;
+    // Compact lazily: erasing the front on every small file would be quadratic in a chunk.
+    if (start_ == window_.size()) {
+      window_.clear();
+      start_ = 0;
+    } else if (start_ > (256 << 10) && start_ * 2 > window_.size()) {
+      window_.erase(0, start_);
+      start_ = 0;
+    }
+  }
+
+  TarSplitWriter& out_;
+  std::string window_;
+  size_t start_ = 0;        // window_[start_] is the byte at offset keep_from_
+  uint64_t fed_end_ = 0;    // offset after the last byte fed
+  uint64_t keep_from_ = 0;  // bytes before this were emitted or skipped
+};
+
+// The uncompressed side: the tar stream, hashed (diff_id), captured, bounded.
+struct TarSide {
+  archive* compressed;
+  CompressedSide* compressed_side;
+  RawCapture* capture;
+  Sha256 hash;
+  uint64_t max_bytes;
+  std::vector<char> buf = std::vector<char>(kChunk);
+  Status error;
+  std::string where;
+
+  Result<size_t> Pull() {
+    la_ssize_t n = archive_read_data(compressed, buf.data(), buf.size());
+    if (n < 0) {
+      if (!compressed_side->error.ok()) return compressed_side->error;
+      return Status::InvalidArgument(where + ": cannot decompress layer: " + archive_error_string(compressed));
+    }
+    hash.Update(buf.data(), static_cast<size_t>(n));
+    capture->Feed(buf.data(), static_cast<size_t>(n));
+    if (capture->fed_end() > max_bytes) {
+      return Status::ResourceExhausted(where + ": layer is larger than the limit of " +
+                                       std::to_string(max_bytes) + " uncompressed bytes (--max-layer-size)");
+    }
+    return static_cast<size_t>(n);
+  }
+};
+
+la_ssize_t TarRead(archive* a, void* client, const void** out) {
+  auto* side = static_cast<TarSide*>(client);
+  auto n = side->Pull();
+  if (!n.ok()) {
+    side->error = n.status();
+    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    return -1;
+  }
+  *out = side->buf.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+std::string CompressionName(int code) {
+  switch (code) {
+    case ARCHIVE_FILTER_NONE: return "none";
+    case ARCHIVE_FILTER_GZIP: return "gzip";
+    case ARCHIVE_FILTER_ZSTD: return "zstd";
+    case ARCHIVE_FILTER_BZIP2: return "bzip2";
+    case ARCHIVE_FILTER_XZ: return "xz";
+    default: return "unknown";
+  }
+}
+
+// Cleans a tar name into a relative path with no ".", "..", or empty components ("." for the root).
+Status CleanPath(std::string_view raw, const ImportLimits& limits, std::string* out, std::string_view what) {
+  if (raw.empty()) return Status::InvalidArgument(std::string(what) + " is empty");
+  if (raw.size() > limits.max_path_bytes) {
+    return Status::InvalidArgument(std::string(what) + " is longer than " + std::to_string(limits.max_path_bytes) +
+                                   " bytes");
+  }
+  if (raw[0] == '/') return Status::InvalidArgument(std::string(what) + " is an absolute path");
+  out->clear();
+  size_t i = 0;
+  while (i <= raw.size()) {
+    size_t slash = raw.find('/', i);
+    if (slash == std::string_view::npos) slash = raw.size();
+    std::string_view comp = raw.substr(i, slash - i);
+    i = slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    if (comp == "..") return Status::InvalidArgument(std::string(what) + " has a \"..\" component");
+    if (comp.size() > 255) return Status::InvalidArgument(std::string(what) + " has a name longer than 255 bytes");
+    if (!out->empty()) out->push_back('/');
+    out->append(comp);
+  }
+  if (out->empty()) *out = ".";
+  return {};
+}
+
+struct Seen {
+  EntryType type;
+  Digest object;
+  uint64_t size;
+};
+
+}  // namespace
+
+Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits, ObjectWriter& writer,
+                                        ByteSource& source, const LayerExpectation& expect,
+                                        ProgressSink* progress, const std::string& progress_id) {
+  const std::string where = source.Name();
+  std::string ts_name;
+  LS_ASSIGN_OR_RETURN(UniqueFd ts_fd, fsutil::CreateTemp(root_fd, &ts_name));
+  TempGuard ts_guard(root_fd, ts_name);
+  TarSplitWriter tarsplit(ts_fd.get());
+  RawCapture capture(tarsplit);
+
+  CompressedSide compressed{&source, {}, 0, 0, std::vector<char>(kChunk), {}, progress, progress_id};
+  ArchivePtr outer(archive_read_new());
+  archive_read_support_filter_gzip(outer.get());
+  archive_read_support_filter_zstd(outer.get());
+  archive_read_support_filter_bzip2(outer.get());
+  archive_read_support_filter_xz(outer.get());
+  archive_read_support_format_raw(outer.get());
+  auto outer_error = [&](const char* doing) -> Status {
+    if (!compressed.error.ok()) return compressed.error;
+    const char* msg = archive_error_string(outer.get());
+    return Status::InvalidArgument(where + ": " + doing + ": " + (msg ? msg : "unknown error"));
+  };
+  if (archive_read_open(outer.get(), &compressed, nullptr, CompressedRead, nullptr) != ARCHIVE_OK) {
+    return outer_error("cannot read layer");
+  }
+  archive_entry* outer_entry = nullptr;
+  int r = archive_read_next_header(outer.get(), &outer_entry);
+  if (r == ARCHIVE_EOF) return Status::InvalidArgument(where + ": layer stream is empty");
+  if (r < ARCHIVE_WARN) return outer_error("cannot read layer");
+
+  TarSide tar{outer.get(), &compressed, &capture, {}, limits.max_layer_bytes, std::vector<char>(kChunk), {}, where};
+  ArchivePtr inner(archive_read_new());
+  archive_read_support_format_tar(inner.get());
+  auto tar_error = [&](const std::string& entry) -> Status {
+    if (!tar.error.ok()) return tar.error;
+    const char* msg = archive_error_string(inner.get());
+    std::string text = msg ? msg : "unknown error";
+    if (text.find("Unrecognized archive format") != std::string::npos) text = "not a tar archive";
+    return Status::InvalidArgument(where + (entry.empty() ? "" : ": entry \"" + entry + "\"") + ": " + text);
+  };
+  if (archive_read_open(inner.get(), &tar, nullptr, TarRead, nullptr) != ARCHIVE_OK) return tar_error("");
+
+  ImportedLayer result;
+  result.info.compression = CompressionName(archive_filter_code(outer.get(), 0));
+  std::unordered_map<std::string, Seen> seen;
+  std::unordered_set<std::string> symlinks;
+  std::string path, last_path;
+  std::vector<char> discard(64 << 10);
+  uint64_t entries = 0;
+
+  for (;;) {
+    archive_entry* ae = nullptr;
+    r = archive_read_next_header(inner.get(), &ae);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return tar_error(last_path.empty() ? "" : "after " + last_path);
+    if (++entries > limits.max_entries) {
+      return Status::ResourceExhausted(where + ": layer has more than " + std::to_string(limits.max_entries) +
+                                       " entries (--max-entries)");
+    }
+    const char* raw_name = archive_entry_pathname(ae);
+    std::string shown = raw_name ? raw_name : "";
+    auto entry_error = [&](const std::string& msg) {
+      return Status::InvalidArgument(where + ": entry \"" + shown + "\": " + msg);
+    };
+    Status clean = CleanPath(shown, limits, &path, "name");
+    if (!clean.ok()) return entry_error(clean.message());
+    last_path = path;
+
+    // A name below a symlink of this same layer would be written through the link on extraction.
+    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      if (symlinks.count(path.substr(0, slash))) {
+        return entry_error("lies under symlink \"" + path.substr(0, slash) + "\" of the same layer");
+      }
+    }
+
+    Entry e;
+    e.mode = archive_entry_perm(ae) & 07777;
+    e.uid = static_cast<uint32_t>(archive_entry_uid(ae));
+    e.gid = static_cast<uint32_t>(archive_entry_gid(ae));
+    e.mtime_sec = archive_entry_mtime(ae);
+    e.mtime_nsec = static_cast<uint32_t>(archive_entry_mtime_nsec(ae));
+    int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
+    if (declared < 0) return entry_error("negative size");
+    if (static_cast<uint64_t>(declared) > limits.max_file_bytes) {
+      return Status::ResourceExhausted(where + ": entry \"" + shown + "\": size " + std::to_string(declared) +
+                                       " exceeds the limit of " + std::to_string(limits.max_file_bytes) +
+                                       " bytes (--max-file-size)");
+    }
+
+    uint64_t xattr_bytes = 0;
+    const char* xname;
+    const void* xvalue;
+    size_t xsize;
+    archive_entry_xattr_reset(ae);
+    while (archive_entry_xattr_next(ae, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
+      xattr_bytes += std::strlen(xname) + xsize;
+      if (xattr_bytes > limits.max_xattr_bytes) return entry_error("extended attributes exceed the size limit");
+      e.xattrs.emplace_back(xname, std::string(static_cast<const char*>(xvalue), xsize));
+    }
+
+    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    std::string parent = path.rfind('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    const char* hardlink = archive_entry_hardlink(ae);
+    bool payload = false;  // a plain regular file: its bytes go to an object, not the tar-split
+    bool record = true;
+    uint64_t data_start = static_cast<uint64_t>(archive_filter_bytes(inner.get(), 0));
+
+    if (base.rfind(kWhiteoutPrefix, 0) == 0) {
+      if (base == kOpaqueMarker) {
+        e.type = EntryType::kOpaque;
+        e.path = parent;
+      } else if (base.rfind(kWhiteoutMetaPrefix, 0) == 0) {
+        record = false;  // AUFS bookkeeping (.wh..wh.plnk etc.): Docker skips it too
+      } else {
+        std::string hidden = base.substr(kWhiteoutPrefix.size());
+        if (hidden.empty() || hidden == "." || hidden == "..") return entry_error("whiteout names no file");
+        e.type = EntryType::kWhiteout;
+        e.path = parent == "." ? hidden : parent + "/" + hidden;
+      }
+      if (declared != 0 || (hardlink == nullptr && archive_entry_filetype(ae) != AE_IFREG)) {
+        return entry_error("whiteout must be an empty regular file");
+      }
+    } else if (hardlink) {
+      std::string target;
+      Status ts = CleanPath(hardlink, limits, &target, "hardlink target");
+      if (!ts.ok()) return entry_error(ts.message() + " (hardlink to outside the layer)");
+      auto it = seen.find(target);
+      if (it == seen.end()) return entry_error("hardlink to \"" + target + "\", which is not earlier in the layer");
+      if (it->second.type == EntryType::kDirectory) return entry_error("hardlink to a directory");
+      e.type = EntryType::kHardlink;
+      e.path = path;
+      e.link_target = target;
+      e.object = it->second.object;
+      e.size = it->second.size;
+    } else {
+      e.path = path;
+      switch (archive_entry_filetype(ae)) {
+        case AE_IFREG:
+          e.type = EntryType::kRegular;
+          e.size = static_cast<uint64_t>(declared);
+          e.sparse = archive_entry_sparse_count(ae) > 0;
+          payload = !e.sparse;
+          break;
+        case AE_IFDIR:
+          e.type = EntryType::kDirectory;
+          break;
+        case AE_IFLNK: {
+          e.type = EntryType::kSymlink;
+          const char* target = archive_entry_symlink(ae);
+          e.link_target = target ? target : "";
+          if (e.link_target.empty()) return entry_error("symlink with an empty target");
+          if (e.link_target.size() > limits.max_path_bytes) return entry_error("symlink target too long");
+          break;
+        }
+        case AE_IFCHR:
+        case AE_IFBLK:
+          e.type = archive_entry_filetype(ae) == AE_IFCHR ? EntryType::kCharDevice : EntryType::kBlockDevice;
+          e.dev_major = static_cast<uint32_t>(archive_entry_rdevmajor(ae));
+          e.dev_minor = static_cast<uint32_t>(archive_entry_rdevminor(ae));
+          break;
+        case AE_IFIFO:
+          e.type = EntryType::kFifo;
+          break;
+        default:
+          return entry_error("unsupported entry type");
+      }
+    }
+
+    if (payload) {
+      LS_RETURN_IF_ERROR(capture.SkipPayload(data_start, e.size));
+    }
+    if (e.type == EntryType::kRegular) {
+      LS_RETURN_IF_ERROR(writer.Begin(e.size, path));
+    }
+    // Read the entry's data: into the object for regular files, else only to keep the raw
+    // capture flushing as it goes (data of other entries stays in the tar-split).
+    uint64_t delivered = 0;
+    for (;;) {
+      const void* block;
+      size_t size;
+      la_int64_t offset;
+      int rb = archive_read_data_block(inner.get(), &block, &size, &offset);
+      if (rb == ARCHIVE_EOF) break;
+      if (rb < ARCHIVE_WARN) return tar_error(shown);
+      delivered += size;
+      if (e.type == EntryType::kRegular) {
+        Status ws = writer.Write(static_cast<uint64_t>(offset), block, size);
+        if (!ws.ok()) return ws.WithContext(where);
+      }
+      if (!payload) LS_RETURN_IF_ERROR(capture.EmitUpTo(static_cast<uint64_t>(archive_filter_bytes(inner.get(), 0))));
+    }
+    if (e.type == EntryType::kRegular) {
+      bool created = false;
+      auto d = writer.Commit(&created);
+      if (!d.ok()) return d.status().WithContext(where);
+      e.object = *d;
+      if (created) result.info.new_bytes += e.size;
+      if (payload) {
+        if (delivered != e.size) return entry_error("data is shorter than its declared size");
+        LS_RETURN_IF_ERROR(tarsplit.Payload(e.object, e.size));
+      }
+    }
+
+    if (!record) continue;
+    if (e.type == EntryType::kSymlink) {
+      symlinks.insert(e.path);
+    } else if (e.type != EntryType::kWhiteout && e.type != EntryType::kOpaque) {
+      symlinks.erase(e.path);
+    }
+    if (e.type != EntryType::kWhiteout && e.type != EntryType::kOpaque) {
+      EntryType kind = e.type == EntryType::kHardlink ? seen[e.link_target].type : e.type;
+      seen[e.path] = Seen{kind, e.object, e.size};
+    }
+    if (e.HasObject()) {
+      auto& [count, size] = result.objects[e.object];
+      ++count;
+      size = e.size;
+    }
+    if (e.type == EntryType::kRegular || e.type == EntryType::kHardlink) result.info.content_size += e.size;
+    if (e.type == EntryType::kSymlink) result.info.content_size += e.link_target.size();
+    result.encoded_entries.push_back(EncodeEntry(e));
+  }
+
+  // Whatever follows the end-of-archive blocks is part of the diff_id and of the tar-split.
+  for (;;) {
+    auto n = tar.Pull();
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+  }
+  LS_RETURN_IF_ERROR(capture.EmitUpTo(capture.fed_end()));
+  if (capture.keep_from() != capture.fed_end()) return Status::InvalidArgument(where + ": truncated tar archive");
+  for (;;) {
+    auto n = compressed.Pull();
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+  }
+
+  LayerInfo& info = result.info;
+  info.diff_id = tar.hash.Finish();
+  info.tar_size = capture.fed_end();
+  info.entry_count = result.encoded_entries.size();
+  info.blob_digest = compressed.hash.Finish();
+  info.blob_size = compressed.bytes;
+  if (expect.blob_size && *expect.blob_size != info.blob_size) {
+    return Status::InvalidArgument(where + ": size mismatch: expected " + std::to_string(*expect.blob_size) +
+                                   " bytes, read " + std::to_string(info.blob_size));
+  }
+  if (expect.blob_digest && *expect.blob_digest != info.blob_digest) {
+    return Status::InvalidArgument(where + ": digest mismatch: expected " + expect.blob_digest->str() + ", got " +
+                                   info.blob_digest.str());
+  }
+  if (expect.diff_id && *expect.diff_id != info.diff_id) {
+    return Status::InvalidArgument(where + ": diff_id mismatch: expected " + expect.diff_id->str() +
+                                   ", uncompressed content has " + info.diff_id.str());
+  }
+  LS_RETURN_IF_ERROR(tarsplit.Finish(info.diff_id, info.tar_size));
+  ts_fd.Reset();
+  result.tarsplit_temp = ts_guard.Release();
+  return result;
+}
+
+}  // namespace layerstore

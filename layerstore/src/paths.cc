@@ -1,0 +1,31 @@
+#include "paths.h"
+
+#include <cstdio>
+
+namespace layerstore::paths {
+
+std::string Blob(const Digest& d) { return std::string(kBlobsDir) + "/" + d.hex(); }
+
+std::string Object(const Digest& d) {
+  std::string hex = d.hex();
+  return std::string(kObjectsDir) + "/" + hex.substr(0, 2) + "/" + hex.substr(2);
+}
+
+std::string ObjectShard(unsigned shard) {
+  char buf[3];
+  std::snprintf(buf, sizeof buf, "%02x", shard & 0xff);
+  return std::string(kObjectsDir) + "/" + buf;
+}
+
+std::string LayerDir(const Digest& diff_id) { return std::string(kLayersDir) + "/" + diff_id.hex(); }
+std::string TarSplit(const Digest& diff_id) { return LayerDir(diff_id) + "/tar-split.zst"; }
+
+bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out) {
+  if (shard.size() != 2 || name.size() != 62) return false;
+  auto d = Digest::FromHex(shard + name);
+  if (!d.ok()) return false;
+  *out = *d;
+  return true;
+}
+
+}  // namespace layerstore::paths

@@ -1,0 +1,36 @@
+// Every on-disk name under the store root, in one place. Nothing else builds store paths.
+//
+//   strata-store.json              {"format":"strata-store","version":1}
+//   gc.lock                        flock: shared by writers, exclusive by deleters
+//   meta/                          the LMDB environment (data.mdb, lock.mdb)
+//   blobs/sha256/<hex>             configs and manifests, read-only files
+//   objects/<2 hex>/<62 hex>       one file per distinct regular-file content, read-only
+//   layers/<diff_id hex>/tar-split.zst   headers and padding that regenerate the layer's tar
+//   tmp/                           in-flight files; anything here after a crash is garbage
+#pragma once
+
+#include <string>
+
+#include "layerstore/digest.h"
+
+namespace layerstore::paths {
+
+inline constexpr const char* kFormatFile = "strata-store.json";
+inline constexpr const char* kLockFile = "gc.lock";
+inline constexpr const char* kMetaDir = "meta";
+inline constexpr const char* kBlobsDir = "blobs/sha256";
+inline constexpr const char* kObjectsDir = "objects";
+inline constexpr const char* kLayersDir = "layers";
+inline constexpr const char* kTmpDir = "tmp";
+
+// All relative to the root.
+std::string Blob(const Digest& d);
+std::string Object(const Digest& d);
+std::string ObjectShard(unsigned shard);  // "objects/ab"
+std::string LayerDir(const Digest& diff_id);
+std::string TarSplit(const Digest& diff_id);
+
+// Parses "objects/ab/<62 hex>" back to a digest; false for anything else.
+bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out);
+
+}  // namespace layerstore::paths

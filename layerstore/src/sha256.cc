@@ -1,0 +1,37 @@
+#include "layerstore/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <cstdlib>
+
+namespace layerstore {
+
+void Sha256::CtxFree::operator()(evp_md_ctx_st* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Allocation or init failure leaves no way to report a digest honestly: treat as fatal.
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::Update(const void* data, size_t size) {
+  if (size > 0) EVP_DigestUpdate(ctx_.get(), data, size);
+}
+
+Digest Sha256::Finish() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_.get(), out, &len);
+  EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
+  return Digest::FromRaw(std::string_view(reinterpret_cast<const char*>(out), Digest::kSize));
+}
+
+Digest Sha256::Of(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Finish();
+}
+
+}  // namespace layerstore

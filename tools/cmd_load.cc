@@ -1,0 +1,41 @@
+#include <iostream>
+
+#include "commands.h"
+#include "layerstore/archive.h"
+#include "progress.h"
+
+namespace cli {
+namespace {
+
+struct LoadOptions {
+  std::string input = "/dev/stdin";
+  bool quiet = false;
+};
+
+void RunLoad(const LoadOptions& opts, Context& ctx) {
+  auto store = ctx.Store();
+  if (!store.ok()) return ctx.Fail(store.status());
+  TerminalProgress progress(stderr, StderrIsTerminal(), opts.quiet);
+  auto loaded = layerstore::LoadImageArchive(**store, opts.input, &progress);
+  if (!loaded.ok()) return ctx.Fail(loaded.status());
+  for (const auto& image : *loaded) {
+    if (image.tags.empty()) std::cout << "Loaded image ID: " << image.id.str() << "\n";
+    for (const auto& tag : image.tags) std::cout << "Loaded image: " << tag.FamiliarString() << "\n";
+  }
+}
+
+}  // namespace
+
+void RegisterLoad(CLI::App& app, Context& ctx) {
+  auto opts = std::make_shared<LoadOptions>();
+  CLI::App* cmd = app.add_subcommand("load", "Load an image from a tar archive or STDIN");
+  cmd->add_option("-i,--input", opts->input, "Read from tar archive file (or OCI layout directory), instead of STDIN");
+  cmd->add_flag("-q,--quiet", opts->quiet, "Suppress the load output");
+  auto& limits = ctx.store_options.limits;
+  cmd->add_option("--max-layer-size", limits.max_layer_bytes, "Largest uncompressed layer accepted, in bytes");
+  cmd->add_option("--max-entries", limits.max_entries, "Most entries accepted in one layer");
+  cmd->add_option("--max-file-size", limits.max_file_bytes, "Largest file accepted, in bytes");
+  cmd->callback([opts, &ctx] { RunLoad(*opts, ctx); });
+}
+
+}  // namespace cli

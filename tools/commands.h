@@ -1,0 +1,22 @@
+// One Register function per command, each in its own cmd_<name>.cc, wired in main.cc.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "context.h"
+
+namespace cli {
+
+void RegisterLoad(CLI::App& app, Context& ctx);
+void RegisterSave(CLI::App& app, Context& ctx);
+void RegisterImages(CLI::App& app, Context& ctx);  // `images` and `image ls`
+void RegisterTag(CLI::App& app, Context& ctx);
+void RegisterRmi(CLI::App& app, Context& ctx);      // `rmi` and `image rm`
+void RegisterPrune(CLI::App& image_app, Context& ctx);  // `image prune`
+void RegisterInspect(CLI::App& app, Context& ctx);
+void RegisterHistory(CLI::App& app, Context& ctx);
+void RegisterSystem(CLI::App& app, Context& ctx);   // `system df`
+void RegisterFsck(CLI::App& app, Context& ctx);
+void RegisterVersion(CLI::App& app, Context& ctx);
+
+}  // namespace cli

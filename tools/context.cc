@@ -1,0 +1,56 @@
+#include "context.h"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "output.h"
+
+namespace cli {
+
+layerstore::Result<layerstore::Store*> Context::Store() {
+  if (!store_) {
+    if (store_options.root.empty()) store_options.root = layerstore::DefaultStoreRoot();
+    LS_ASSIGN_OR_RETURN(store_, layerstore::Store::Open(store_options));
+  }
+  return store_.get();
+}
+
+layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
+                             const std::vector<std::pair<std::string, std::string>>& columns) {
+  if (format == "json") {
+    for (const auto& row : rows) std::cout << row.dump() << "\n";
+    return {};
+  }
+  std::string tmpl;
+  bool table = format.empty() || FormatIsTable(format, &tmpl);
+  if (format.empty()) tmpl.clear();
+  if (table && tmpl.empty()) {
+    for (size_t i = 0; i < columns.size(); ++i) tmpl += (i ? "\t" : "") + std::string("{{.") + columns[i].second + "}}";
+  }
+  std::map<std::string, std::string> headers;
+  for (const auto& [header, field] : columns) headers[field] = header;
+  std::string text, error;
+  if (table) {
+    text += TemplateHeader(tmpl, headers, &error) + "\n";
+    if (!error.empty()) return layerstore::Status::InvalidArgument("invalid --format: " + error);
+  }
+  for (const auto& row : rows) {
+    text += RenderTemplate(tmpl, row, &error) + "\n";
+    if (!error.empty()) return layerstore::Status::InvalidArgument("invalid --format: " + error);
+  }
+  std::cout << (table ? TabWrite(text) : text);
+  return {};
+}
+
+std::string SinceRfc3339(const std::string& rfc3339) {
+  auto t = ParseRfc3339(rfc3339);
+  if (!t) return "N/A";
+  return CreatedSince(t->first, static_cast<int64_t>(::time(nullptr)));
+}
+
+bool StdoutIsTerminal() { return ::isatty(STDOUT_FILENO) == 1; }
+bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+}  // namespace cli

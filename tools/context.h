@@ -1,0 +1,54 @@
+// Context: what every command shares: the store (opened lazily, once), the global options, and
+// the outcome of the command that ran. Commands report failure by setting `status`; main()
+// turns it into the exit code, so no exception leaves a command.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "layerstore/options.h"
+#include "layerstore/status.h"
+#include "layerstore/store.h"
+
+namespace cli {
+
+// Process exit codes (documented in strata(1)).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,  // the command failed; stderr says why
+  kExitUsage = 2,  // bad command line
+};
+
+struct Context {
+  layerstore::StoreOptions store_options;
+  std::string log_level;
+  layerstore::Status status;  // the command's outcome
+  int exit_code = kExitOk;    // set when a command wants a specific code
+
+  // Opens the store on first use.
+  layerstore::Result<layerstore::Store*> Store();
+  void Fail(const layerstore::Status& s) {
+    status = s;
+    exit_code = kExitError;
+  }
+
+ private:
+  std::unique_ptr<layerstore::Store> store_;
+};
+
+// Prints `rows` per Docker's --format: "" or "table" (the default table of `columns`, each a
+// pair of header and field), "table TEMPLATE", "json" (one object per line), or a template.
+layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
+                             const std::vector<std::pair<std::string, std::string>>& columns);
+
+// Human time since an RFC 3339 timestamp ("2 weeks ago"), "N/A" when it does not parse.
+std::string SinceRfc3339(const std::string& rfc3339);
+
+bool StdoutIsTerminal();
+bool StderrIsTerminal();
+
+}  // namespace cli
