@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# From a fresh Debian 12 machine: install what strata needs, build it, and run the main job on a
+# bundled demo image (made from Debian's busybox-static, no network): load it into a store, then
+# list, trace and inspect it, and show what deduplication saves.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+
+strata=build/tools/strata
+export STRATA_ROOT=${STRATA_ROOT:-$repo/build/quickstart-store}
+scripts/make-demo-image.sh build/demo-image.tar
+
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+run "$strata" load -i build/demo-image.tar
+run "$strata" images
+run "$strata" history strata-demo
+run "$strata" inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} layers={{len .RootFS.Layers}} cmd={{json .Config.Cmd}}' strata-demo
+run "$strata" tag strata-demo strata-demo:v1
+run "$strata" save -o build/demo-saved.tar strata-demo:v1
+run "$strata" system df
+run "$strata" fsck
+printf '\nThe store is at %s (set STRATA_ROOT to choose another).\n' "$STRATA_ROOT"

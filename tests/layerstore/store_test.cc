@@ -1,0 +1,850 @@
+// Store tests: layer import/export against the tar corpus (tests/testutil/mktarcorpus.py), dedup,
+// limits, expectations, image archives (tests/testutil/mkimage.py), removal and prune, save/load,
+// fsck and the format file. Every test gets a fresh store root under a temp dir.
+#include "layerstore/store.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "layerstore/archive.h"
+#include "layerstore/io.h"
+#include "layerstore/reference.h"
+#include "layerstore/sha256.h"
+#include "lmdb_env.h"
+#include "schema.h"
+
+namespace layerstore {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fs::path RepoRoot() {
+  fs::path file(__FILE__);  // <repo>/tests/layerstore/store_test.cc
+  if (file.is_relative()) file = fs::absolute(file);
+  return file.parent_path().parent_path().parent_path();
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const fs::path& path, std::string_view data) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// Regular files below `dir`, recursively.
+std::vector<fs::path> FilesUnder(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+size_t CountEntries(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+// Runs a shell command; returns its exit status and stdout.
+std::pair<int, std::string> Run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = ::pclose(p);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+Digest MustDigest(std::string_view text) {
+  auto d = Digest::Parse(text);
+  EXPECT_TRUE(d.ok()) << text;
+  return d.ok() ? *d : Digest();
+}
+
+Reference MustRef(std::string_view text) {
+  auto r = ParseReference(text);
+  EXPECT_TRUE(r.ok()) << text;
+  return r.ok() ? *r : Reference();
+}
+
+class StringSink final : public ByteSink {
+ public:
+  Status Write(const void* data, size_t size) override {
+    out.append(static_cast<const char*>(data), size);
+    return {};
+  }
+  std::string out;
+};
+
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string data, std::string name = "test.tar")
+      : data_(std::move(data)), name_(std::move(name)) {}
+  Result<size_t> Read(void* buf, size_t size) override {
+    size_t n = std::min(size, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  std::string Name() const override { return name_; }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+  std::string name_;
+};
+
+// A minimal ustar writer for layers built in the tests.
+class TarBuilder {
+ public:
+  TarBuilder& File(const std::string& name, std::string_view data, uint32_t mode = 0644) {
+    Header(name, '0', data.size(), mode, "");
+    out_.append(data);
+    Pad();
+    return *this;
+  }
+  TarBuilder& Dir(const std::string& name) {
+    Header(name, '5', 0, 0755, "");
+    return *this;
+  }
+  TarBuilder& Hardlink(const std::string& name, const std::string& target) {
+    Header(name, '1', 0, 0644, target);
+    return *this;
+  }
+  TarBuilder& Symlink(const std::string& name, const std::string& target) {
+    Header(name, '2', 0, 0777, target);
+    return *this;
+  }
+  std::string Finish() const { return out_ + std::string(1024, '\0'); }
+
+ private:
+  static void Octal(std::string& h, size_t off, size_t width, uint64_t v) {
+    std::snprintf(&h[off], width, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
+  }
+  void Header(const std::string& name, char type, uint64_t size, uint32_t mode, const std::string& link) {
+    std::string h(512, '\0');
+    std::memcpy(&h[0], name.data(), std::min<size_t>(name.size(), 100));
+    Octal(h, 100, 8, mode);
+    Octal(h, 108, 8, 0);
+    Octal(h, 116, 8, 0);
+    Octal(h, 124, 12, size);
+    Octal(h, 136, 12, 1700000000);
+    std::memset(&h[148], ' ', 8);
+    h[156] = type;
+    std::memcpy(&h[157], link.data(), std::min<size_t>(link.size(), 100));
+    std::memcpy(&h[257], "ustar\0" "00", 8);
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    std::snprintf(&h[148], 7, "%06o", sum);
+    h[155] = ' ';
+    out_ += h;
+  }
+  void Pad() { out_.append((512 - out_.size() % 512) % 512, '\0'); }
+  std::string out_;
+};
+
+// Deterministic content of `size` bytes.
+std::string Content(const std::string& seed, size_t size) {
+  std::string out;
+  Digest d = Sha256::Of(seed);
+  while (out.size() < size) {
+    out.append(d.raw());
+    d = Sha256::Of(d.raw());
+  }
+  out.resize(size);
+  return out;
+}
+
+std::vector<Entry> EntriesOf(Store& store, const Digest& diff_id) {
+  std::vector<Entry> out;
+  Status s = store.ForEachEntry(diff_id, [&](const Entry& e) {
+    out.push_back(e);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+const Entry* FindEntry(const std::vector<Entry>& entries, const std::string& path) {
+  for (const Entry& e : entries) {
+    if (e.path == path) return &e;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+class StoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/store_test_corpus.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    corpus_dir_ = new fs::path(tmpl);
+    fs::path script = RepoRoot() / "tests/testutil/mktarcorpus.py";
+    auto [rc, out] = Run("python3 " + script.string() + " " + corpus_dir_->string());
+    ASSERT_EQ(rc, 0) << out;
+    expect_ = new json(json::parse(ReadFile(*corpus_dir_ / "expect.json")));
+  }
+  static void TearDownTestSuite() {
+    if (corpus_dir_) fs::remove_all(*corpus_dir_);
+    delete corpus_dir_;
+    delete expect_;
+    corpus_dir_ = nullptr;
+    expect_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(expect_, nullptr) << "the corpus could not be generated";
+    char tmpl[] = "/tmp/store_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    root_ = tmp_ / "store";
+    store_ = OpenStore(root_);
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+
+  static std::unique_ptr<Store> OpenStore(const fs::path& root, ImportLimits limits = {}) {
+    StoreOptions options;
+    options.root = root.string();
+    options.limits = limits;
+    auto store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  static fs::path Corpus(const std::string& name) { return *corpus_dir_ / name; }
+
+  static Result<LayerInfo> ImportFile(Store& store, const fs::path& path, const LayerExpectation& expect = {}) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
+    FdSource source(fd, path.filename().string());
+    Result<LayerInfo> info = Status::Unavailable("no lease");
+    {
+      auto lease = store.AcquireWriteLease();
+      if (!lease.ok()) {
+        ::close(fd);
+        return lease.status();
+      }
+      info = store.ImportLayer(source, expect, nullptr);
+    }  // the lease is released here; abandoned objects of a failed import go with it
+    ::close(fd);
+    return info;
+  }
+
+  static Result<LayerInfo> ImportBytes(Store& store, std::string tar, const LayerExpectation& expect = {}) {
+    StringSource source(std::move(tar));
+    auto lease = store.AcquireWriteLease();
+    if (!lease.ok()) return lease.status();
+    return store.ImportLayer(source, expect, nullptr);
+  }
+
+  static std::string Export(Store& store, const Digest& diff_id) {
+    StringSink sink;
+    Status s = store.ExportLayer(diff_id, sink, nullptr);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return sink.out;
+  }
+
+  // A config naming `diff_ids`; `salt` makes distinct images of the same layers.
+  static std::string Config(const std::vector<Digest>& diff_ids, const std::string& salt = "") {
+    json ids = json::array();
+    for (const Digest& d : diff_ids) ids.push_back(d.str());
+    json config = {{"architecture", "amd64"},
+                   {"os", "linux"},
+                   {"config", {{"Labels", {{"salt", salt}}}}},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", ids}}}};
+    return config.dump();
+  }
+
+  fs::path ObjectFile(const Digest& d) const {
+    std::string hex = d.hex();
+    return root_ / "objects" / hex.substr(0, 2) / hex.substr(2);
+  }
+  size_t ObjectFileCount() const { return FilesUnder(root_ / "objects").size(); }
+
+  // Asserts that nothing of failed imports remains in the store.
+  void ExpectNothingStored(const std::string& context) {
+    SCOPED_TRACE(context);
+    EXPECT_EQ(ObjectFileCount(), 0u) << "object files left under objects/";
+    EXPECT_EQ(CountEntries(root_ / "tmp"), 0u) << "files left in tmp/";
+    EXPECT_EQ(CountEntries(root_ / "layers"), 0u) << "layer directories left";
+    auto du = store_->GetDiskUsage();
+    ASSERT_TRUE(du.ok());
+    EXPECT_EQ(du->layers, 0u);
+    EXPECT_EQ(du->objects, 0u);
+    auto report = store_->Fsck({.repair = false, .verify_content = false});
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->consistent());
+    EXPECT_TRUE(report->repaired.empty()) << report->repaired.front();
+  }
+
+  // Builds an image archive with mkimage.py; returns the image ID it prints and fills *summary.
+  Digest MkImage(const std::string& args, json* summary = nullptr) {
+    fs::path summary_path = tmp_ / ("summary-" + std::to_string(mkimage_runs_++) + ".json");
+    fs::path script = RepoRoot() / "tests/testutil/mkimage.py";
+    auto [rc, out] = Run("python3 " + script.string() + " " + args + " --summary " + summary_path.string());
+    EXPECT_EQ(rc, 0) << args << "\n" << out;
+    json s = json::parse(ReadFile(summary_path), nullptr, false);
+    EXPECT_FALSE(s.is_discarded()) << out;
+    if (summary) *summary = s;
+    EXPECT_NE(out.find(s.value("image_id", "?")), std::string::npos) << out;
+    return MustDigest(s.value("image_id", ""));
+  }
+
+  static std::vector<Digest> DiffIds(const json& summary) {
+    std::vector<Digest> out;
+    for (const auto& d : summary["diff_ids"]) out.push_back(MustDigest(d.get<std::string>()));
+    return out;
+  }
+
+  static inline fs::path* corpus_dir_ = nullptr;
+  static inline json* expect_ = nullptr;
+
+  fs::path tmp_;
+  fs::path root_;
+  std::unique_ptr<Store> store_;
+  int mkimage_runs_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The corpus: good layers
+
+EntryType ExpectedType(const json& member) {
+  std::string type = member["type"];
+  std::string name = member["name"];
+  std::string base = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
+  if (type == "file" && base == ".wh..wh..opq") return EntryType::kOpaque;
+  if (type == "file" && base.rfind(".wh.", 0) == 0) return EntryType::kWhiteout;
+  if (type == "file") return EntryType::kRegular;
+  if (type == "dir") return EntryType::kDirectory;
+  if (type == "symlink") return EntryType::kSymlink;
+  if (type == "hardlink") return EntryType::kHardlink;
+  if (type == "char") return EntryType::kCharDevice;
+  if (type == "block") return EntryType::kBlockDevice;
+  if (type == "fifo") return EntryType::kFifo;
+  ADD_FAILURE() << "unknown member type " << type;
+  return EntryType::kRegular;
+}
+
+std::string ExpectedPath(const json& member) {
+  std::string name = member["name"];
+  while (name.size() > 1 && name.back() == '/') name.pop_back();
+  size_t slash = name.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : name.substr(0, slash);
+  std::string base = slash == std::string::npos ? name : name.substr(slash + 1);
+  if (base == ".wh..wh..opq") return parent;
+  if (base.rfind(".wh.", 0) == 0) {
+    std::string hidden = base.substr(4);
+    return parent == "." ? hidden : parent + "/" + hidden;
+  }
+  return name;
+}
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
+  int checked = 0;
+  for (const auto& [name, want] : expect_->items()) {
+    if (want["expect"] != "ok") continue;
+    SCOPED_TRACE(name);
+    ++checked;
+    // A store per file: several corpus files share a diff_id (the same tar, compressed differently).
+    std::unique_ptr<Store> store = OpenStore(tmp_ / ("store-" + name));
+    ASSERT_NE(store, nullptr);
+    std::string stored = ReadFile(Corpus(name));
+    auto info = ImportFile(*store, Corpus(name));
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    Digest diff_id = MustDigest(want["diff_id"].get<std::string>());
+    EXPECT_EQ(info->diff_id, diff_id);
+    EXPECT_EQ(info->entry_count, want["entries"].get<uint64_t>());
+    EXPECT_EQ(info->compression, want["compression"].get<std::string>());
+    EXPECT_EQ(info->blob_digest, MustDigest(want["sha256"].get<std::string>()));
+    EXPECT_EQ(info->blob_size, stored.size());
+    EXPECT_EQ(info->refcount, 0u);
+
+    auto found = store->FindLayer(diff_id);
+    ASSERT_TRUE(found.ok());
+    ASSERT_TRUE(found->has_value());
+    EXPECT_EQ((*found)->entry_count, info->entry_count);
+    EXPECT_EQ((*found)->tar_size, info->tar_size);
+
+    std::string exported = Export(*store, diff_id);
+    EXPECT_EQ(exported.size(), info->tar_size);
+    EXPECT_EQ(Sha256::Of(exported), diff_id);
+    if (want["compression"] == "none") {
+      EXPECT_TRUE(exported == stored) << "exported tar differs from the input";
+    }
+
+    // Entries as Python's tarfile describes the members, in tar order.
+    std::vector<Entry> entries = EntriesOf(*store, diff_id);
+    const json& members = want["members"];
+    ASSERT_EQ(entries.size(), members.size());
+    uint64_t content_size = 0;
+    std::map<std::string, const Entry*> by_path;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const Entry& e = entries[i];
+      const json& m = members[i];
+      SCOPED_TRACE(m["name"].get<std::string>());
+      EXPECT_EQ(e.type, ExpectedType(m));
+      EXPECT_EQ(e.path, ExpectedPath(m));
+      EXPECT_EQ(e.mode, m["mode"].get<uint32_t>());
+      EXPECT_EQ(e.uid, m["uid"].get<uint32_t>());
+      EXPECT_EQ(e.gid, m["gid"].get<uint32_t>());
+      if (m["mtime"].is_number_integer()) EXPECT_EQ(e.mtime_sec, m["mtime"].get<int64_t>());
+      if (e.type == EntryType::kRegular) {
+        EXPECT_EQ(e.size, m["size"].get<uint64_t>());
+        EXPECT_EQ(e.object.hex(), m["sha256"].get<std::string>());
+        EXPECT_EQ(e.sparse, m.value("sparse", false));
+        content_size += e.size;
+        struct stat st;
+        ASSERT_EQ(::stat(ObjectFile(e.object).c_str(), &st), 0) << "object file missing";
+      }
+      if (e.type == EntryType::kSymlink || e.type == EntryType::kHardlink) {
+        std::string link = m["linkname"];
+        EXPECT_EQ(e.link_target, link);
+      }
+      if (e.type == EntryType::kSymlink) content_size += e.link_target.size();
+      if (e.type == EntryType::kHardlink) {
+        auto target = by_path.find(e.link_target);
+        ASSERT_NE(target, by_path.end());
+        EXPECT_EQ(e.object, target->second->object);
+        EXPECT_EQ(e.size, target->second->size);
+        content_size += e.size;
+      }
+      if (e.type == EntryType::kCharDevice || e.type == EntryType::kBlockDevice) {
+        EXPECT_EQ(e.dev_major, m["devmajor"].get<uint32_t>());
+        EXPECT_EQ(e.dev_minor, m["devminor"].get<uint32_t>());
+      }
+      std::map<std::string, std::string> xattrs;
+      for (const auto& [k, v] : e.xattrs) xattrs[k] = Hex(v);
+      std::map<std::string, std::string> want_xattrs;
+      if (m.contains("xattrs_hex")) {
+        for (const auto& [k, v] : m["xattrs_hex"].items()) want_xattrs[k] = v.get<std::string>();
+      }
+      EXPECT_EQ(xattrs, want_xattrs);
+      if (e.type != EntryType::kWhiteout && e.type != EntryType::kOpaque) by_path[e.path] = &e;
+    }
+    EXPECT_EQ(info->content_size, content_size);
+    // Nothing left behind in tmp/.
+    EXPECT_EQ(FilesUnder(tmp_ / ("store-" + name) / "tmp").size(), 0u);
+  }
+  EXPECT_GE(checked, 14);
+}
+
+TEST_F(StoreTest, CorpusBadLayersAreRejectedAndLeaveNothing) {
+  int checked = 0;
+  for (const auto& [name, want] : expect_->items()) {
+    if (want["expect"] != "reject") continue;
+    SCOPED_TRACE(name);
+    ++checked;
+    auto info = ImportFile(*store_, Corpus(name));
+    ASSERT_FALSE(info.ok()) << "imported as " << info->diff_id.str();
+    EXPECT_NE(info.status().code(), Code::kOk);
+    if (want["error_contains"].is_string()) {
+      std::string needle = want["error_contains"];
+      EXPECT_NE(info.status().message().find(needle), std::string::npos)
+          << "message: " << info.status().message() << "\nwanted: " << needle;
+    }
+    // The message names the stream.
+    EXPECT_NE(info.status().message().find(name), std::string::npos) << info.status().message();
+    ExpectNothingStored(name);
+  }
+  EXPECT_GE(checked, 13);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry kinds
+
+TEST_F(StoreTest, WhiteoutsAndOpaqueMarkersAreRecorded) {
+  auto info = ImportFile(*store_, Corpus("ok-whiteout.tar"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<Entry> entries = EntriesOf(*store_, info->diff_id);
+  std::vector<std::pair<EntryType, std::string>> got;
+  for (const Entry& e : entries) got.emplace_back(e.type, e.path);
+  std::vector<std::pair<EntryType, std::string>> want = {
+      {EntryType::kWhiteout, "foo"},          {EntryType::kDirectory, "dir"},
+      {EntryType::kOpaque, "dir"},            {EntryType::kRegular, "dir/new-file"},
+      {EntryType::kDirectory, "other"},       {EntryType::kWhiteout, "other/gone-dir"},
+  };
+  EXPECT_EQ(got, want);
+  for (const Entry& e : entries) {
+    if (e.type == EntryType::kWhiteout || e.type == EntryType::kOpaque) {
+      EXPECT_EQ(e.size, 0u);
+      EXPECT_TRUE(e.object.empty());
+    }
+  }
+  // Only dir/new-file has content: one object.
+  EXPECT_EQ(ObjectFileCount(), 1u);
+}
+
+TEST_F(StoreTest, HardlinksShareTheTargetsObject) {
+  auto info = ImportFile(*store_, Corpus("ok-basic.tar"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<Entry> entries = EntriesOf(*store_, info->diff_id);
+  const Entry* tool = FindEntry(entries, "bin/tool");
+  const Entry* hard = FindEntry(entries, "bin/tool-hard");
+  const Entry* sym = FindEntry(entries, "bin/tool-link");
+  ASSERT_TRUE(tool && hard && sym);
+  EXPECT_EQ(tool->type, EntryType::kRegular);
+  EXPECT_EQ(hard->type, EntryType::kHardlink);
+  EXPECT_EQ(hard->link_target, "bin/tool");
+  EXPECT_EQ(hard->object, tool->object);
+  EXPECT_FALSE(hard->object.empty());
+  EXPECT_EQ(hard->size, tool->size);
+  EXPECT_EQ(tool->object, Sha256::Of("#!/bin/sh\necho tool\n"));
+  EXPECT_EQ(sym->type, EntryType::kSymlink);
+  EXPECT_EQ(sym->link_target, "tool");
+  EXPECT_EQ(tool->uid, 1000u);
+  EXPECT_EQ(tool->mode, 0755u);
+  // Three distinct contents (hostname, passwd, tool): the hardlink adds no object file.
+  EXPECT_EQ(ObjectFileCount(), 3u);
+  struct stat st;
+  ASSERT_EQ(::stat(ObjectFile(tool->object).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0444u) << "objects are read-only";
+  EXPECT_EQ(ReadFile(ObjectFile(tool->object)), "#!/bin/sh\necho tool\n");
+
+  // The hardlink counts as a reference of the object: the record says 2.
+  Tables t;
+  store_.reset();
+  auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{1} << 30);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  auto txn = lmdb::Txn::Begin(**env, false);
+  ASSERT_TRUE(txn.ok());
+  auto tables = Tables::Open(*txn);
+  ASSERT_TRUE(tables.ok());
+  auto row = txn->Get(tables->objects, tool->object.raw());
+  ASSERT_TRUE(row.ok() && row->has_value());
+  auto rec = DecodeObject(**row);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->refcount, 2u);
+  EXPECT_EQ(rec->size, tool->size);
+}
+
+TEST_F(StoreTest, XattrsAreRecordedWithBinaryValues) {
+  auto info = ImportFile(*store_, Corpus("ok-xattrs.tar"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<Entry> entries = EntriesOf(*store_, info->diff_id);
+  auto xattrs_of = [&](const std::string& path) {
+    std::map<std::string, std::string> out;
+    const Entry* e = FindEntry(entries, path);
+    EXPECT_NE(e, nullptr) << path;
+    if (e) out.insert(e->xattrs.begin(), e->xattrs.end());
+    return out;
+  };
+  std::map<std::string, std::string> ping = xattrs_of("bin/ping");
+  EXPECT_EQ(ping["security.capability"],
+            std::string("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20));
+  EXPECT_EQ(ping["user.foo"], "bar");
+  EXPECT_EQ(ping.size(), 2u);
+  std::map<std::string, std::string> data = xattrs_of("data");
+  EXPECT_EQ(data["user.binary"], std::string("\x00\x01\xff\xfe\n=", 6));
+  std::map<std::string, std::string> dirx = xattrs_of("dirx");
+  EXPECT_EQ(dirx["user.dir"], "on a dir");
+  EXPECT_TRUE(xattrs_of("bin").empty());
+}
+
+TEST_F(StoreTest, DevicesAndFifosAreRecorded) {
+  auto info = ImportFile(*store_, Corpus("ok-devices.tar"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<Entry> entries = EntriesOf(*store_, info->diff_id);
+  const Entry* null_dev = FindEntry(entries, "dev/null");
+  const Entry* loop = FindEntry(entries, "dev/loop0");
+  const Entry* fifo = FindEntry(entries, "dev/fifo");
+  ASSERT_TRUE(null_dev && loop && fifo);
+  EXPECT_EQ(null_dev->type, EntryType::kCharDevice);
+  EXPECT_EQ(null_dev->dev_major, 1u);
+  EXPECT_EQ(null_dev->dev_minor, 3u);
+  EXPECT_EQ(null_dev->mode, 0666u);
+  EXPECT_EQ(loop->type, EntryType::kBlockDevice);
+  EXPECT_EQ(loop->dev_major, 7u);
+  EXPECT_EQ(loop->dev_minor, 0u);
+  EXPECT_EQ(loop->gid, 6u);
+  EXPECT_EQ(fifo->type, EntryType::kFifo);
+  EXPECT_EQ(fifo->mode, 0600u);
+  EXPECT_EQ(ObjectFileCount(), 0u);
+}
+
+TEST_F(StoreTest, SparseFilesAreRecordedWithTheirFullContent) {
+  int checked = 0;
+  for (const char* name : {"ok-sparse.tar", "ok-sparse-pax.tar"}) {
+    if (!expect_->contains(name)) continue;  // GNU tar could not make it here
+    SCOPED_TRACE(name);
+    ++checked;
+    std::unique_ptr<Store> store = OpenStore(tmp_ / name);
+    fs::path root = tmp_ / name;
+    auto info = ImportFile(*store, Corpus(name));
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    std::vector<Entry> entries = EntriesOf(*store, info->diff_id);
+    ASSERT_EQ(entries.size(), 1u);
+    const Entry& e = entries[0];
+    EXPECT_EQ(e.path, "sparse.bin");
+    EXPECT_EQ(e.type, EntryType::kRegular);
+    EXPECT_TRUE(e.sparse);
+    EXPECT_EQ(e.size, 1u << 20);
+    EXPECT_EQ(e.object.hex(), (*expect_)[name]["sparse_file_sha256"].get<std::string>());
+    std::string hex = e.object.hex();
+    std::string content = ReadFile(root / "objects" / hex.substr(0, 2) / hex.substr(2));
+    ASSERT_EQ(content.size(), 1u << 20);
+    std::string want(1 << 20, '\0');
+    std::fill_n(want.begin(), 4096, 'A');
+    std::fill_n(want.begin() + (512 << 10), 8192, 'B');
+    std::fill_n(want.begin() + (1 << 20) - 4096, 4096, 'C');
+    EXPECT_TRUE(content == want) << "object content differs from the logical file (holes must read as zeros)";
+    EXPECT_EQ(Sha256::Of(Export(*store, info->diff_id)), info->diff_id);
+  }
+  if (checked == 0) GTEST_SKIP() << "the corpus has no sparse tars (GNU tar missing?)";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dedup
+
+TEST_F(StoreTest, SharedContentsAreStoredOnce) {
+  std::string shared1 = Content("shared-1", 100000);
+  std::string shared2 = Content("shared-2", 3000);
+  std::string big_shared = Content("big", (2 << 20) + 5);  // through the temp-file path
+  std::string only1 = Content("only-1", 5000);
+  std::string only2 = Content("only-2", 7000);
+  std::string tar1 = TarBuilder()
+                         .Dir("a")
+                         .File("a/s1", shared1)
+                         .File("a/s2", shared2)
+                         .File("a/big", big_shared)
+                         .File("a/only", only1)
+                         .File("a/s1-again", shared1)  // duplicate within one layer
+                         .Finish();
+  std::string tar2 = TarBuilder()
+                         .Dir("b")
+                         .File("b/copy-of-s1", shared1)
+                         .File("b/copy-of-s2", shared2)
+                         .File("b/big", big_shared)
+                         .File("b/only", only2)
+                         .Finish();
+  auto l1 = ImportBytes(*store_, tar1);
+  ASSERT_TRUE(l1.ok()) << l1.status().ToString();
+  EXPECT_EQ(l1->new_bytes, shared1.size() + shared2.size() + big_shared.size() + only1.size());
+  EXPECT_EQ(ObjectFileCount(), 4u);
+  auto l2 = ImportBytes(*store_, tar2);
+  ASSERT_TRUE(l2.ok()) << l2.status().ToString();
+  EXPECT_NE(l1->diff_id, l2->diff_id);
+  EXPECT_EQ(l2->new_bytes, only2.size()) << "only the second layer's own content is new";
+  EXPECT_EQ(ObjectFileCount(), 5u) << "each distinct content once";
+  for (const std::string* c : {&shared1, &shared2, &big_shared, &only1, &only2}) {
+    EXPECT_TRUE(ReadFile(ObjectFile(Sha256::Of(*c))) == *c);
+  }
+
+  auto du = store_->GetDiskUsage();
+  ASSERT_TRUE(du.ok());
+  EXPECT_EQ(du->layers, 2u);
+  EXPECT_EQ(du->objects, 5u);
+  uint64_t distinct = shared1.size() + shared2.size() + big_shared.size() + only1.size() + only2.size();
+  EXPECT_EQ(du->object_bytes, distinct);
+  EXPECT_EQ(du->layer_bytes, l1->content_size + l2->content_size);
+  EXPECT_LT(du->object_bytes, du->layer_bytes);
+  EXPECT_GT(du->disk_bytes, 0u);
+
+  // Both layers still regenerate byte for byte.
+  EXPECT_TRUE(Export(*store_, l1->diff_id) == tar1);
+  EXPECT_TRUE(Export(*store_, l2->diff_id) == tar2);
+  // Re-importing a layer adds nothing.
+  auto again = ImportBytes(*store_, tar2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->diff_id, l2->diff_id);
+  EXPECT_EQ(ObjectFileCount(), 5u);
+  EXPECT_EQ(CountEntries(root_ / "tmp"), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits and expectations
+
+TEST_F(StoreTest, MaxEntriesLimit) {
+  ImportLimits limits;
+  limits.max_entries = 3;
+  store_ = OpenStore(root_, limits);
+  auto info = ImportFile(*store_, Corpus("ok-basic.tar"));
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(info.status().message().find("--max-entries"), std::string::npos) << info.status().message();
+  EXPECT_NE(info.status().message().find("3"), std::string::npos) << info.status().message();
+  ExpectNothingStored("max_entries");
+  limits.max_entries = 8;  // exactly the layer's entries: fine
+  store_ = OpenStore(root_, limits);
+  EXPECT_TRUE(ImportFile(*store_, Corpus("ok-basic.tar")).ok());
+}
+
+TEST_F(StoreTest, MaxFileBytesLimit) {
+  ImportLimits limits;
+  limits.max_file_bytes = 1000;
+  store_ = OpenStore(root_, limits);
+  std::string tar = TarBuilder().File("small", "tiny").File("large", Content("x", 1001)).Finish();
+  auto info = ImportBytes(*store_, tar);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(info.status().message().find("--max-file-size"), std::string::npos) << info.status().message();
+  EXPECT_NE(info.status().message().find("large"), std::string::npos) << info.status().message();
+  ExpectNothingStored("max_file_bytes");
+  std::string ok_tar = TarBuilder().File("small", "tiny").File("large", Content("x", 1000)).Finish();
+  EXPECT_TRUE(ImportBytes(*store_, ok_tar).ok());
+}
+
+TEST_F(StoreTest, MaxLayerBytesLimit) {
+  ImportLimits limits;
+  limits.max_layer_bytes = 4096;
+  store_ = OpenStore(root_, limits);
+  auto info = ImportFile(*store_, Corpus("ok-basic.tar"));  // 6656 bytes uncompressed
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(info.status().message().find("--max-layer-size"), std::string::npos) << info.status().message();
+  ExpectNothingStored("max_layer_bytes uncompressed");
+  // The limit is on uncompressed bytes: the 318-byte gzip of the same tar is refused too.
+  auto gz = ImportFile(*store_, Corpus("ok-gzip.tar.gz"));
+  ASSERT_FALSE(gz.ok());
+  EXPECT_EQ(gz.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(gz.status().message().find("--max-layer-size"), std::string::npos) << gz.status().message();
+  ExpectNothingStored("max_layer_bytes gzip");
+}
+
+TEST_F(StoreTest, ExpectationMismatchesStoreNothing) {
+  const json& basic = (*expect_)["ok-gzip.tar.gz"];
+  Digest diff_id = MustDigest(basic["diff_id"].get<std::string>());
+  Digest blob = MustDigest(basic["sha256"].get<std::string>());
+  uint64_t size = fs::file_size(Corpus("ok-gzip.tar.gz"));
+  Digest wrong = Sha256::Of("wrong");
+
+  LayerExpectation bad_diff;
+  bad_diff.diff_id = wrong;
+  auto r1 = ImportFile(*store_, Corpus("ok-gzip.tar.gz"), bad_diff);
+  ASSERT_FALSE(r1.ok());
+  EXPECT_EQ(r1.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r1.status().message().find("diff_id mismatch"), std::string::npos) << r1.status().message();
+  EXPECT_NE(r1.status().message().find(diff_id.str()), std::string::npos) << r1.status().message();
+  ExpectNothingStored("wrong diff_id");
+
+  LayerExpectation bad_blob;
+  bad_blob.blob_digest = wrong;
+  auto r2 = ImportFile(*store_, Corpus("ok-gzip.tar.gz"), bad_blob);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r2.status().message().find("digest mismatch"), std::string::npos) << r2.status().message();
+  EXPECT_NE(r2.status().message().find(blob.str()), std::string::npos) << r2.status().message();
+  ExpectNothingStored("wrong blob digest");
+
+  LayerExpectation bad_size;
+  bad_size.blob_size = size + 1;
+  auto r3 = ImportFile(*store_, Corpus("ok-gzip.tar.gz"), bad_size);
+  ASSERT_FALSE(r3.ok());
+  EXPECT_EQ(r3.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r3.status().message().find("size mismatch"), std::string::npos) << r3.status().message();
+  ExpectNothingStored("wrong size");
+
+  // All three right: imported.
+  LayerExpectation right;
+  right.diff_id = diff_id;
+  right.blob_digest = blob;
+  right.blob_size = size;
+  auto ok = ImportFile(*store_, Corpus("ok-gzip.tar.gz"), right);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->diff_id, diff_id);
+  EXPECT_EQ(ok->blob_digest, blob);
+}
+
+TEST_F(StoreTest, ImportWithoutLeaseIsRefused) {
+  StringSource source(ReadFile(Corpus("ok-basic.tar")));
+  auto info = store_->ImportLayer(source, {}, nullptr);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), Code::kFailedPrecondition);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format file
+
+TEST_F(StoreTest, NewerFormatIsRefused) {
+  fs::path root = tmp_ / "newer";
+  WriteFile(root / "strata-store.json", R"({"format":"strata-store","version":99})");
+  StoreOptions options;
+  options.root = root.string();
+  auto store = Store::Open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().message();
+  EXPECT_FALSE(fs::exists(root / "meta")) << "nothing may be written to a newer store";
+}
+
+TEST_F(StoreTest, ForeignFormatIsRefused) {
+  for (std::string_view text : {R"({"format":"containers-storage","version":1})", "not json at all", "[1,2]"}) {
+    SCOPED_TRACE(std::string(text));
+    fs::path root = tmp_ / "foreign";
+    fs::remove_all(root);
+    WriteFile(root / "strata-store.json", text);
+    StoreOptions options;
+    options.root = root.string();
+    auto store = Store::Open(options);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
+    EXPECT_NE(store.status().message().find("not a strata store"), std::string::npos) << store.status().message();
+    EXPECT_FALSE(fs::exists(root / "meta"));
+  }
+}
+
+TEST_F(StoreTest, ReopenKeepsData) {
+  auto info = ImportFile(*store_, Corpus("ok-basic.tar"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(json::parse(ReadFile(root_ / "strata-store.json")),
+            json::parse(R"({"format":"strata-store","version":1})"));
+  store_.reset();
+  store_ = OpenStore(root_);
+  ASSERT_NE(store_, nullptr);
+  auto found = store_->FindLayer(info->diff_id);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ(Sha256::Of(Export(*store_, info->diff_id)), info->diff_id);
+}
+
+}  // namespace
+}  // namespace layerstore
