@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <iostream>
 
 #include "commands.h"
@@ -13,6 +15,10 @@ struct LoadOptions {
 };
 
 void RunLoad(const LoadOptions& opts, Context& ctx) {
+  if (opts.input == "/dev/stdin" && ::isatty(STDIN_FILENO)) {
+    return ctx.Fail(layerstore::Status::InvalidArgument(
+        "requested load from stdin, but stdin is a terminal: use -i FILE or redirect an archive"));
+  }
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   TerminalProgress progress(stderr, StderrIsTerminal(), opts.quiet);
@@ -28,14 +34,16 @@ void RunLoad(const LoadOptions& opts, Context& ctx) {
 
 void RegisterLoad(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<LoadOptions>();
-  CLI::App* cmd = app.add_subcommand("load", "Load an image from a tar archive or STDIN");
-  cmd->add_option("-i,--input", opts->input, "Read from tar archive file (or OCI layout directory), instead of STDIN");
-  cmd->add_flag("-q,--quiet", opts->quiet, "Suppress the load output");
-  auto& limits = ctx.store_options.limits;
-  cmd->add_option("--max-layer-size", limits.max_layer_bytes, "Largest uncompressed layer accepted, in bytes");
-  cmd->add_option("--max-entries", limits.max_entries, "Most entries accepted in one layer");
-  cmd->add_option("--max-file-size", limits.max_file_bytes, "Largest file accepted, in bytes");
-  cmd->callback([opts, &ctx] { RunLoad(*opts, ctx); });
+  for (CLI::App* parent : {&app, app.get_subcommand("image")}) {
+    CLI::App* cmd = parent->add_subcommand("load", "Load an image from a tar archive or STDIN");
+    cmd->add_option("-i,--input", opts->input, "Read from tar archive file (or OCI layout directory), instead of STDIN");
+    cmd->add_flag("-q,--quiet", opts->quiet, "Suppress the load output");
+    auto& limits = ctx.store_options.limits;
+    cmd->add_option("--max-layer-size", limits.max_layer_bytes, "Largest uncompressed layer accepted, in bytes");
+    cmd->add_option("--max-entries", limits.max_entries, "Most entries accepted in one layer");
+    cmd->add_option("--max-file-size", limits.max_file_bytes, "Largest file accepted, in bytes");
+    cmd->callback([opts, &ctx] { RunLoad(*opts, ctx); });
+  }
 }
 
 }  // namespace cli

@@ -74,11 +74,13 @@ void RunSave(const SaveOptions& opts, Context& ctx) {
 
 void RegisterSave(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<SaveOptions>();
-  CLI::App* cmd = app.add_subcommand("save", "Save one or more images to a tar archive (streamed to STDOUT by default)");
-  cmd->add_option("-o,--output", opts->output, "Write to a file, instead of STDOUT");
-  cmd->add_option("--format", opts->format, "Archive format: docker-archive (default) or oci-archive");
-  cmd->add_option("images", opts->images, "Images to save")->required();
-  cmd->callback([opts, &ctx] { RunSave(*opts, ctx); });
+  for (CLI::App* parent : {&app, app.get_subcommand("image")}) {
+    CLI::App* cmd = parent->add_subcommand("save", "Save one or more images to a tar archive (streamed to STDOUT by default)");
+    cmd->add_option("-o,--output", opts->output, "Write to a file, instead of STDOUT");
+    cmd->add_option("--format", opts->format, "Archive format: docker-archive (default) or oci-archive");
+    cmd->add_option("images", opts->images, "Images to save")->required();
+    cmd->callback([opts, &ctx] { RunSave(*opts, ctx); });
+  }
 }
 
 }  // namespace cli

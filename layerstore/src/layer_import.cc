@@ -342,7 +342,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     } else if (hardlink) {
       std::string target;
       Status ts = CleanPath(hardlink, limits, &target, "hardlink target");
-      if (!ts.ok()) return entry_error(ts.message() + " (hardlink to outside the layer)");
+      if (!ts.ok()) {
+        return entry_error(ts.message() + " (hardlink to \"" + std::string(hardlink) + "\", outside the layer)");
+      }
       auto it = seen.find(target);
       if (it == seen.end()) return entry_error("hardlink to \"" + target + "\", which is not earlier in the layer");
       if (it->second.type == EntryType::kDirectory) return entry_error("hardlink to a directory");

@@ -78,7 +78,7 @@ size_t CountEntries(const fs::path& dir) {
 }
 
 // Runs a shell command; returns its exit status and stdout.
-std::pair<int, std::string> Run(const std::string& cmd) {
+std::pair<int, std::string> RunCommand(const std::string& cmd) {
   std::string out;
   FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return {-1, "popen failed"};
@@ -216,7 +216,7 @@ class StoreTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     corpus_dir_ = new fs::path(tmpl);
     fs::path script = RepoRoot() / "tests/testutil/mktarcorpus.py";
-    auto [rc, out] = Run("python3 " + script.string() + " " + corpus_dir_->string());
+    auto [rc, out] = RunCommand("python3 " + script.string() + " " + corpus_dir_->string());
     ASSERT_EQ(rc, 0) << out;
     expect_ = new json(json::parse(ReadFile(*corpus_dir_ / "expect.json")));
   }
@@ -322,7 +322,7 @@ class StoreTest : public ::testing::Test {
   Digest MkImage(const std::string& args, json* summary = nullptr) {
     fs::path summary_path = tmp_ / ("summary-" + std::to_string(mkimage_runs_++) + ".json");
     fs::path script = RepoRoot() / "tests/testutil/mkimage.py";
-    auto [rc, out] = Run("python3 " + script.string() + " " + args + " --summary " + summary_path.string());
+    auto [rc, out] = RunCommand("python3 " + script.string() + " " + args + " --summary " + summary_path.string());
     EXPECT_EQ(rc, 0) << args << "\n" << out;
     json s = json::parse(ReadFile(summary_path), nullptr, false);
     EXPECT_FALSE(s.is_discarded()) << out;
@@ -438,7 +438,9 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
       EXPECT_EQ(e.mode, m["mode"].get<uint32_t>());
       EXPECT_EQ(e.uid, m["uid"].get<uint32_t>());
       EXPECT_EQ(e.gid, m["gid"].get<uint32_t>());
-      if (m["mtime"].is_number_integer()) EXPECT_EQ(e.mtime_sec, m["mtime"].get<int64_t>());
+      if (m["mtime"].is_number_integer()) {
+        EXPECT_EQ(e.mtime_sec, m["mtime"].get<int64_t>());
+      }
       if (e.type == EntryType::kRegular) {
         EXPECT_EQ(e.size, m["size"].get<uint64_t>());
         EXPECT_EQ(e.object.hex(), m["sha256"].get<std::string>());
@@ -552,7 +554,6 @@ TEST_F(StoreTest, HardlinksShareTheTargetsObject) {
   EXPECT_EQ(ReadFile(ObjectFile(tool->object)), "#!/bin/sh\necho tool\n");
 
   // The hardlink counts as a reference of the object: the record says 2.
-  Tables t;
   store_.reset();
   auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{1} << 30);
   ASSERT_TRUE(env.ok()) << env.status().ToString();
@@ -844,6 +845,531 @@ TEST_F(StoreTest, ReopenKeepsData) {
   auto found = store_->FindLayer(info->diff_id);
   ASSERT_TRUE(found.ok() && found->has_value());
   EXPECT_EQ(Sha256::Of(Export(*store_, info->diff_id)), info->diff_id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+class ImageTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    // Three small layer directories: base is shared by every image; app1 and app2 are different
+    // layers that hold one identical file (shared/data.bin vs shared/copy.bin) and one own file each.
+    base_ = tmp_ / "layers/base";
+    app1_ = tmp_ / "layers/app1";
+    app2_ = tmp_ / "layers/app2";
+    WriteFile(base_ / "etc/os-release", "NAME=strata-test\n");
+    WriteFile(base_ / "lib/libc.so", Content("libc", 20000));
+    WriteFile(app1_ / "app/one.txt", Content("one", 5000));
+    WriteFile(app1_ / "shared/data.bin", Content("shared", 9000));
+    WriteFile(app2_ / "app/two.txt", Content("two", 6000));
+    WriteFile(app2_ / "shared/copy.bin", Content("shared", 9000));
+    for (const fs::path& p : FilesUnder(tmp_ / "layers")) fs::last_write_time(p, fs::file_time_type{});
+  }
+
+  std::string Layers(std::initializer_list<const fs::path*> layers) {
+    std::string out;
+    for (const fs::path* l : layers) out += " --layer " + l->string();
+    return out + " --root-owned";
+  }
+
+  Result<std::vector<LoadedImage>> Load(Store& store, const fs::path& archive) {
+    return LoadImageArchive(store, archive.string(), nullptr);
+  }
+
+  Digest MustLoad(Store& store, const fs::path& archive) {
+    auto loaded = Load(store, archive);
+    EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+    if (!loaded.ok() || loaded->size() != 1) {
+      ADD_FAILURE() << archive << ": expected one image";
+      return Digest();
+    }
+    return (*loaded)[0].id;
+  }
+
+  ImageView MustResolve(std::string_view name) {
+    auto view = store_->ResolveImage(name);
+    EXPECT_TRUE(view.ok()) << name << ": " << view.status().ToString();
+    return view.ok() ? *view : ImageView{};
+  }
+
+  std::vector<std::string> TagStrings(const std::vector<Reference>& tags) {
+    std::vector<std::string> out;
+    for (const Reference& r : tags) out.push_back(r.FamiliarString());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  fs::path base_, app1_, app2_;
+};
+
+TEST_F(ImageTest, LoadsDockerArchiveOciArchiveAndOciDir) {
+  json s1, s2, s3;
+  fs::path docker = tmp_ / "one.docker.tar", oci = tmp_ / "two.oci.tar", dir = tmp_ / "three.oci";
+  Digest id1 = MkImage("--format docker-archive -o " + docker.string() + " --tag test/one:latest" +
+                           Layers({&base_, &app1_}), &s1);
+  Digest id2 = MkImage("--format oci-archive -o " + oci.string() + " --tag test/two:v2 --tag test/two:latest" +
+                           Layers({&base_, &app2_}), &s2);
+  Digest id3 = MkImage("--format oci-dir -o " + dir.string() + " --tag quay.io/org/three:3 --compression zstd" +
+                           Layers({&base_}), &s3);
+  ASSERT_FALSE(HasFailure());
+
+  auto l1 = Load(*store_, docker);
+  ASSERT_TRUE(l1.ok()) << l1.status().ToString();
+  ASSERT_EQ(l1->size(), 1u);
+  EXPECT_EQ((*l1)[0].id, id1);
+  EXPECT_EQ(TagStrings((*l1)[0].tags), std::vector<std::string>{"test/one:latest"});
+  auto l2 = Load(*store_, oci);
+  ASSERT_TRUE(l2.ok()) << l2.status().ToString();
+  ASSERT_EQ(l2->size(), 1u);
+  EXPECT_EQ((*l2)[0].id, id2);
+  EXPECT_EQ(TagStrings((*l2)[0].tags), (std::vector<std::string>{"test/two:latest", "test/two:v2"}));
+  auto l3 = Load(*store_, dir);
+  ASSERT_TRUE(l3.ok()) << l3.status().ToString();
+  ASSERT_EQ(l3->size(), 1u);
+  EXPECT_EQ((*l3)[0].id, id3);
+
+  ImageView v1 = MustResolve("test/one");
+  EXPECT_EQ(v1.record.id, id1);
+  EXPECT_EQ(v1.record.layers, DiffIds(s1));
+  ImageView v2 = MustResolve("test/two:v2");
+  EXPECT_EQ(v2.record.id, id2);
+  EXPECT_EQ(v2.record.layers, DiffIds(s2));
+  EXPECT_EQ(TagStrings(v2.tags), (std::vector<std::string>{"test/two:latest", "test/two:v2"}));
+  ImageView v3 = MustResolve("quay.io/org/three:3");
+  EXPECT_EQ(v3.record.id, id3);
+  EXPECT_EQ(v3.record.layers, DiffIds(s3));
+
+  // The base layer is the same in all three: stored once, referenced three times.
+  ASSERT_EQ(DiffIds(s1)[0], DiffIds(s3)[0]);
+  auto base = store_->FindLayer(DiffIds(s1)[0]);
+  ASSERT_TRUE(base.ok() && base->has_value());
+  EXPECT_EQ((*base)->refcount, 3u);
+  auto listed = store_->ListImages();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 3u);
+  // Every layer exports to its diff_id.
+  for (const Digest& d : {DiffIds(s1)[0], DiffIds(s1)[1], DiffIds(s2)[1]}) {
+    EXPECT_EQ(Sha256::Of(Export(*store_, d)), d);
+  }
+  auto report = store_->Fsck({.repair = false, .verify_content = true});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->consistent());
+  EXPECT_TRUE(report->repaired.empty());
+  EXPECT_EQ(report->images, 3u);
+  EXPECT_EQ(report->layers, 3u);
+}
+
+TEST_F(ImageTest, ResolveByNameAndId) {
+  fs::path docker = tmp_ / "one.docker.tar";
+  Digest id = MkImage("--format docker-archive -o " + docker.string() + " --tag test/one:latest" +
+                      Layers({&base_, &app1_}));
+  ASSERT_EQ(MustLoad(*store_, docker), id);
+  const std::string hex = id.hex();
+  for (std::string name : {std::string("test/one"), std::string("test/one:latest"),
+                           std::string("docker.io/test/one:latest"), hex, hex.substr(0, 12), hex.substr(0, 5),
+                           "sha256:" + hex, "sha256:" + hex.substr(0, 12)}) {
+    SCOPED_TRACE(name);
+    auto view = store_->ResolveImage(name);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    EXPECT_EQ(view->record.id, id);
+    EXPECT_EQ(TagStrings(view->tags), std::vector<std::string>{"test/one:latest"});
+  }
+  for (std::string name : {std::string("test/one:other"), std::string("test/two"), std::string(64, 'f'),
+                           "sha256:" + std::string(12, '0')}) {
+    SCOPED_TRACE(name);
+    auto view = store_->ResolveImage(name);
+    ASSERT_FALSE(view.ok());
+    EXPECT_EQ(view.status().code(), Code::kNotFound);
+    EXPECT_NE(view.status().message().find(name), std::string::npos) << view.status().message();
+  }
+  EXPECT_EQ(store_->ResolveImage("Bad Name!").status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ImageTest, TagAndRemoveImageSemantics) {
+  fs::path one = tmp_ / "one.docker.tar", two = tmp_ / "two.docker.tar";
+  json s1, s2;
+  Digest id1 = MkImage("--format docker-archive -o " + one.string() + " --tag test/one:latest" +
+                       Layers({&base_, &app1_}), &s1);
+  Digest id2 = MkImage("--format docker-archive -o " + two.string() + " --tag test/two:latest" +
+                       Layers({&base_, &app2_}), &s2);
+  ASSERT_EQ(MustLoad(*store_, one), id1);
+  ASSERT_EQ(MustLoad(*store_, two), id2);
+  const Digest only1 = Sha256::Of(Content("one", 5000));
+  const Digest only2 = Sha256::Of(Content("two", 6000));
+  const Digest shared = Sha256::Of(Content("shared", 9000));
+  const Digest libc = Sha256::Of(Content("libc", 20000));
+  for (const Digest& d : {only1, only2, shared, libc}) ASSERT_TRUE(fs::exists(ObjectFile(d))) << d.str();
+
+  // Tag: a second name for image 1.
+  ASSERT_TRUE(store_->Tag(id1, MustRef("extra/alias:1")).ok());
+  EXPECT_EQ(MustResolve("extra/alias:1").record.id, id1);
+  EXPECT_EQ(TagStrings(MustResolve(id1.hex()).tags), (std::vector<std::string>{"extra/alias:1", "test/one:latest"}));
+  EXPECT_EQ(store_->Tag(Sha256::Of("no such image"), MustRef("x:y")).code(), Code::kNotFound);
+
+  // Removing by a tag while another remains only untags.
+  auto untag = store_->RemoveImage("extra/alias:1", false);
+  ASSERT_TRUE(untag.ok()) << untag.status().ToString();
+  ASSERT_EQ(untag->size(), 1u);
+  EXPECT_EQ((*untag)[0].kind, RemovalEvent::kUntagged);
+  EXPECT_EQ((*untag)[0].what, "extra/alias:1");
+  EXPECT_EQ(store_->ResolveImage("extra/alias:1").status().code(), Code::kNotFound);
+  EXPECT_EQ(MustResolve(id1.hex()).record.id, id1);
+
+  // By ID with two tags: needs force.
+  ASSERT_TRUE(store_->Tag(id1, MustRef("extra/alias:1")).ok());
+  auto refused = store_->RemoveImage(id1.hex().substr(0, 12), false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("must be forced"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(MustResolve("test/one").record.id, id1);
+  EXPECT_EQ(MustResolve("extra/alias:1").record.id, id1);
+
+  auto forced = store_->RemoveImage(id1.hex().substr(0, 12), true);
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  std::vector<std::string> untagged;
+  std::vector<std::string> deleted;
+  for (const RemovalEvent& e : *forced) (e.kind == RemovalEvent::kUntagged ? untagged : deleted).push_back(e.what);
+  std::sort(untagged.begin(), untagged.end());
+  EXPECT_EQ(untagged, (std::vector<std::string>{"extra/alias:1", "test/one:latest"}));
+  EXPECT_EQ(deleted, std::vector<std::string>{id1.str()});
+  EXPECT_EQ(forced->back().kind, RemovalEvent::kDeleted);
+  EXPECT_EQ(store_->ResolveImage(id1.hex()).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->ResolveImage("test/one").status().code(), Code::kNotFound);
+
+  // Freed: image 1's own layer and its own object; kept: the base layer and the shared content.
+  EXPECT_FALSE(fs::exists(ObjectFile(only1)));
+  EXPECT_TRUE(fs::exists(ObjectFile(shared)));
+  EXPECT_TRUE(fs::exists(ObjectFile(libc)));
+  EXPECT_TRUE(fs::exists(ObjectFile(only2)));
+  auto app1_layer = store_->FindLayer(DiffIds(s1)[1]);
+  ASSERT_TRUE(app1_layer.ok());
+  EXPECT_FALSE(app1_layer->has_value());
+  EXPECT_FALSE(fs::exists(root_ / "layers" / DiffIds(s1)[1].hex()));
+  auto base = store_->FindLayer(DiffIds(s1)[0]);
+  ASSERT_TRUE(base.ok() && base->has_value());
+  EXPECT_EQ((*base)->refcount, 1u);
+  EXPECT_FALSE(fs::exists(root_ / "blobs/sha256" / id1.hex())) << "the config blob goes with the image";
+  EXPECT_TRUE(fs::exists(root_ / "blobs/sha256" / id2.hex()));
+
+  // Image 2 by its last tag: untagged and deleted; then the store is empty.
+  auto last = store_->RemoveImage("test/two", false);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  ASSERT_EQ(last->size(), 2u);
+  EXPECT_EQ((*last)[0].kind, RemovalEvent::kUntagged);
+  EXPECT_EQ((*last)[0].what, "test/two:latest");
+  EXPECT_EQ((*last)[1].kind, RemovalEvent::kDeleted);
+  EXPECT_EQ(ObjectFileCount(), 0u);
+  EXPECT_EQ(CountEntries(root_ / "layers"), 0u);
+  EXPECT_EQ(CountEntries(root_ / "blobs/sha256"), 0u);
+  EXPECT_EQ(store_->RemoveImage("test/two", false).status().code(), Code::kNotFound);
+  auto report = store_->Fsck({.repair = false, .verify_content = false});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->consistent());
+  EXPECT_TRUE(report->repaired.empty());
+}
+
+TEST_F(ImageTest, PruneDanglingThenAll) {
+  fs::path tagged = tmp_ / "tagged.tar", dangling = tmp_ / "dangling.tar";
+  json st, sd;
+  Digest tagged_id = MkImage("--format docker-archive -o " + tagged.string() + " --tag test/keep:1" +
+                             Layers({&base_, &app1_}), &st);
+  Digest dangling_id = MkImage("--format oci-archive -o " + dangling.string() + Layers({&base_, &app2_}), &sd);
+  ASSERT_EQ(MustLoad(*store_, tagged), tagged_id);
+  ASSERT_EQ(MustLoad(*store_, dangling), dangling_id);
+  EXPECT_TRUE(MustResolve(dangling_id.hex()).tags.empty());
+  auto du = store_->GetDiskUsage();
+  ASSERT_TRUE(du.ok());
+  EXPECT_EQ(du->images, 2u);
+  EXPECT_EQ(du->dangling_images, 1u);
+  EXPECT_GT(du->reclaimable_bytes, 0u);
+
+  auto dangling_report = store_->PruneImages(false);
+  ASSERT_TRUE(dangling_report.ok()) << dangling_report.status().ToString();
+  ASSERT_EQ(dangling_report->events.size(), 1u);
+  EXPECT_EQ(dangling_report->events[0].kind, RemovalEvent::kDeleted);
+  EXPECT_EQ(dangling_report->events[0].what, dangling_id.str());
+  EXPECT_GT(dangling_report->reclaimed_bytes, 0u);
+  EXPECT_EQ(store_->ResolveImage(dangling_id.hex()).status().code(), Code::kNotFound);
+  EXPECT_EQ(MustResolve("test/keep:1").record.id, tagged_id);
+  EXPECT_FALSE(fs::exists(ObjectFile(Sha256::Of(Content("two", 6000)))));
+  EXPECT_TRUE(fs::exists(ObjectFile(Sha256::Of(Content("shared", 9000)))));
+
+  auto again = store_->PruneImages(false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->events.empty()) << "nothing dangling is left";
+
+  auto all = store_->PruneImages(true);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->events.size(), 2u);
+  EXPECT_EQ(all->events[0].kind, RemovalEvent::kUntagged);
+  EXPECT_EQ(all->events[0].what, "test/keep:1");
+  EXPECT_EQ(all->events[1].kind, RemovalEvent::kDeleted);
+  EXPECT_EQ(all->events[1].what, tagged_id.str());
+  auto listed = store_->ListImages();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_EQ(ObjectFileCount(), 0u);
+  EXPECT_EQ(CountEntries(root_ / "layers"), 0u);
+  du = store_->GetDiskUsage();
+  ASSERT_TRUE(du.ok());
+  EXPECT_EQ(du->layers, 0u);
+  EXPECT_EQ(du->objects, 0u);
+}
+
+TEST_F(ImageTest, ReloadingAnArchiveIsIdempotent) {
+  fs::path oci = tmp_ / "img.oci.tar";
+  json s;
+  Digest id = MkImage("--format oci-archive -o " + oci.string() + " --tag test/img:1" + Layers({&base_, &app1_}), &s);
+  ASSERT_EQ(MustLoad(*store_, oci), id);
+  size_t objects = ObjectFileCount();
+  auto du1 = store_->GetDiskUsage();
+  ASSERT_TRUE(du1.ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(MustLoad(*store_, oci), id);
+    EXPECT_EQ(ObjectFileCount(), objects);
+    auto du = store_->GetDiskUsage();
+    ASSERT_TRUE(du.ok());
+    EXPECT_EQ(du->images, 1u);
+    EXPECT_EQ(du->layers, du1->layers);
+    EXPECT_EQ(du->objects, du1->objects);
+    for (const Digest& d : DiffIds(s)) {
+      auto layer = store_->FindLayer(d);
+      ASSERT_TRUE(layer.ok() && layer->has_value());
+      EXPECT_EQ((*layer)->refcount, 1u) << "a reload must not count the image twice";
+    }
+  }
+  EXPECT_EQ(CountEntries(root_ / "tmp"), 0u);
+  auto report = store_->Fsck({.repair = false, .verify_content = false});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->consistent());
+  EXPECT_TRUE(report->repaired.empty()) << report->repaired.front();
+}
+
+TEST_F(ImageTest, SaveThenLoadIntoAnotherStoreKeepsIdAndLayers) {
+  fs::path dir = tmp_ / "src.oci";
+  json s;
+  Digest id = MkImage("--format oci-dir -o " + dir.string() + " --tag test/src:1 --compression gzip" +
+                      Layers({&base_, &app1_}), &s);
+  ASSERT_EQ(MustLoad(*store_, dir), id);
+  ASSERT_TRUE(store_->Tag(id, MustRef("test/src:2")).ok());
+  ImageView view = MustResolve("test/src:1");
+
+  for (ArchiveFormat format : {ArchiveFormat::kDockerArchive, ArchiveFormat::kOciArchive}) {
+    const std::string fname = format == ArchiveFormat::kDockerArchive ? "saved.docker.tar" : "saved.oci.tar";
+    SCOPED_TRACE(fname);
+    fs::path out = tmp_ / fname;
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    Status saved = SaveImageArchive(*store_, {{id, view.tags}}, format, fd, nullptr);
+    ::close(fd);
+    ASSERT_TRUE(saved.ok()) << saved.ToString();
+
+    std::unique_ptr<Store> other = OpenStore(tmp_ / ("other-" + fname));
+    ASSERT_NE(other, nullptr);
+    auto loaded = LoadImageArchive(*other, out.string(), nullptr);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    ASSERT_EQ(loaded->size(), 1u);
+    EXPECT_EQ((*loaded)[0].id, id);
+    auto v = other->ResolveImage("test/src:2");
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(v->record.id, id);
+    EXPECT_EQ(v->record.layers, DiffIds(s));
+    EXPECT_EQ(TagStrings(v->tags), (std::vector<std::string>{"test/src:1", "test/src:2"}));
+    for (const Digest& d : DiffIds(s)) {
+      StringSink a, b;
+      ASSERT_TRUE(store_->ExportLayer(d, a, nullptr).ok());
+      ASSERT_TRUE(other->ExportLayer(d, b, nullptr).ok());
+      EXPECT_TRUE(a.out == b.out);
+    }
+    auto report = other->Fsck({.repair = false, .verify_content = true});
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->consistent());
+    EXPECT_TRUE(report->repaired.empty());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fsck
+
+class FsckTest : public StoreTest {
+ protected:
+  // An image of one layer with three files; returns the layer.
+  LayerInfo MakeImage() {
+    std::string tar = TarBuilder()
+                          .Dir("img")
+                          .File("img/a", Content("img-a", 3000))
+                          .File("img/b", Content("img-b", 4000))
+                          .File("img/c", Content("shared-with-orphan-layer", 5000))
+                          .Finish();
+    auto info = ImportBytes(*store_, tar);
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    if (!info.ok()) return {};
+    auto rec = store_->CreateImage({Config({info->diff_id}), {MustRef("fsck/img:1")}, {}});
+    EXPECT_TRUE(rec.ok()) << rec.status().ToString();
+    return *info;
+  }
+
+  Result<FsckReport> Fsck(bool repair, bool verify = false) {
+    return store_->Fsck({.repair = repair, .verify_content = verify});
+  }
+
+  static bool AnyContains(const std::vector<std::string>& lines, const std::string& needle) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+  static std::string Join(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const std::string& l : lines) out += "  " + l + "\n";
+    return out;
+  }
+
+  // Rewrites the refcount of object `d` behind the store's back (the store must be closed).
+  void SetObjectRefcount(const Digest& d, uint64_t refcount) {
+    auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{64} << 30);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    auto txn = lmdb::Txn::Begin(**env, true);
+    ASSERT_TRUE(txn.ok());
+    auto t = Tables::Open(*txn);
+    ASSERT_TRUE(t.ok());
+    auto row = txn->Get(t->objects, d.raw());
+    ASSERT_TRUE(row.ok() && row->has_value());
+    auto rec = DecodeObject(**row);
+    ASSERT_TRUE(rec.ok());
+    rec->refcount = refcount;
+    ASSERT_TRUE(txn->Put(t->objects, d.raw(), EncodeObject(*rec)).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+};
+
+TEST_F(FsckTest, FreshStoreIsConsistent) {
+  auto report = Fsck(true, true);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->consistent());
+  EXPECT_TRUE(report->problems.empty());
+  EXPECT_TRUE(report->repaired.empty());
+  EXPECT_EQ(report->images, 0u);
+  MakeImage();
+  report = Fsck(true, true);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->consistent()) << Join(report->problems);
+  EXPECT_TRUE(report->repaired.empty()) << Join(report->repaired);
+  EXPECT_EQ(report->images, 1u);
+  EXPECT_EQ(report->layers, 1u);
+  EXPECT_EQ(report->objects, 3u);
+  EXPECT_EQ(report->blobs, 1u);
+}
+
+TEST_F(FsckTest, CrashLeftoversAreReportedThenRepaired) {
+  LayerInfo img_layer = MakeImage();
+  const Digest img_a = Sha256::Of(Content("img-a", 3000));
+  const Digest shared = Sha256::Of(Content("shared-with-orphan-layer", 5000));
+
+  // 1. A layer imported but never named by an image (refcount 0). It shares one content with the image.
+  std::string orphan_tar = TarBuilder()
+                               .File("orphan/own", Content("orphan-own", 2500))
+                               .File("orphan/shared", Content("shared-with-orphan-layer", 5000))
+                               .Finish();
+  auto orphan = ImportBytes(*store_, orphan_tar);
+  ASSERT_TRUE(orphan.ok()) << orphan.status().ToString();
+  const Digest orphan_own = Sha256::Of(Content("orphan-own", 2500));
+  // 2. A stray temp file.
+  WriteFile(root_ / "tmp" / "12345-0", "half-written");
+  // 3. An object file without a record.
+  const std::string stray_content = "an object whose import never committed";
+  const Digest stray = Sha256::Of(stray_content);
+  WriteFile(ObjectFile(stray), stray_content);
+  // 4. A wrong object refcount.
+  store_.reset();
+  SetObjectRefcount(img_a, 7);
+  store_ = OpenStore(root_);
+  ASSERT_NE(store_, nullptr);
+
+  auto check = Fsck(false);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  const std::vector<std::string> found = check->repaired;
+  EXPECT_TRUE(check->problems.empty()) << Join(check->problems);
+  EXPECT_TRUE(AnyContains(found, "tmp/12345-0")) << Join(found);
+  EXPECT_TRUE(AnyContains(found, stray.hex().substr(2))) << Join(found);
+  EXPECT_TRUE(AnyContains(found, "layer " + orphan->diff_id.str() + " was referenced by no image")) << Join(found);
+  EXPECT_TRUE(AnyContains(found, "object " + img_a.str() + " reference count 7 corrected to 1")) << Join(found);
+
+  // Nothing changed: everything is still there, and a second check finds the same.
+  EXPECT_TRUE(fs::exists(root_ / "tmp" / "12345-0"));
+  EXPECT_TRUE(fs::exists(ObjectFile(stray)));
+  EXPECT_TRUE(fs::exists(ObjectFile(orphan_own)));
+  EXPECT_TRUE(fs::exists(root_ / "layers" / orphan->diff_id.hex()));
+  auto still = store_->FindLayer(orphan->diff_id);
+  ASSERT_TRUE(still.ok());
+  EXPECT_TRUE(still->has_value());
+  auto check2 = Fsck(false);
+  ASSERT_TRUE(check2.ok());
+  EXPECT_EQ(check2->repaired, found);
+
+  // Repair.
+  auto repair = Fsck(true);
+  ASSERT_TRUE(repair.ok()) << repair.status().ToString();
+  EXPECT_TRUE(repair->problems.empty()) << Join(repair->problems);
+  EXPECT_EQ(repair->repaired, found);
+  EXPECT_FALSE(fs::exists(root_ / "tmp" / "12345-0"));
+  EXPECT_FALSE(fs::exists(ObjectFile(stray)));
+  EXPECT_FALSE(fs::exists(ObjectFile(orphan_own)));
+  EXPECT_FALSE(fs::exists(root_ / "layers" / orphan->diff_id.hex()));
+  EXPECT_TRUE(fs::exists(ObjectFile(shared))) << "the image still uses the content the orphan layer shared";
+  auto gone = store_->FindLayer(orphan->diff_id);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+
+  // Clean afterwards, and the image is intact.
+  auto after = Fsck(true, true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->consistent()) << Join(after->problems);
+  EXPECT_TRUE(after->repaired.empty()) << Join(after->repaired);
+  EXPECT_EQ(Sha256::Of(Export(*store_, img_layer.diff_id)), img_layer.diff_id);
+  EXPECT_EQ(ObjectFileCount(), 3u);
+}
+
+TEST_F(FsckTest, MissingObjectIsAProblemNotARepair) {
+  LayerInfo layer = MakeImage();
+  const Digest b = Sha256::Of(Content("img-b", 4000));
+  ASSERT_EQ(::unlink(ObjectFile(b).c_str()), 0);
+  for (bool repair : {false, true, true}) {
+    SCOPED_TRACE(repair);
+    auto report = Fsck(repair);
+    ASSERT_TRUE(report.ok());
+    EXPECT_FALSE(report->consistent());
+    ASSERT_EQ(report->problems.size(), 1u) << Join(report->problems);
+    EXPECT_NE(report->problems[0].find(b.str()), std::string::npos) << report->problems[0];
+    EXPECT_NE(report->problems[0].find("missing"), std::string::npos) << report->problems[0];
+    EXPECT_NE(report->problems[0].find(layer.diff_id.str()), std::string::npos) << report->problems[0];
+  }
+  StringSink sink;
+  EXPECT_FALSE(store_->ExportLayer(layer.diff_id, sink, nullptr).ok());
+}
+
+TEST_F(FsckTest, VerifyContentDetectsChangedBytes) {
+  LayerInfo layer = MakeImage();
+  const Digest a = Sha256::Of(Content("img-a", 3000));
+  fs::path file = ObjectFile(a);
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  std::string bytes = ReadFile(file);
+  bytes[1234] ^= 0x01;  // same size, different content
+  WriteFile(file, bytes);
+  ASSERT_EQ(::chmod(file.c_str(), 0444), 0);
+
+  auto quick = Fsck(false, false);
+  ASSERT_TRUE(quick.ok());
+  EXPECT_TRUE(quick->consistent()) << "without verify_content only sizes are checked";
+  auto deep = Fsck(false, true);
+  ASSERT_TRUE(deep.ok());
+  EXPECT_FALSE(deep->consistent());
+  EXPECT_TRUE(AnyContains(deep->problems, "object " + a.str() + " is damaged")) << Join(deep->problems);
+  // Export notices too: the regenerated tar no longer matches its diff_id.
+  StringSink sink;
+  Status s = store_->ExportLayer(layer.diff_id, sink, nullptr);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
 }
 
 }  // namespace
