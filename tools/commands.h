@@ -17,6 +17,7 @@ void RegisterInspect(CLI::App& app, Context& ctx);
 void RegisterHistory(CLI::App& app, Context& ctx);
 void RegisterSystem(CLI::App& app, Context& ctx);   // `system df`
 void RegisterFsck(CLI::App& app, Context& ctx);
+void RegisterMount(CLI::App& app, Context& ctx);   // `mount` and `umount`
 void RegisterVersion(CLI::App& app, Context& ctx);
 
 }  // namespace cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   cli::RegisterHistory(app, ctx);
   cli::RegisterSystem(app, ctx);
   cli::RegisterFsck(app, ctx);
+  cli::RegisterMount(app, ctx);
   cli::RegisterVersion(app, ctx);
 
   app.parse_complete_callback([&] { InitLogging(ctx.log_level); });

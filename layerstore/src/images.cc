@@ -80,6 +80,27 @@ Result<ImageRecord> StoreImpl::CreateImage(const NewImage& image) {
     BlobRecord blob{1, image.config.size(), "application/vnd.oci.image.config.v1+json"};
     LS_RETURN_IF_ERROR(txn.Put(t.blobs, id.raw(), EncodeBlob(blob)));
   }
+  if (image.manifest && record.manifest != image.manifest) {
+    LS_ASSIGN_OR_RETURN(std::string manifest, ReadBlob(*image.manifest));
+    LS_ASSIGN_OR_RETURN(auto row, txn.Get(t.blobs, image.manifest->raw()));
+    BlobRecord blob{0, manifest.size(), image.manifest_media_type};
+    if (row) {
+      LS_ASSIGN_OR_RETURN(blob, DecodeBlob(*row));
+    }
+    ++blob.refcount;
+    LS_RETURN_IF_ERROR(txn.Put(t.blobs, image.manifest->raw(), EncodeBlob(blob)));
+    if (record.manifest) {
+      // The image was pulled before with another manifest: that one loses this reference.
+      LS_ASSIGN_OR_RETURN(auto old_row, txn.Get(t.blobs, record.manifest->raw()));
+      if (old_row) {
+        LS_ASSIGN_OR_RETURN(BlobRecord old, DecodeBlob(*old_row));
+        if (old.refcount > 0) --old.refcount;
+        LS_RETURN_IF_ERROR(txn.Put(t.blobs, record.manifest->raw(), EncodeBlob(old)));
+      }
+    }
+    record.manifest = image.manifest;
+    record.manifest_media_type = image.manifest_media_type;
+  }
   for (const std::string& rd : image.repo_digests) {
     if (std::find(record.repo_digests.begin(), record.repo_digests.end(), rd) == record.repo_digests.end()) {
       record.repo_digests.push_back(rd);
@@ -217,7 +238,7 @@ Status StoreImpl::DropLayerRef(lmdb::Txn& txn, const Tables& t, const Digest& di
       inner = e.status();
       return false;
     }
-    if (e->HasObject()) ++drops[e->object];
+    if (e->NamesObject()) ++drops[e->object];
     return true;
   }));
   LS_RETURN_IF_ERROR(inner);
@@ -237,6 +258,18 @@ Status StoreImpl::DropLayerRef(lmdb::Txn& txn, const Tables& t, const Digest& di
   LS_RETURN_IF_ERROR(txn.Del(t.layers, diff_id.raw()).status());
   doomed->files.push_back(paths::TarSplit(diff_id));
   doomed->dirs.push_back(paths::LayerDir(diff_id));
+  // The compressed blob kept for the layer (pull --keep-blobs) goes with it.
+  LS_ASSIGN_OR_RETURN(auto kept, txn.Get(t.blobs, layer.blob_digest.raw()));
+  if (kept) {
+    LS_ASSIGN_OR_RETURN(BlobRecord blob, DecodeBlob(*kept));
+    if (blob.refcount > 1) {
+      --blob.refcount;
+      LS_RETURN_IF_ERROR(txn.Put(t.blobs, layer.blob_digest.raw(), EncodeBlob(blob)));
+    } else {
+      LS_RETURN_IF_ERROR(txn.Del(t.blobs, layer.blob_digest.raw()).status());
+      doomed->files.push_back(paths::Blob(layer.blob_digest));
+    }
+  }
   return {};
 }
 
@@ -285,6 +318,13 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
   Tables t;
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
   std::vector<Reference> untag = by_tag ? std::vector<Reference>{*by_tag} : view.tags;
+  if (untag.size() == view.tags.size()) {
+    LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
+    if (mounted) {
+      return Status::FailedPrecondition("conflict: unable to delete " + short_id + " - image is in use by the mount at " +
+                                        *mounted + " (strata umount it first)");
+    }
+  }
   if (!by_tag && view.tags.size() > 1 && !force) {
     return Status::FailedPrecondition("conflict: unable to delete " + short_id +
                                       " (must be forced) - image is referenced in multiple repositories");
@@ -316,6 +356,8 @@ Result<PruneReport> StoreImpl::PruneImages(bool all) {
   DoomedFiles doomed;
   for (const ImageView& view : images) {
     if (!all && !view.tags.empty()) continue;
+    LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
+    if (mounted) continue;
     for (const Reference& tag : view.tags) {
       LS_RETURN_IF_ERROR(txn.Del(t.tags, tag.String()).status());
       report.events.push_back({RemovalEvent::kUntagged, tag.FamiliarString()});

@@ -19,6 +19,7 @@ std::string ObjectShard(unsigned shard) {
 
 std::string LayerDir(const Digest& diff_id) { return std::string(kLayersDir) + "/" + diff_id.hex(); }
 std::string TarSplit(const Digest& diff_id) { return LayerDir(diff_id) + "/tar-split.zst"; }
+std::string ChainIndex(const Digest& chain_id) { return std::string(kChainsDir) + "/" + chain_id.hex() + ".idx"; }
 
 bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out) {
   if (shard.size() != 2 || name.size() != 62) return false;

@@ -6,6 +6,7 @@
 //   blobs/sha256/<hex>             configs and manifests, read-only files
 //   objects/<2 hex>/<62 hex>       one file per distinct regular-file content, read-only
 //   layers/<diff_id hex>/tar-split.zst   headers and padding that regenerate the layer's tar
+//   chains/<chain id hex>.idx      merged rootfs index of a layer chain (a cache: rebuilt when missing)
 //   tmp/                           in-flight files; anything here after a crash is garbage
 #pragma once
 
@@ -22,6 +23,7 @@ inline constexpr const char* kBlobsDir = "blobs/sha256";
 inline constexpr const char* kObjectsDir = "objects";
 inline constexpr const char* kLayersDir = "layers";
 inline constexpr const char* kTmpDir = "tmp";
+inline constexpr const char* kChainsDir = "chains";
 
 // All relative to the root.
 std::string Blob(const Digest& d);
@@ -29,6 +31,7 @@ std::string Object(const Digest& d);
 std::string ObjectShard(unsigned shard);  // "objects/ab"
 std::string LayerDir(const Digest& diff_id);
 std::string TarSplit(const Digest& diff_id);
+std::string ChainIndex(const Digest& chain_id);
 
 // Parses "objects/ab/<62 hex>" back to a digest; false for anything else.
 bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out);

@@ -26,6 +26,8 @@ Result<Tables> Tables::Open(lmdb::Txn& txn) {
   LS_ASSIGN_OR_RETURN(t.entries, txn.Open("entries"));
   LS_ASSIGN_OR_RETURN(t.objects, txn.Open("objects"));
   LS_ASSIGN_OR_RETURN(t.blobs, txn.Open("blobs"));
+  LS_ASSIGN_OR_RETURN(t.leases, txn.Open("leases"));
+  LS_ASSIGN_OR_RETURN(t.remote_blobs, txn.Open("remote_blobs"));
   return t;
 }
 
@@ -181,6 +183,27 @@ Result<Entry> DecodeEntry(std::string_view v) {
   }
   if (d.failed()) return Bad("entry");
   return x;
+}
+
+std::string EncodeLease(const MountLease& l) {
+  Encoder e;
+  e.U8(kRecordV1);
+  PutDigest(e, l.image);
+  e.Varint(static_cast<uint64_t>(l.pid));
+  e.Varint(l.start_time);
+  return e.Take();
+}
+
+Result<MountLease> DecodeLease(std::string_view key, std::string_view v) {
+  Decoder d(v);
+  MountLease l;
+  if (d.U8() != kRecordV1) return Bad("lease");
+  l.mountpoint = std::string(key);
+  l.image = GetDigest(d);
+  l.pid = static_cast<int>(d.Varint());
+  l.start_time = d.Varint();
+  if (d.failed()) return Bad("lease");
+  return l;
 }
 
 std::string EntryKey(const Digest& diff_id, uint32_t seq) {

@@ -8,6 +8,14 @@
 //   entries   diff_id (32) + seq (BE u32)   -> Entry         v1: one row per tar entry, in tar order
 //   objects   content digest (32)           -> ObjectRecord  v1: refcount (entries naming it), size
 //   blobs     blob digest (32)              -> BlobRecord    v1: refcount (images naming it), size, media type
+//   leases    mountpoint (absolute path)    -> MountLease    v1: image id, daemon pid and start time
+//   remote_blobs  diff_id (32) + "registry/repository"
+//                                           -> RemoteBlobRecord v1: blob digest, media type, size
+//                 (src/distribution.cc: where registries hold each layer; push skips, mounts and
+//                 keeps digests with it. Describes registries, not local data: rows outlive the layer.)
+//
+// A blob row may also belong to a layer: the compressed blob kept by a --keep-blobs pull, keyed
+// by the layer's blob_digest, refcount 1 per layer keeping it, removed with the layer.
 //
 // Invariants (checked by Fsck): every layer named by an image has a row in `layers` whose refcount
 // equals the number of times images name it; every object named by an entry has a row in
@@ -31,7 +39,7 @@ namespace layerstore {
 inline constexpr std::string_view kFormatVersion = "1";
 
 struct Tables {
-  MDB_dbi meta, images, tags, layers, entries, objects, blobs;
+  MDB_dbi meta, images, tags, layers, entries, objects, blobs, leases, remote_blobs;
   // Opens all tables in `txn` (creating them when it is a write txn).
   static Result<Tables> Open(lmdb::Txn& txn);
 };
@@ -67,6 +75,9 @@ std::string EncodeImage(const ImageRecord& r);
 Result<ImageRecord> DecodeImage(std::string_view key, std::string_view v);
 std::string EncodeEntry(const Entry& e);
 Result<Entry> DecodeEntry(std::string_view v);
+
+std::string EncodeLease(const MountLease& l);
+Result<MountLease> DecodeLease(std::string_view key, std::string_view v);
 
 std::string EntryKey(const Digest& diff_id, uint32_t seq);
 

@@ -10,6 +10,7 @@
 #include "layer_import.h"
 #include "layerstore/sha256.h"
 #include "paths.h"
+#include "rootfs_index.h"
 #include "store_impl.h"
 #include "tarsplit.h"
 
@@ -83,10 +84,15 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
     // A non-empty directory without our format file is someone else's: refuse to scribble on it.
     UniqueFd probe(::openat(root_fd.get(), paths::kMetaDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (probe) return Status::FailedPrecondition(options.root + " has metadata but no " + paths::kFormatFile);
+    // A new store: the format file comes first (before meta/), so a crash while the rest is
+    // created leaves a root the next open completes, not one it must refuse as foreign.
+    LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), paths::kTmpDir, 0700));
+    nlohmann::json j = {{"format", "strata-store"}, {"version", std::stoi(std::string(kFormatVersion))}};
+    LS_RETURN_IF_ERROR(fsutil::WriteFileAtomicAt(root_fd.get(), paths::kFormatFile, j.dump() + "\n", 0644));
   }
 
   for (const char* dir : {paths::kMetaDir, "blobs", paths::kBlobsDir, paths::kObjectsDir, paths::kLayersDir,
-                          paths::kTmpDir}) {
+                          paths::kTmpDir, paths::kChainsDir}) {
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), dir, 0700));
   }
   for (unsigned shard = 0; shard < 256; ++shard) {
@@ -95,10 +101,6 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
   LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize));
   std::unique_ptr<StoreImpl> store(new StoreImpl(options, std::move(root_fd), std::move(env)));
   LS_RETURN_IF_ERROR(store->Init());
-  if (!format.ok()) {
-    nlohmann::json j = {{"format", "strata-store"}, {"version", std::stoi(std::string(kFormatVersion))}};
-    LS_RETURN_IF_ERROR(fsutil::WriteFileAtomicAt(store->root_fd_.get(), paths::kFormatFile, j.dump() + "\n", 0644));
-  }
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -141,10 +143,12 @@ Result<UniqueFd> StoreImpl::LockExclusive() {
 }
 
 void StoreImpl::NoteAbandonedObjects(const std::vector<Digest>& objects) {
+  std::lock_guard<std::mutex> lock(abandoned_mu_);
   abandoned_.insert(abandoned_.end(), objects.begin(), objects.end());
 }
 
 void StoreImpl::ReleaseLease() {
+  std::lock_guard<std::mutex> lock(abandoned_mu_);
   if (--lease_depth_ > 0 || abandoned_.empty()) return;
   // Only when no other writer holds the lock may an unrecorded object be removed: another import
   // could have found the file and be about to record it.
@@ -218,6 +222,13 @@ Result<LayerInfo> StoreImpl::ImportLayer(ByteSource& source, const LayerExpectat
   ImportedLayer& layer = *imported;
   const Digest& diff_id = layer.info.diff_id;
   auto discard_tarsplit = [&] { ::unlinkat(root_fd_.get(), layer.tarsplit_temp.c_str(), 0); };
+  // The kept compressed blob (keep_blob) is published beside the tar-split and made durable by the
+  // same syncfs; its blobs row commits with the layer row. Until then nothing names the file, so
+  // a crash leaves only a file fsck removes.
+  const std::string kept_blob = layer.blob_temp.empty() ? "" : paths::Blob(layer.info.blob_digest);
+  auto discard_blob = [&] {
+    if (!layer.blob_temp.empty()) ::unlinkat(root_fd_.get(), layer.blob_temp.c_str(), 0);
+  };
 
   // Publish the tar-split, then make every file of the layer durable with one syncfs before the
   // metadata names them.
@@ -226,9 +237,17 @@ Result<LayerInfo> StoreImpl::ImportLayer(ByteSource& source, const LayerExpectat
                            paths::TarSplit(diff_id).c_str()) != 0) {
     s = Status::FromErrno("publishing tar-split of " + diff_id.str(), errno);
   }
+  if (s.ok() && !kept_blob.empty()) {
+    if (::renameat(root_fd_.get(), layer.blob_temp.c_str(), root_fd_.get(), kept_blob.c_str()) != 0) {
+      s = Status::FromErrno("publishing blob " + layer.info.blob_digest.str(), errno);
+    } else {
+      layer.blob_temp.clear();
+    }
+  }
   if (s.ok() && ::syncfs(root_fd_.get()) != 0) s = Status::FromErrno("syncfs on the store", errno);
   if (!s.ok()) {
     discard_tarsplit();
+    discard_blob();
     NoteAbandonedObjects(writer.created());
     return s;
   }
@@ -240,6 +259,17 @@ Result<LayerInfo> StoreImpl::ImportLayer(ByteSource& source, const LayerExpectat
     // Imported meanwhile by someone else (or the stream had no expected diff_id): theirs stands,
     // and its tar-split is byte-identical to ours.
     LS_ASSIGN_OR_RETURN(LayerRecord rec, DecodeLayer(*existing));
+    if (!kept_blob.empty()) {
+      // Our kept blob stays only if it is the existing layer's blob and nothing records it yet.
+      LS_ASSIGN_OR_RETURN(auto blob_row, txn.Get(t.blobs, rec.blob_digest.raw()));
+      if (rec.blob_digest == layer.info.blob_digest && !blob_row) {
+        BlobRecord blob{1, layer.info.blob_size, expect.blob_media_type};
+        LS_RETURN_IF_ERROR(txn.Put(t.blobs, rec.blob_digest.raw(), EncodeBlob(blob)));
+        LS_RETURN_IF_ERROR(txn.Commit());
+      } else if (!blob_row) {
+        ::unlinkat(root_fd_.get(), kept_blob.c_str(), 0);
+      }
+    }
     return ToInfo(diff_id, rec);
   }
   for (size_t i = 0; i < layer.encoded_entries.size(); ++i) {
@@ -263,6 +293,11 @@ Result<LayerInfo> StoreImpl::ImportLayer(ByteSource& source, const LayerExpectat
   rec.blob_size = layer.info.blob_size;
   rec.compression = layer.info.compression;
   LS_RETURN_IF_ERROR(txn.Put(t.layers, diff_id.raw(), EncodeLayer(rec)));
+  if (!kept_blob.empty()) {
+    // Refcount 1: the layer keeping it (fsck counts it from the layer row the same way).
+    BlobRecord blob{1, layer.info.blob_size, expect.blob_media_type};
+    LS_RETURN_IF_ERROR(txn.Put(t.blobs, layer.info.blob_digest.raw(), EncodeBlob(blob)));
+  }
   LS_RETURN_IF_ERROR(txn.Commit());
   LayerInfo info = layer.info;
   info.refcount = 0;
@@ -331,6 +366,41 @@ Status StoreImpl::ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSin
   }
   if (progress) progress->End(id, "Written");
   return {};
+}
+
+}  // namespace layerstore
+
+namespace layerstore {
+
+Result<std::unique_ptr<RootfsIndex>> StoreImpl::OpenRootfs(const std::vector<Digest>& layers, bool raw) {
+  if (raw && layers.size() != 1) return Status::InvalidArgument("a raw layer view takes exactly one layer");
+  Digest chain = raw ? Sha256::Of("raw " + layers[0].str()) : ChainId(layers);
+  std::string path = paths::ChainIndex(chain);
+  auto opened = OpenRootfsIndex(root_fd_.get(), path);
+  if (opened.ok() && (*opened)->chain_id() == chain) return opened;
+
+  std::vector<LayerEntries> sources;
+  for (const Digest& diff_id : layers) {
+    LS_ASSIGN_OR_RETURN(auto info, FindLayer(diff_id));
+    if (!info) return Status::NotFound("layer " + diff_id.str() + " is not in the store");
+    sources.push_back([this, diff_id](const std::function<Status(const Entry&)>& fn) {
+      Status inner;
+      LS_RETURN_IF_ERROR(ForEachEntry(diff_id, [&](const Entry& e) {
+        inner = fn(e);
+        return inner.ok();
+      }));
+      return inner;
+    });
+  }
+  LS_ASSIGN_OR_RETURN(std::string bytes, BuildRootfsIndex(chain, sources, raw));
+  LS_RETURN_IF_ERROR(fsutil::WriteFileAtomicAt(root_fd_.get(), path, bytes, 0444));
+  return OpenRootfsIndex(root_fd_.get(), path);
+}
+
+Result<UniqueFd> StoreImpl::OpenObject(const Digest& object) {
+  UniqueFd fd(::openat(root_fd_.get(), paths::Object(object).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Status::FromErrno("opening object " + object.str(), errno);
+  return fd;
 }
 
 }  // namespace layerstore

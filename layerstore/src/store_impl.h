@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,12 +38,24 @@ class StoreImpl final : public Store {
   Status ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSink* progress) override;
   Status ForEachEntry(const Digest& diff_id, const std::function<bool(const Entry&)>& fn) override;
 
+  Result<std::unique_ptr<RootfsIndex>> OpenRootfs(const std::vector<Digest>& layers, bool raw) override;
+  Result<UniqueFd> OpenObject(const Digest& object) override;
+
   Result<ImageRecord> CreateImage(const NewImage& image) override;
   Result<ImageView> ResolveImage(std::string_view name_or_id) override;
   Result<std::vector<ImageView>> ListImages() override;
   Status Tag(const Digest& image_id, const Reference& ref) override;
   Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) override;
   Result<PruneReport> PruneImages(bool all) override;
+
+  Status AddMountLease(const MountLease& lease) override;
+  Status RemoveMountLease(const std::string& mountpoint) override;
+  Result<std::vector<MountLease>> ListMountLeases() override;
+
+  Status RecordRemoteBlob(const Digest& diff_id, const RemoteBlob& blob) override;
+  Result<std::vector<RemoteBlob>> FindRemoteBlobs(const Digest& diff_id) override;
+  Status ForgetRemoteBlob(const Digest& diff_id, std::string_view location) override;
+  Result<UniqueFd> OpenLayerBlob(const Digest& diff_id) override;
 
   Result<DiskUsage> GetDiskUsage() override;
   Result<FsckReport> Fsck(const FsckOptions& options) override;
@@ -66,11 +79,14 @@ class StoreImpl final : public Store {
   Status DropLayerRef(lmdb::Txn& txn, const Tables& t, const Digest& diff_id, DoomedFiles* doomed);
   uint64_t Unlink(const DoomedFiles& doomed);
   Result<std::vector<Reference>> TagsOf(lmdb::Txn& txn, const Tables& t, const Digest& id);
+  // The mountpoint of a live mount of `id`, if any.
+  Result<std::optional<std::string>> MountedAt(lmdb::Txn& txn, const Tables& t, const Digest& id);
 
   StoreOptions options_;
   UniqueFd root_fd_;
   std::unique_ptr<lmdb::Env> env_;
-  std::vector<Digest> abandoned_;
+  std::mutex abandoned_mu_;  // parallel imports (pull) note abandoned objects concurrently
+  std::vector<Digest> abandoned_;  // guarded by abandoned_mu_
   int lease_depth_ = 0;
 };
 

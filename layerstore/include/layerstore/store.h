@@ -10,6 +10,9 @@
 // processes may open the same root: writers that add data hold a shared lock on gc.lock
 // (WriteLease) from their first file write to their last commit; operations that delete (rmi,
 // prune, fsck repair) take it exclusively, so they never free what an import is about to name.
+// Exception for parallel pulls and pushes: FindLayer, ImportLayer, ExportLayer, OpenLayerBlob,
+// RecordRemoteBlob and FindRemoteBlobs may run concurrently from several threads (each uses its
+// own LMDB transactions, and LMDB serialises writers), while one WriteLease is held for them all.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +29,8 @@
 #include "layerstore/options.h"
 #include "layerstore/progress.h"
 #include "layerstore/reference.h"
+#include "layerstore/rootfs.h"
+#include "layerstore/unique_fd.h"
 #include "layerstore/status.h"
 
 namespace layerstore {
@@ -51,12 +56,27 @@ struct LayerExpectation {
   std::optional<Digest> blob_digest;  // digest of the bytes as read (compressed or not)
   std::optional<uint64_t> blob_size;
   std::optional<Digest> diff_id;      // digest of the uncompressed tar
+  // Also keep the bytes as read under blobs/ (pull --keep-blobs), so a later push can send the
+  // exact blob and keep the manifest digest; recorded with the layer, removed with it.
+  bool keep_blob = false;
+  std::string blob_media_type;        // recorded for the kept blob
 };
 
 struct NewImage {
   std::string config;                 // the config JSON, exactly as its digest was computed
   std::vector<Reference> tags;        // moved to this image from any image holding them
   std::vector<std::string> repo_digests;
+  std::optional<Digest> manifest;     // a manifest blob already stored with PutBlob (pull)
+  std::string manifest_media_type;
+};
+
+// A registry location known to hold a layer as a blob (pull and push record it; push uses it to
+// skip uploads, mount across repositories and keep manifest digests). Value type.
+struct RemoteBlob {
+  std::string location;  // "registry/repository": "docker.io/library/busybox", "localhost:5000/app"
+  Digest digest;         // the blob as that location stores it (compressed)
+  std::string media_type;
+  uint64_t size = 0;
 };
 
 // Docker-style report lines of rmi/prune, in order.
@@ -96,6 +116,18 @@ struct FsckReport {
 
 class WriteLease;
 
+// A live mount of an image: while its process lives, rmi refuses the image and prune keeps it.
+struct MountLease {
+  std::string mountpoint;  // absolute path; the key
+  Digest image;
+  int pid = 0;             // the stratafs daemon serving it
+  uint64_t start_time = 0; // its start time in clock ticks (/proc/PID/stat), so a reused pid is not mistaken
+};
+
+// Whether `pid` is alive and started at `start_time` (a lease of a crashed daemon is dead).
+bool ProcessAlive(int pid, uint64_t start_time);
+uint64_t ProcessStartTime(int pid);
+
 class Store {
  public:
   // Opens (creating on first use) the store at options.root. Fails with FailedPrecondition on a
@@ -125,6 +157,13 @@ class Store {
   // Calls fn for each entry in tar order; fn returns false to stop.
   virtual Status ForEachEntry(const Digest& diff_id, const std::function<bool(const Entry&)>& fn) = 0;
 
+  // The merged view of `layers` (bottom first, as an image lists them), from its index file,
+  // building the index on first use. With `raw`, `layers` must hold one layer, shown as stored:
+  // whiteouts and opaque markers appear as their ".wh." files.
+  virtual Result<std::unique_ptr<RootfsIndex>> OpenRootfs(const std::vector<Digest>& layers, bool raw) = 0;
+  // A read-only fd on a content object, for serving a file's bytes.
+  virtual Result<UniqueFd> OpenObject(const Digest& object) = 0;
+
   // --- images ---
   // Records an image whose config names only layers already in the store; tags move to it.
   // Returns the record and, in *replaced, images that lost tags to it.
@@ -139,6 +178,23 @@ class Store {
   virtual Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) = 0;
   // Dangling images, or with `all` every image no container uses.
   virtual Result<PruneReport> PruneImages(bool all) = 0;
+
+  virtual Status AddMountLease(const MountLease& lease) = 0;
+  virtual Status RemoveMountLease(const std::string& mountpoint) = 0;
+  // Every recorded lease, live or not (callers check ProcessAlive).
+  virtual Result<std::vector<MountLease>> ListMountLeases() = 0;
+
+  // --- distribution (src/distribution.cc): what registries hold, kept layer blobs ---
+  // Records that blob.location holds layer diff_id as blob.digest, replacing an earlier record
+  // for that location. Call only after the registry confirmed it (pulled, pushed, HEAD 200).
+  virtual Status RecordRemoteBlob(const Digest& diff_id, const RemoteBlob& blob) = 0;
+  // Every location known to hold diff_id, ordered by location.
+  virtual Result<std::vector<RemoteBlob>> FindRemoteBlobs(const Digest& diff_id) = 0;
+  // Drops a record a registry contradicted (HEAD 404). OK when there was none.
+  virtual Status ForgetRemoteBlob(const Digest& diff_id, std::string_view location) = 0;
+  // A read-only fd on the compressed blob kept for a layer (LayerExpectation::keep_blob); its
+  // digest and size are the layer's blob_digest and blob_size. NotFound when none was kept.
+  virtual Result<UniqueFd> OpenLayerBlob(const Digest& diff_id) = 0;
 
   virtual Result<DiskUsage> GetDiskUsage() = 0;
   virtual Result<FsckReport> Fsck(const FsckOptions& options) = 0;

@@ -1,0 +1,143 @@
+#include "filesystem.h"
+
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace layerfs {
+
+Filesystem::Filesystem(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index)
+    : store_(std::move(store)), index_(std::move(index)) {}
+
+int Filesystem::Node(uint64_t ino, uint32_t* node) const {
+  if (ino == 0 || ino > index_->node_count()) return ESTALE;
+  *node = static_cast<uint32_t>(ino - 1);
+  return 0;
+}
+
+int Filesystem::GetAttr(uint64_t ino, struct stat* st) const {
+  uint32_t node;
+  if (int err = Node(ino, &node)) return err;
+  auto n = index_->Node(node);
+  if (!n.ok()) return EIO;
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_mode = n->mode;
+  st->st_nlink = n->nlink;
+  st->st_uid = n->uid;
+  st->st_gid = n->gid;
+  st->st_size = static_cast<off_t>(n->size);
+  st->st_blksize = 4096;
+  st->st_blocks = static_cast<blkcnt_t>((n->size + 511) / 512);
+  st->st_rdev = makedev(n->dev_major, n->dev_minor);
+  st->st_mtim.tv_sec = n->mtime_sec;
+  st->st_mtim.tv_nsec = n->mtime_nsec;
+  // Layers record only mtime; atime and ctime follow it, as in an extracted layer.
+  st->st_atim = st->st_mtim;
+  st->st_ctim = st->st_mtim;
+  return 0;
+}
+
+int Filesystem::Lookup(uint64_t parent, const char* name, uint64_t* ino, struct stat* st) const {
+  uint32_t dir;
+  if (int err = Node(parent, &dir)) return err;
+  if (std::strlen(name) > 255) return ENAMETOOLONG;
+  auto child = index_->Lookup(dir, name);
+  if (!child) {
+    auto n = index_->Node(dir);
+    if (n.ok() && (n->mode & S_IFMT) != S_IFDIR) return ENOTDIR;
+    return ENOENT;
+  }
+  *ino = InoOf(*child);
+  return GetAttr(*ino, st);
+}
+
+int Filesystem::ReadLink(uint64_t ino, std::string* target) const {
+  uint32_t node;
+  if (int err = Node(ino, &node)) return err;
+  auto t = index_->SymlinkTarget(node);
+  if (!t.ok()) return EINVAL;
+  *target = std::string(*t);
+  return 0;
+}
+
+int Filesystem::Open(uint64_t ino, int* fd) const {
+  uint32_t node;
+  if (int err = Node(ino, &node)) return err;
+  auto object = index_->Object(node);
+  if (!object.ok()) return EISDIR;
+  auto opened = store_->OpenObject(*object);
+  if (!opened.ok()) return opened.status().posix_errno() ? opened.status().posix_errno() : EIO;
+  *fd = opened->Release();
+  return 0;
+}
+
+int Filesystem::ChildCount(uint64_t dir, uint32_t* count) const {
+  uint32_t node;
+  if (int err = Node(dir, &node)) return err;
+  auto n = index_->Node(node);
+  if (!n.ok()) return EIO;
+  if ((n->mode & S_IFMT) != S_IFDIR) return ENOTDIR;
+  *count = n->child_count;
+  return 0;
+}
+
+int Filesystem::Child(uint64_t dir, uint32_t i, std::string_view* name, uint64_t* ino) const {
+  uint32_t node;
+  if (int err = Node(dir, &node)) return err;
+  auto child = index_->Child(node, i);
+  if (!child.ok()) return EIO;
+  *name = child->first;
+  *ino = InoOf(child->second);
+  return 0;
+}
+
+int Filesystem::Parent(uint64_t dir, uint64_t* parent) const {
+  uint32_t node;
+  if (int err = Node(dir, &node)) return err;
+  auto n = index_->Node(node);
+  if (!n.ok()) return EIO;
+  *parent = InoOf(n->parent);
+  return 0;
+}
+
+int Filesystem::GetXattr(uint64_t ino, const char* name, std::string* value) const {
+  uint32_t node;
+  if (int err = Node(ino, &node)) return err;
+  auto xattrs = index_->Xattrs(node);
+  if (!xattrs.ok()) return EIO;
+  for (const auto& [n, v] : *xattrs) {
+    if (n == name) {
+      *value = std::string(v);
+      return 0;
+    }
+  }
+  return ENODATA;
+}
+
+int Filesystem::ListXattr(uint64_t ino, std::string* names) const {
+  uint32_t node;
+  if (int err = Node(ino, &node)) return err;
+  auto xattrs = index_->Xattrs(node);
+  if (!xattrs.ok()) return EIO;
+  names->clear();
+  for (const auto& [n, v] : *xattrs) {
+    names->append(n);
+    names->push_back('\0');
+  }
+  return 0;
+}
+
+int Filesystem::StatFs(struct statvfs* st) const {
+  if (::statvfs(store_->root().c_str(), st) != 0) return errno;
+  st->f_files = index_->node_count();
+  st->f_ffree = 0;
+  st->f_favail = 0;
+  st->f_namemax = 255;
+  return 0;
+}
+
+}  // namespace layerfs

@@ -1,0 +1,190 @@
+// RunMount: the life of a stratafs daemon. Order as in libfuse's passthrough_hp: fork first (so
+// the parent can report whether the mount came up), then, in the child only, open the store and
+// create loggers (LMDB environments and spdlog's threads do not survive a fork), build the
+// session, mount, tell the parent, serve, unmount.
+#include "layerfs/mount.h"
+
+#include <fcntl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "filesystem.h"
+#include "layerstore/store.h"
+#include "ops.h"
+
+namespace layerfs {
+namespace {
+
+struct SessionDeleter {
+  void operator()(fuse_session* se) const noexcept { fuse_session_destroy(se); }
+};
+struct LoopConfigDeleter {
+  void operator()(fuse_loop_config* c) const noexcept { fuse_loop_cfg_destroy(c); }
+};
+
+// Reports readiness (or the reason for failing) to the waiting parent, once.
+class ReadyPipe {
+ public:
+  explicit ReadyPipe(int fd) : fd_(fd) {}
+  ~ReadyPipe() { Send("ERR stratafs exited before the mount was ready"); }
+  void Send(const std::string& msg) {
+    if (fd_ < 0) return;
+    ssize_t ignored = ::write(fd_, msg.data(), msg.size());
+    (void)ignored;
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// The layers to show: the image's chain, or one layer of it as stored.
+layerstore::Result<std::unique_ptr<layerstore::RootfsIndex>> OpenView(layerstore::Store& store,
+                                                                      const MountOptions& opts,
+                                                                      layerstore::Digest* image_id) {
+  LS_ASSIGN_OR_RETURN(layerstore::ImageView image, store.ResolveImage(opts.image));
+  *image_id = image.record.id;
+  const auto& layers = image.record.layers;
+  if (opts.layer.empty()) return store.OpenRootfs(layers, false);
+  char* end = nullptr;
+  unsigned long n = std::strtoul(opts.layer.c_str(), &end, 10);
+  if (end && *end == '\0' && n >= 1 && n <= layers.size() && opts.layer.size() < 8) {
+    return store.OpenRootfs({layers[n - 1]}, true);
+  }
+  std::string prefix = opts.layer.rfind("sha256:", 0) == 0 ? opts.layer.substr(7) : opts.layer;
+  std::vector<layerstore::Digest> matches;
+  for (const auto& l : layers) {
+    if (!prefix.empty() && l.hex().rfind(prefix, 0) == 0) matches.push_back(l);
+  }
+  if (matches.size() != 1) {
+    return layerstore::Status::InvalidArgument("--layer " + opts.layer + " names " +
+                                               (matches.empty() ? "no" : "more than one") + " layer of " + opts.image +
+                                               " (use 1.." + std::to_string(layers.size()) + " or a diff_id prefix)");
+  }
+  return store.OpenRootfs(matches, true);
+}
+
+void RaiseFdLimit() {
+  rlimit lim;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;  // every open file holds an object fd
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
+  auto fail = [&](const std::string& msg) {
+    if (!background) std::cerr << "stratafs: " << msg << "\n";
+    ready.Send("ERR " + msg);
+    return 1;
+  };
+  if (background) {
+    spdlog::set_default_logger(spdlog::syslog_logger_mt("stratafs", "stratafs", LOG_PID));
+  } else {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("stratafs"));
+  }
+  RaiseFdLimit();
+
+  char real[PATH_MAX];
+  if (!::realpath(opts.mountpoint.c_str(), real)) return fail("mountpoint " + opts.mountpoint + ": " + strerror(errno));
+  auto store = layerstore::Store::Open({opts.store_root, {}});
+  if (!store.ok()) return fail(store.status().message());
+  layerstore::Digest image_id;
+  auto index = OpenView(**store, opts, &image_id);
+  if (!index.ok()) return fail(index.status().message());
+  layerstore::Store* store_ptr = store->get();
+  Filesystem fs(std::move(*store), std::move(*index));
+
+  std::string options = "ro,default_permissions,fsname=stratafs:" + opts.image + ",subtype=stratafs";
+  if (::geteuid() == 0) options += ",allow_other";  // processes of any uid inside the rootfs
+  std::vector<std::string> argv_storage = {"stratafs", "-o", options};
+  if (opts.debug) argv_storage.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_lowlevel_ops ops = MakeOperations();
+  std::unique_ptr<fuse_session, SessionDeleter> se(fuse_session_new(&args, &ops, sizeof ops, &fs));
+  fuse_opt_free_args(&args);
+  if (!se) return fail("cannot create the FUSE session");
+  if (fuse_set_signal_handlers(se.get()) != 0) return fail("cannot install signal handlers");
+  if (fuse_session_mount(se.get(), real) != 0) {
+    fuse_remove_signal_handlers(se.get());
+    return fail(std::string("cannot mount on ") + real + " (is /dev/fuse available and the directory empty?)");
+  }
+  layerstore::MountLease lease{real, image_id, ::getpid(), layerstore::ProcessStartTime(::getpid())};
+  if (auto s = store_ptr->AddMountLease(lease); !s.ok()) {
+    fuse_session_unmount(se.get());
+    fuse_remove_signal_handlers(se.get());
+    return fail(s.message());
+  }
+  ready.Send("OK");
+  if (background) {
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, STDIN_FILENO);
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      ::close(null);
+    }
+  }
+
+  std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());
+  fuse_loop_cfg_set_clone_fd(loop.get(), 1);
+  fuse_loop_cfg_set_max_threads(loop.get(), 8);
+  int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());
+  store_ptr->RemoveMountLease(real);
+  fuse_session_unmount(se.get());
+  fuse_remove_signal_handlers(se.get());
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int RunMount(const MountOptions& options) {
+  MountOptions opts = options;
+  if (opts.debug) opts.foreground = true;
+  if (opts.foreground) {
+    ReadyPipe ready(-1);
+    return Serve(opts, ready, false);
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::cerr << "stratafs: pipe: " << strerror(errno) << "\n";
+    return 1;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::cerr << "stratafs: fork: " << strerror(errno) << "\n";
+    return 1;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    ReadyPipe ready(fds[1]);
+    int rc = Serve(opts, ready, true);
+    std::_Exit(rc);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  if (msg == "OK") return 0;
+  std::cerr << "stratafs: " << (msg.rfind("ERR ", 0) == 0 ? msg.substr(4) : "the daemon died before mounting") << "\n";
+  return 1;
+}
+
+}  // namespace layerfs

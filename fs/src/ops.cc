@@ -1,0 +1,263 @@
+// Trampolines from libfuse to Filesystem. Each sends exactly one reply, never lets an exception
+// escape into libfuse's C code (bad_alloc becomes ENOMEM, anything else EIO), and logs nothing
+// on the hot path.
+#include "ops.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <new>
+#include <vector>
+
+#include "filesystem.h"
+
+namespace layerfs {
+namespace {
+
+// The lower layers never change while mounted, so the kernel may cache everything for long.
+constexpr double kForever = 86400.0;
+
+Filesystem& Fs(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
+
+template <class F>
+void Guard(fuse_req_t req, F&& body) noexcept {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void Init(void*, fuse_conn_info* conn) {
+  // Reads come straight from object fds: let libfuse splice them to the kernel.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  // One round trip lists a directory with its attributes (find, ls -l, tar).
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // Symlink targets never change: let the kernel keep them.
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  // Nothing here serialises lookups of one directory: let them run in parallel.
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Large reads: fewer round trips on sequential reads.
+  conn->max_read = 0;  // no limit beyond max_pages
+  conn->max_readahead = 1 << 20;
+}
+
+void FillEntry(fuse_entry_param* e, uint64_t ino, const struct stat& st) {
+  e->ino = ino;
+  e->generation = 1;
+  e->attr = st;
+  e->attr_timeout = kForever;
+  e->entry_timeout = kForever;
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] {
+    fuse_entry_param e{};
+    uint64_t ino = 0;
+    int err = Fs(req).Lookup(parent, name, &ino, &e.attr);
+    if (err == ENOENT) {
+      // A negative entry: the kernel remembers the name is absent (it cannot appear).
+      e.ino = 0;
+      e.entry_timeout = kForever;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    if (err) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    FillEntry(&e, ino, e.attr);
+    fuse_reply_entry(req, &e);
+  });
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  Guard(req, [&] {
+    struct stat st;
+    if (int err = Fs(req).GetAttr(ino, &st)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_attr(req, &st, kForever);
+  });
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  Guard(req, [&] {
+    std::string target;
+    if (int err = Fs(req).ReadLink(ino, &target)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_readlink(req, target.c_str());
+  });
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+      fuse_reply_err(req, EROFS);
+      return;
+    }
+    int fd = -1;
+    if (int err = Fs(req).Open(ino, &fd)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fi->fh = static_cast<uint64_t>(fd);
+    fi->keep_cache = 1;  // contents are immutable: page cache survives close/open
+    fi->noflush = 1;
+    if (fuse_reply_open(req, fi) != 0) ::close(fd);  // the request was interrupted
+  });
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = static_cast<int>(fi->fh);
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+  });
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
+  ::close(static_cast<int>(fi->fh));
+  fuse_reply_err(req, 0);
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    uint32_t count;
+    if (int err = Fs(req).ChildCount(ino, &count)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fi->cache_readdir = 1;  // listings never change: the kernel keeps them
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+// Offsets: 1 after ".", 2 after "..", 2 + i + 1 after child i. Stable since listings never change.
+void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  Filesystem& fs = Fs(req);
+  uint32_t count;
+  if (int err = fs.ChildCount(ino, &count)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (off_t pos = off; pos < static_cast<off_t>(count) + 2; ++pos) {
+    std::string_view name;
+    uint64_t child = 0;
+    std::string name_storage;
+    if (pos == 0) {
+      name = ".";
+      child = ino;
+    } else if (pos == 1) {
+      name = "..";
+      if (fs.Parent(ino, &child) != 0) child = ino;
+    } else if (fs.Child(ino, static_cast<uint32_t>(pos - 2), &name, &child) != 0) {
+      break;  // return what was packed: an error now would break the lookup counts already sent
+    }
+    name_storage.assign(name);
+    struct stat st;
+    if (fs.GetAttr(child, &st) != 0) break;
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      // "." and ".." carry no lookup: reply them without an entry (ino 0 tells the kernel so).
+      if (pos >= 2) FillEntry(&e, child, st);
+      else e.attr = st;
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name_storage.c_str(), &e, pos + 1);
+    } else {
+      n = fuse_add_direntry(req, buf.data() + used, size - used, name_storage.c_str(), &st, pos + 1);
+    }
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  Guard(req, [&] { DoReadDir(req, ino, size, off, false); });
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  Guard(req, [&] { DoReadDir(req, ino, size, off, true); });
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
+
+void StatFs(fuse_req_t req, fuse_ino_t) noexcept {
+  Guard(req, [&] {
+    struct statvfs st;
+    if (int err = Fs(req).StatFs(&st)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_statfs(req, &st);
+  });
+}
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string value;
+    if (int err = Fs(req).GetXattr(ino, name, &value)) {
+      fuse_reply_err(req, err);
+    } else if (size == 0) {
+      fuse_reply_xattr(req, value.size());
+    } else if (size < value.size()) {
+      fuse_reply_err(req, ERANGE);
+    } else {
+      fuse_reply_buf(req, value.data(), value.size());
+    }
+  });
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string names;
+    if (int err = Fs(req).ListXattr(ino, &names)) {
+      fuse_reply_err(req, err);
+    } else if (size == 0) {
+      fuse_reply_xattr(req, names.size());
+    } else if (size < names.size()) {
+      fuse_reply_err(req, ERANGE);
+    } else {
+      fuse_reply_buf(req, names.data(), names.size());
+    }
+  });
+}
+
+}  // namespace
+
+fuse_lowlevel_ops MakeOperations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.getattr = GetAttr;
+  ops.readlink = ReadLink;
+  ops.open = Open;
+  ops.read = Read;
+  ops.release = Release;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
+  ops.releasedir = ReleaseDir;
+  ops.statfs = StatFs;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  return ops;
+}
+
+}  // namespace layerfs

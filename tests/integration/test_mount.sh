@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# strata mount: the view of a multi-layer image (whiteouts, opaque directories, hardlinks,
+# symlinks, devices, xattrs, a deep layer stack) equals what `umoci unpack` makes of the same
+# image; inode numbers are stable across remounts; a mounted image cannot be removed; --layer
+# shows one layer as stored; umount leaves nothing behind.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MOUNTS=()
+unmount_all() {
+  local m
+  for m in "${MOUNTS[@]}"; do
+    if grep -q " $m fuse" /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
+  done
+}
+trap 'rc=$?; unmount_all; (exit $rc); _cleanup' EXIT
+
+mount_image() {  # mount_image IMAGE DIR [ARGS...]
+  local image=$1 dir=$2
+  shift 2
+  mkdir -p "$dir"
+  MOUNTS+=("$dir")
+  expect_rc 0 mount "$@" "$image" "$dir"
+}
+
+# --- an image with every kind of entry and every kind of deletion ---
+L1=$WORK/l1 L2=$WORK/l2 L3=$WORK/l3
+mkdir -p "$L1"/{etc,usr/bin,var/cache,opaque/sub,gone/deep} "$L2"/{etc,opaque} "$L3"/usr/bin
+echo base > "$L1/etc/config"
+echo "keep me" > "$L1/etc/keep"
+head -c 300000 /dev/urandom > "$L1/usr/bin/tool"
+ln "$L1/usr/bin/tool" "$L1/usr/bin/tool-hardlink"
+ln -s ../usr/bin/tool "$L1/etc/tool-link"
+echo cached > "$L1/var/cache/file"
+echo lower > "$L1/opaque/sub/lower"
+echo lower2 > "$L1/opaque/lower-top"
+echo deep > "$L1/gone/deep/file"
+mknod "$L1/etc/null" c 1 3
+mkfifo "$L1/etc/fifo"
+setfattr -n user.color -v blue "$L1/var/cache/file"
+chmod 4755 "$L1/usr/bin/tool"
+chown 1000:1000 "$L1/var/cache/file"
+# layer 2: replace a file, delete a file and a directory tree, make a directory opaque
+echo "changed in layer 2" > "$L2/etc/config"
+touch "$L2/etc/.wh.keep" "$L2/.wh.gone" "$L2/opaque/.wh..wh..opq"
+echo upper > "$L2/opaque/upper"
+# layer 3: a new file and a file replacing a hardlink
+echo new > "$L3/usr/bin/new"
+echo replaced > "$L3/usr/bin/tool-hardlink"
+
+"$PYTHON" "$MKIMAGE_PY" --format oci-dir -o "$WORK/oci" --tag test/union:1 \
+  --layer "$L1" --layer "$L2" --layer "$L3" >/dev/null
+expect_rc 0 load -i "$WORK/oci"
+
+umoci unpack --image "$WORK/oci:1" "$WORK/bundle" >/dev/null 2>&1 || fail "umoci unpack failed"
+mount_image test/union:1 "$WORK/mnt"
+
+"$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$WORK/bundle/rootfs" > "$WORK/want.txt"
+"$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$WORK/mnt" > "$WORK/got.txt"
+diff -u "$WORK/want.txt" "$WORK/got.txt" || fail "the mounted view differs from umoci unpack"
+assert_contains "$(cat "$WORK/got.txt")" "opaque/upper" "file added above an opaque dir"
+assert_not_contains "$(cat "$WORK/got.txt")" "opaque/sub" "opaque dir hides lower content"
+assert_not_contains "$(cat "$WORK/got.txt")" "etc/keep" "whiteout hides the file"
+assert_eq "changed in layer 2" "$(cat "$WORK/mnt/etc/config")" "upper layer wins"
+assert_eq "blue" "$(getfattr --absolute-names --only-values -n user.color "$WORK/mnt/var/cache/file")" "xattr"
+[ ! -e "$WORK/mnt/gone" ] || fail "whited-out directory is visible"
+
+# Ordinary tools read it.
+tar -C "$WORK/mnt" -cf "$WORK/view.tar" . || fail "tar over the mount"
+tar -tf "$WORK/view.tar" > "$WORK/view.list"
+grep -qx './usr/bin/tool' "$WORK/view.list" || fail "tar over the mount lacks usr/bin/tool"
+[ "$(find "$WORK/mnt" | wc -l)" -eq "$(find "$WORK/bundle/rootfs" | wc -l)" ] || fail "find counts differ"
+sha256sum "$WORK/mnt/usr/bin/tool" | grep -q "$(sha256sum < "$L1/usr/bin/tool" | cut -d' ' -f1)" || fail "content"
+
+# Read-only, with the kernel enforcing it.
+if touch "$WORK/mnt/newfile" 2>/dev/null; then fail "a write to an image mount succeeded"; fi
+
+# Stable inode numbers across remounts; the mounted image cannot be removed.
+ino_before=$(stat -c %i "$WORK/mnt/usr/bin/tool")
+expect_rc 1 rmi -f test/union:1
+assert_contains "$ERR" "in use by the mount" "rmi of a mounted image"
+expect_rc 0 umount "$WORK/mnt"
+grep -q " $WORK/mnt fuse" /proc/mounts && fail "still mounted after umount"
+mount_image test/union:1 "$WORK/mnt"
+assert_eq "$ino_before" "$(stat -c %i "$WORK/mnt/usr/bin/tool")" "st_ino after remount"
+expect_rc 0 umount "$WORK/mnt"
+
+# --layer: one layer as stored, whiteouts visible as .wh. files.
+mount_image test/union:1 "$WORK/layer2" --layer 2
+[ -e "$WORK/layer2/etc/.wh.keep" ] || fail "--layer 2 does not show etc/.wh.keep"
+[ -e "$WORK/layer2/opaque/.wh..wh..opq" ] || fail "--layer 2 does not show the opaque marker"
+assert_eq "changed in layer 2" "$(cat "$WORK/layer2/etc/config")" "--layer 2 content"
+[ ! -e "$WORK/layer2/usr" ] || fail "--layer 2 shows another layer's files"
+expect_rc 0 umount "$WORK/layer2"
+expect_rc 1 mount --layer 9 test/union:1 "$WORK/layer2"
+assert_contains "$ERR" "--layer 9" "bad --layer named"
+
+# A daemon killed under a live mount: umount clears it, and the image mounts again.
+mount_image test/union:1 "$WORK/mnt"
+pid=$(pgrep -f -- "stratafs .*$WORK/mnt\$" | head -1 || true)
+[ -n "$pid" ] || fail "no stratafs daemon found for the mount"
+kill -9 "$pid"
+sleep 0.2
+expect_rc 0 umount "$WORK/mnt"
+expect_rc 0 rmi test/union:1   # the dead daemon's lease no longer protects the image
+expect_rc 0 load -i "$WORK/oci"
+mount_image test/union:1 "$WORK/mnt"
+assert_eq "new" "$(cat "$WORK/mnt/usr/bin/new")" "remount after a crash"
+expect_rc 0 umount "$WORK/mnt"
+
+# --- a 50-layer image: every layer adds and deletes; lookups are one index probe ---
+layers=()
+for i in $(seq 1 50); do
+  d=$WORK/deep$i
+  mkdir -p "$d/data"
+  echo "layer $i" > "$d/data/file$i"
+  [ "$i" -gt 1 ] && touch "$d/data/.wh.file$((i - 1))"
+  layers+=(--layer "$d")
+done
+"$PYTHON" "$MKIMAGE_PY" --format docker-archive -o "$WORK/deep.tar" --tag test/deep:50 "${layers[@]}" >/dev/null
+expect_rc 0 load -i "$WORK/deep.tar"
+mount_image test/deep:50 "$WORK/deep"
+assert_eq "file50" "$(ls "$WORK/deep/data")" "only the top layer's file survives 49 whiteouts"
+assert_eq "layer 50" "$(cat "$WORK/deep/data/file50")" "50-layer content"
+expect_rc 0 umount "$WORK/deep"
+
+pass
