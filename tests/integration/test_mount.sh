@@ -12,7 +12,7 @@ unmount_all() {
     if grep -q " $m fuse" /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
   done
 }
-trap 'rc=$?; unmount_all; (exit $rc); _cleanup' EXIT
+at_exit unmount_all
 
 mount_image() {  # mount_image IMAGE DIR [ARGS...]
   local image=$1 dir=$2

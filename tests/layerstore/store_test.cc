@@ -39,6 +39,22 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+// Where test stores live: tmpfs when available, since every import ends in syncfs() and every
+// store open in fsync()s, which cost a second on a busy disk; else $TMPDIR or /tmp.
+std::string TempBase() {
+  if (const char* env = std::getenv("STRATA_TEST_TMPDIR"); env && *env) return env;
+  if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  if (const char* env = std::getenv("TMPDIR"); env && *env) return env;
+  return "/tmp";
+}
+
+// mkdtemp under TempBase(); empty on failure.
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = TempBase() + "/" + prefix + ".XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
 fs::path RepoRoot() {
   fs::path file(__FILE__);  // <repo>/tests/layerstore/store_test.cc
   if (file.is_relative()) file = fs::absolute(file);
@@ -212,9 +228,9 @@ const Entry* FindEntry(const std::vector<Entry>& entries, const std::string& pat
 class StoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/store_test_corpus.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    corpus_dir_ = new fs::path(tmpl);
+    std::string dir = MakeTempDir("store_test_corpus");
+    ASSERT_FALSE(dir.empty());
+    corpus_dir_ = new fs::path(dir);
     fs::path script = RepoRoot() / "tests/testutil/mktarcorpus.py";
     auto [rc, out] = RunCommand("python3 " + script.string() + " " + corpus_dir_->string());
     ASSERT_EQ(rc, 0) << out;
@@ -230,9 +246,9 @@ class StoreTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(expect_, nullptr) << "the corpus could not be generated";
-    char tmpl[] = "/tmp/store_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    tmp_ = tmpl;
+    std::string dir = MakeTempDir("store_test");
+    ASSERT_FALSE(dir.empty());
+    tmp_ = dir;
     root_ = tmp_ / "store";
     store_ = OpenStore(root_);
     ASSERT_NE(store_, nullptr);
@@ -296,10 +312,11 @@ class StoreTest : public ::testing::Test {
     return config.dump();
   }
 
-  fs::path ObjectFile(const Digest& d) const {
+  static fs::path ObjectFileIn(const fs::path& root, const Digest& d) {
     std::string hex = d.hex();
-    return root_ / "objects" / hex.substr(0, 2) / hex.substr(2);
+    return root / "objects" / hex.substr(0, 2) / hex.substr(2);
   }
+  fs::path ObjectFile(const Digest& d) const { return ObjectFileIn(root_, d); }
   size_t ObjectFileCount() const { return FilesUnder(root_ / "objects").size(); }
 
   // Asserts that nothing of failed imports remains in the store.
@@ -397,7 +414,8 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
     SCOPED_TRACE(name);
     ++checked;
     // A store per file: several corpus files share a diff_id (the same tar, compressed differently).
-    std::unique_ptr<Store> store = OpenStore(tmp_ / ("store-" + name));
+    const fs::path root = tmp_ / ("store-" + name);
+    std::unique_ptr<Store> store = OpenStore(root);
     ASSERT_NE(store, nullptr);
     std::string stored = ReadFile(Corpus(name));
     auto info = ImportFile(*store, Corpus(name));
@@ -440,6 +458,17 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
       EXPECT_EQ(e.gid, m["gid"].get<uint32_t>());
       if (m["mtime"].is_number_integer()) {
         EXPECT_EQ(e.mtime_sec, m["mtime"].get<int64_t>());
+        EXPECT_EQ(e.mtime_nsec, 0u);
+      }
+      if (m.contains("mtime_pax") && m["mtime_pax"].get<std::string>()[0] != '-') {
+        // "1700000000.123456789": seconds and nanoseconds. (Pre-epoch fractions are left out: libarchive
+        // reads "-1.25" as -1 s + 0.25e9 ns.)
+        std::string pax = m["mtime_pax"];
+        size_t dot = pax.find('.');
+        EXPECT_EQ(e.mtime_sec, std::stoll(pax.substr(0, dot)));
+        std::string frac = dot == std::string::npos ? "" : pax.substr(dot + 1);
+        frac.resize(9, '0');
+        EXPECT_EQ(e.mtime_nsec, static_cast<uint32_t>(std::stoul(frac)));
       }
       if (e.type == EntryType::kRegular) {
         EXPECT_EQ(e.size, m["size"].get<uint64_t>());
@@ -447,7 +476,8 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
         EXPECT_EQ(e.sparse, m.value("sparse", false));
         content_size += e.size;
         struct stat st;
-        ASSERT_EQ(::stat(ObjectFile(e.object).c_str(), &st), 0) << "object file missing";
+        ASSERT_EQ(::stat(ObjectFileIn(root, e.object).c_str(), &st), 0) << "object file missing";
+        EXPECT_EQ(static_cast<uint64_t>(st.st_size), e.size);
       }
       if (e.type == EntryType::kSymlink || e.type == EntryType::kHardlink) {
         std::string link = m["linkname"];
@@ -476,7 +506,15 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
     }
     EXPECT_EQ(info->content_size, content_size);
     // Nothing left behind in tmp/.
-    EXPECT_EQ(FilesUnder(tmp_ / ("store-" + name) / "tmp").size(), 0u);
+    EXPECT_EQ(FilesUnder(root / "tmp").size(), 0u);
+
+    // The records are consistent: with an image naming the layer, fsck finds nothing to say.
+    auto image = store->CreateImage({Config({diff_id}), {}, {}});
+    ASSERT_TRUE(image.ok()) << image.status().ToString();
+    auto report = store->Fsck({.repair = false, .verify_content = true});
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+    EXPECT_TRUE(report->repaired.empty()) << report->repaired.front();
   }
   EXPECT_GE(checked, 14);
 }
@@ -631,8 +669,7 @@ TEST_F(StoreTest, SparseFilesAreRecordedWithTheirFullContent) {
     EXPECT_TRUE(e.sparse);
     EXPECT_EQ(e.size, 1u << 20);
     EXPECT_EQ(e.object.hex(), (*expect_)[name]["sparse_file_sha256"].get<std::string>());
-    std::string hex = e.object.hex();
-    std::string content = ReadFile(root / "objects" / hex.substr(0, 2) / hex.substr(2));
+    std::string content = ReadFile(ObjectFileIn(root, e.object));
     ASSERT_EQ(content.size(), 1u << 20);
     std::string want(1 << 20, '\0');
     std::fill_n(want.begin(), 4096, 'A');
@@ -708,6 +745,7 @@ TEST_F(StoreTest, SharedContentsAreStoredOnce) {
 TEST_F(StoreTest, MaxEntriesLimit) {
   ImportLimits limits;
   limits.max_entries = 3;
+  store_.reset();  // one LMDB environment per file per process: close before reopening
   store_ = OpenStore(root_, limits);
   auto info = ImportFile(*store_, Corpus("ok-basic.tar"));
   ASSERT_FALSE(info.ok());
@@ -716,6 +754,7 @@ TEST_F(StoreTest, MaxEntriesLimit) {
   EXPECT_NE(info.status().message().find("3"), std::string::npos) << info.status().message();
   ExpectNothingStored("max_entries");
   limits.max_entries = 8;  // exactly the layer's entries: fine
+  store_.reset();  // one LMDB environment per file per process: close before reopening
   store_ = OpenStore(root_, limits);
   EXPECT_TRUE(ImportFile(*store_, Corpus("ok-basic.tar")).ok());
 }
@@ -723,6 +762,7 @@ TEST_F(StoreTest, MaxEntriesLimit) {
 TEST_F(StoreTest, MaxFileBytesLimit) {
   ImportLimits limits;
   limits.max_file_bytes = 1000;
+  store_.reset();  // one LMDB environment per file per process: close before reopening
   store_ = OpenStore(root_, limits);
   std::string tar = TarBuilder().File("small", "tiny").File("large", Content("x", 1001)).Finish();
   auto info = ImportBytes(*store_, tar);
@@ -738,6 +778,7 @@ TEST_F(StoreTest, MaxFileBytesLimit) {
 TEST_F(StoreTest, MaxLayerBytesLimit) {
   ImportLimits limits;
   limits.max_layer_bytes = 4096;
+  store_.reset();  // one LMDB environment per file per process: close before reopening
   store_ = OpenStore(root_, limits);
   auto info = ImportFile(*store_, Corpus("ok-basic.tar"));  // 6656 bytes uncompressed
   ASSERT_FALSE(info.ok());
@@ -794,6 +835,35 @@ TEST_F(StoreTest, ExpectationMismatchesStoreNothing) {
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->diff_id, diff_id);
   EXPECT_EQ(ok->blob_digest, blob);
+}
+
+TEST_F(StoreTest, FailureInsideALargeFileLeavesNothing) {
+  // The first file is published as an object before the failure; the second (> 1 MiB) streams
+  // through a temp file. The tar ends in the middle of the second file's data.
+  std::string big = Content("big-truncated", 3 << 20);
+  std::string tar = TarBuilder().File("first", Content("first", 10000)).File("big", big).Finish();
+  tar.resize(tar.size() - 1024 - (1 << 20));
+  auto info = ImportBytes(*store_, tar);
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.status().message().find("big"), std::string::npos) << info.status().message();
+  ExpectNothingStored("truncated inside a large file");
+}
+
+TEST_F(StoreTest, AbandonedObjectsGoWhenTheLastLeaseIsReleased) {
+  std::string tar = TarBuilder().File("kept-until-release", Content("abandoned", 777)).Finish();
+  tar.resize(tar.size() - 1024 + 100);  // a broken header after the file
+  tar.replace(tar.size() - 100, 100, std::string(100, 'x'));
+  const Digest d = Sha256::Of(Content("abandoned", 777));
+  {
+    auto outer = store_->AcquireWriteLease();
+    ASSERT_TRUE(outer.ok());
+    auto info = ImportBytes(*store_, tar);  // takes and releases its own, inner lease
+    ASSERT_FALSE(info.ok());
+    // Another lease is still held: another import might be about to record the file.
+    EXPECT_TRUE(fs::exists(ObjectFile(d)));
+  }
+  EXPECT_FALSE(fs::exists(ObjectFile(d)));
+  ExpectNothingStored("after the outer lease");
 }
 
 TEST_F(StoreTest, ImportWithoutLeaseIsRefused) {
@@ -866,7 +936,6 @@ class ImageTest : public StoreTest {
     WriteFile(app1_ / "shared/data.bin", Content("shared", 9000));
     WriteFile(app2_ / "app/two.txt", Content("two", 6000));
     WriteFile(app2_ / "shared/copy.bin", Content("shared", 9000));
-    for (const fs::path& p : FilesUnder(tmp_ / "layers")) fs::last_write_time(p, fs::file_time_type{});
   }
 
   std::string Layers(std::initializer_list<const fs::path*> layers) {
