@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # From a fresh Debian 12 machine: install what strata needs, build it, and run the main job on a
 # bundled demo image (made from Debian's busybox-static, no network): load it into a store, then
-# list, trace and inspect it, and show what deduplication saves.
+# list, trace and inspect it, mount it and read it with ordinary tools, and show what
+# deduplication saves.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -21,6 +22,13 @@ run "$strata" history strata-demo
 run "$strata" inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} layers={{len .RootFS.Layers}} cmd={{json .Config.Cmd}}' strata-demo
 run "$strata" tag strata-demo strata-demo:v1
 run "$strata" save -o build/demo-saved.tar strata-demo:v1
+mnt=$(mktemp -d /tmp/strata-demo-mnt.XXXXXX)
+trap 'if grep -q " $mnt fuse" /proc/mounts; then "$strata" umount "$mnt" || umount -l "$mnt"; fi; rmdir "$mnt"' EXIT
+run "$strata" mount strata-demo "$mnt"
+run ls -l "$mnt" "$mnt/app"
+run find "$mnt/etc" -type f
+run cat "$mnt/app/hello.txt"
+run "$strata" umount "$mnt"
 run "$strata" system df
 run "$strata" fsck
 printf '\nThe store is at %s (set STRATA_ROOT to choose another).\n' "$STRATA_ROOT"
