@@ -13,6 +13,8 @@ packages=(
   fuse3 ca-certificates
   # tests, interop peers and fixtures
   busybox-static skopeo umoci python3 tar gzip zstd xz-utils attr file
+  # registry tests: a real registry, bcrypt htpasswd, test CAs, raw HTTP
+  docker-registry apache2-utils openssl curl
   # benchmarks
   hyperfine time linux-perf fuse-overlayfs fio
 )

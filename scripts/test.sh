@@ -17,6 +17,9 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRATA_WERROR=ON -DSTRATA_SANITIZE=ON >/dev/null
-cmake --build build-asan -j"$jobs"
+# Only the unit-test binaries: the integration tests already ran on the regular build.
+unit_targets=$(cmake --build build-asan --target help | sed -n 's/^\.\.\. \([A-Za-z0-9_]*_test\)$/\1/p')
+# shellcheck disable=SC2086
+cmake --build build-asan -j"$jobs" --target $unit_targets
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit

@@ -87,7 +87,7 @@ void RegisterHistory(CLI::App& app, Context& ctx) {
   for (CLI::App* parent : {&app, app.get_subcommand("image")}) {
     CLI::App* cmd = parent->add_subcommand("history", "Show the history of an image");
     cmd->add_flag("--no-trunc", opts->no_trunc, "Don't truncate output");
-    cmd->add_option("-H,--human", opts->human, "Print sizes and dates in human readable format")->default_val(true);
+    cmd->add_flag("-H,--human", opts->human, "Print sizes and dates in human readable format (default true; --human=false)");
     cmd->add_flag("-q,--quiet", opts->quiet, "Only show image IDs");
     cmd->add_option("--format", opts->format, "Format output: table, json, or a Go template");
     cmd->add_option("image", opts->image, "Image")->required();

@@ -17,9 +17,15 @@ void RunInspect(const InspectOptions& opts, Context& ctx) {
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   json out = json::array();
+  // Like Docker: print what was found, then fail naming what was not.
+  layerstore::Status missing;
   for (const std::string& name : opts.images) {
     auto view = (*store)->ResolveImage(name);
-    if (!view.ok()) return ctx.Fail(view.status());
+    if (!view.ok()) {
+      if (!missing.ok()) std::cerr << "Error: " << missing.message() << "\n";
+      missing = view.status();
+      continue;
+    }
     auto config_text = (*store)->ReadBlob(view->record.id);
     if (!config_text.ok()) return ctx.Fail(config_text.status());
     json config = json::parse(*config_text, nullptr, false);
@@ -53,6 +59,7 @@ void RunInspect(const InspectOptions& opts, Context& ctx) {
     if (config.contains("variant")) image["Variant"] = config["variant"];
     out.push_back(image);
   }
+  if (!missing.ok()) ctx.Fail(missing);
   if (opts.format.empty()) {
     std::cout << out.dump(4) << "\n";
     return;

@@ -19,5 +19,12 @@ void RegisterSystem(CLI::App& app, Context& ctx);   // `system df`
 void RegisterFsck(CLI::App& app, Context& ctx);
 void RegisterMount(CLI::App& app, Context& ctx);   // `mount` and `umount`
 void RegisterVersion(CLI::App& app, Context& ctx);
+// Registries (tools/registry/): `pull`/`push` also as `image pull`/`image push`.
+void RegisterPull(CLI::App& app, Context& ctx);
+void RegisterPush(CLI::App& app, Context& ctx);
+void RegisterLogin(CLI::App& app, Context& ctx);
+void RegisterLogout(CLI::App& app, Context& ctx);
+void RegisterSearch(CLI::App& app, Context& ctx);
+void RegisterManifest(CLI::App& app, Context& ctx);  // `manifest inspect`
 
 }  // namespace cli

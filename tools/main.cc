@@ -24,7 +24,7 @@ void InitLogging(const std::string& level) {
 
 int main(int argc, char** argv) {
   cli::Context ctx;
-  CLI::App app{"strata: mount, run and manage container images from a deduplicated layer store", "strata"};
+  CLI::App app{"strata: manage and mount container images kept in a deduplicated layer store", "strata"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("strata version ") + STRATA_VERSION);
   app.add_option("--root", ctx.store_options.root, "Store root (default $STRATA_ROOT, /var/lib/strata as root)");
@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   cli::RegisterFsck(app, ctx);
   cli::RegisterMount(app, ctx);
   cli::RegisterVersion(app, ctx);
+  cli::RegisterPull(app, ctx);
+  cli::RegisterPush(app, ctx);
+  cli::RegisterLogin(app, ctx);
+  cli::RegisterLogout(app, ctx);
+  cli::RegisterSearch(app, ctx);
+  cli::RegisterManifest(app, ctx);
 
   app.parse_complete_callback([&] { InitLogging(ctx.log_level); });
   try {

@@ -56,9 +56,14 @@ layerstore::Result<std::unique_ptr<layerstore::RootfsIndex>> OpenView(layerstore
   *image_id = image.record.id;
   const auto& layers = image.record.layers;
   if (opts.layer.empty()) return store.OpenRootfs(layers, false);
-  char* end = nullptr;
-  unsigned long n = std::strtoul(opts.layer.c_str(), &end, 10);
-  if (end && *end == '\0' && n >= 1 && n <= layers.size() && opts.layer.size() < 8) {
+  // Up to 4 digits is a position (1-based from the bottom); anything longer, a diff_id prefix.
+  bool position = opts.layer.size() <= 4 && opts.layer.find_first_not_of("0123456789") == std::string::npos;
+  if (position) {
+    unsigned long n = std::strtoul(opts.layer.c_str(), nullptr, 10);
+    if (n < 1 || n > layers.size()) {
+      return layerstore::Status::InvalidArgument("--layer " + opts.layer + ": " + opts.image + " has layers 1.." +
+                                                 std::to_string(layers.size()));
+    }
     return store.OpenRootfs({layers[n - 1]}, true);
   }
   std::string prefix = opts.layer.rfind("sha256:", 0) == 0 ? opts.layer.substr(7) : opts.layer;

@@ -10,6 +10,7 @@
 
 #include "fsutil.h"
 #include "layerstore/sha256.h"
+#include "layerstore/rootfs.h"
 #include "paths.h"
 #include "store_impl.h"
 
@@ -112,6 +113,10 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       LS_RETURN_IF_ERROR(DropLayerRef(txn, t, diff_id, &doomed));
       continue;
     }
+    // A blob row under the layer's blob digest is its kept compressed blob (pull --keep-blobs):
+    // the layer references it.
+    LS_ASSIGN_OR_RETURN(auto kept_blob, txn.Get(t.blobs, rec.blob_digest.raw()));
+    if (kept_blob) ++blob_refs[rec.blob_digest];
     if (rec.refcount != want) {
       fix("layer " + diff_id.str() + " reference count " + std::to_string(rec.refcount) + " corrected to " +
           std::to_string(want));
@@ -141,7 +146,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       damage("layer " + layer.str() + ": undecodable entry");
       return true;
     }
-    if (e->HasObject()) {
+    if (e->NamesObject()) {
       ++object_refs[e->object];
       object_sizes[e->object] = e->size;
       object_user.emplace(e->object, layer);
@@ -253,6 +258,26 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       for (const std::string& f : ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
       doomed.dirs.push_back(dir);
     }
+  }
+  // Chain indexes are a cache: keep those of current images and layers, rebuild others on demand.
+  std::set<std::string> chains;
+  for (const auto& [id, image] : images) chains.insert(ChainId(image.layers).hex() + ".idx");
+  for (const auto& [diff_id, rec] : layers) chains.insert(Sha256::Of("raw " + diff_id.str()).hex() + ".idx");
+  for (const std::string& name : ListDir(root, paths::kChainsDir)) {
+    if (chains.count(name)) continue;
+    fix("unused rootfs index chains/" + name + ": removed");
+    doomed.files.push_back(std::string(paths::kChainsDir) + "/" + name);
+  }
+  // Leases of mount daemons that died without unmounting.
+  std::vector<std::string> dead_leases;
+  LS_RETURN_IF_ERROR(txn.Scan(t.leases, "", [&](std::string_view key, std::string_view value) {
+    auto lease = DecodeLease(key, value);
+    if (!lease.ok() || !ProcessAlive(lease->pid, lease->start_time)) dead_leases.emplace_back(key);
+    return true;
+  }));
+  for (const std::string& mountpoint : dead_leases) {
+    fix("lease of a dead mount daemon at " + mountpoint + ": removed");
+    LS_RETURN_IF_ERROR(txn.Del(t.leases, mountpoint).status());
   }
   for (const std::string& name : ListDir(root, paths::kTmpDir)) {
     fix("leftover temporary file tmp/" + name + ": removed");

@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -51,10 +52,24 @@ struct CompressedSide {
   Status error;
   ProgressSink* progress;
   std::string progress_id;
+  int tee_fd = -1;  // keep_blob: the bytes as read are also written here
+
+  bool plain = false;  // an uncompressed stream: its digest is the diff_id, hashed once on the tar side
+  bool sniffed = false;
 
   Result<size_t> Pull() {
     LS_ASSIGN_OR_RETURN(size_t n, source->Read(buf.data(), buf.size()));
-    hash.Update(buf.data(), n);
+    if (tee_fd >= 0 && n > 0) LS_RETURN_IF_ERROR(fsutil::WriteAll(tee_fd, buf.data(), n, "kept blob"));
+    if (!sniffed && n > 0) {
+      sniffed = true;
+      const auto* b = reinterpret_cast<const unsigned char*>(buf.data());
+      bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
+                        (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) ||
+                        (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') ||
+                        (n >= 6 && b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z');
+      plain = n >= 6 && !compressed;
+    }
+    if (!plain) hash.Update(buf.data(), n);
     bytes += n;
     if (progress && (bytes - reported >= kChunk || n == 0)) {
       progress->Update(progress_id, bytes);
@@ -228,6 +243,14 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   RawCapture capture(tarsplit);
 
   CompressedSide compressed{&source, {}, 0, 0, std::vector<char>(kChunk), {}, progress, progress_id};
+  // Teeing the blob costs one sequential write of the compressed bytes, no second read.
+  std::string blob_name;
+  UniqueFd blob_fd;
+  if (expect.keep_blob) {
+    LS_ASSIGN_OR_RETURN(blob_fd, fsutil::CreateTemp(root_fd, &blob_name));
+    compressed.tee_fd = blob_fd.get();
+  }
+  TempGuard blob_guard(root_fd, blob_name);
   ArchivePtr outer(archive_read_new());
   archive_read_support_filter_gzip(outer.get());
   archive_read_support_filter_zstd(outer.get());
@@ -261,6 +284,10 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
 
   ImportedLayer result;
   result.info.compression = CompressionName(archive_filter_code(outer.get(), 0));
+  if (compressed.plain && result.info.compression != "none") {
+    // The sniff and libarchive disagree: the blob digest could not be trusted, so refuse.
+    return Status::Unsupported(where + ": unrecognised compression (" + result.info.compression + ")");
+  }
   std::unordered_map<std::string, Seen> seen;
   std::unordered_set<std::string> symlinks;
   std::string path, last_path;
@@ -432,7 +459,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       EntryType kind = e.type == EntryType::kHardlink ? seen[e.link_target].type : e.type;
       seen[e.path] = Seen{kind, e.object, e.size};
     }
-    if (e.HasObject()) {
+    if (e.NamesObject()) {
       auto& [count, size] = result.objects[e.object];
       ++count;
       size = e.size;
@@ -460,7 +487,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   info.diff_id = tar.hash.Finish();
   info.tar_size = capture.fed_end();
   info.entry_count = result.encoded_entries.size();
-  info.blob_digest = compressed.hash.Finish();
+  info.blob_digest = compressed.plain ? info.diff_id : compressed.hash.Finish();
   info.blob_size = compressed.bytes;
   if (expect.blob_size && *expect.blob_size != info.blob_size) {
     return Status::InvalidArgument(where + ": size mismatch: expected " + std::to_string(*expect.blob_size) +
@@ -475,6 +502,12 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
                                    ", uncompressed content has " + info.diff_id.str());
   }
   LS_RETURN_IF_ERROR(tarsplit.Finish(info.diff_id, info.tar_size));
+  if (blob_fd) {
+    // Blobs are read-only in the store, like configs and objects.
+    if (::fchmod(blob_fd.get(), 0444) != 0) return Status::FromErrno("chmod of kept blob", errno);
+    blob_fd.Reset();
+    result.blob_temp = blob_guard.Release();
+  }
   ts_fd.Reset();
   result.tarsplit_temp = ts_guard.Release();
   return result;

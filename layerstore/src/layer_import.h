@@ -21,6 +21,7 @@ struct ImportedLayer {
   std::vector<std::string> encoded_entries;  // EncodeEntry rows, tar order
   std::map<Digest, std::pair<uint64_t, uint64_t>> objects;  // digest -> (entries naming it, size)
   std::string tarsplit_temp;                 // tmp/ path of the tar-split, relative to the root
+  std::string blob_temp;                     // tmp/ path of the kept blob (expect.keep_blob), else ""
 };
 
 // Reads the whole stream. On error, removes its temp files; objects it created are reported

@@ -2,8 +2,9 @@
 //
 // A content's bytes arrive in pieces (possibly with holes, for sparse files). Small contents are
 // hashed in memory first, so a content already in the store costs no write at all; large ones
-// stream into a temp file while being hashed. Publishing is a rename that never replaces a good
-// object (RENAME_NOREPLACE); an existing file not yet vouched for by the metadata is re-hashed,
+// stream into a temp file while being hashed. Small contents are created at their final name
+// (O_EXCL); large ones are published by a rename that never replaces a good object
+// (RENAME_NOREPLACE). In both cases an existing file not yet vouched for by the metadata is re-hashed,
 // since a crash between its link and the next sync could have left it incomplete.
 // Files are not synced here: the importer syncs the whole filesystem once per layer.
 // One writer per import; not thread-safe.
@@ -43,6 +44,8 @@ class ObjectWriter {
   static constexpr uint64_t kInMemoryMax = 1 << 20;
   Status FillHole(uint64_t upto);
   Status Publish(const Digest& d, bool* created);
+  Status PublishSmall(const Digest& d, bool* created);
+  static void StartWriteback(int fd);
   Result<bool> ExistingMatches(const std::string& path, const Digest& d);
 
   int root_fd_;

@@ -45,7 +45,11 @@ struct Entry {
   bool sparse = false;      // stored sparse in the tar (the object holds the full content)
   std::vector<std::pair<std::string, std::string>> xattrs;  // name -> value, as in the tar
 
+  // Whether the record carries an object digest (the codec's rule, by type alone).
   bool HasObject() const { return type == EntryType::kRegular || type == EntryType::kHardlink; }
+  // Whether the entry uses a file object: a hardlink to a symlink, device or fifo carries an
+  // empty digest and names none, so it must not be counted as a reference.
+  bool NamesObject() const { return HasObject() && !object.empty(); }
 };
 
 struct LayerInfo {
