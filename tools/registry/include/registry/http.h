@@ -5,10 +5,11 @@
 // Ownership: every CURL*, curl_slist and CURLSH lives in a unique_ptr with its cleanup function.
 // libcurl's global state is initialised once per process (std::call_once) before any handle.
 //
-// Thread-safety: Do() may be called from several threads at once. Each call uses its own easy
-// handle; connections, DNS results and TLS sessions are shared through one CURLSH whose lock
-// callbacks use a mutex per data kind, so parallel blob transfers to one registry reuse
-// connections without racing on them.
+// Thread-safety: Do() may be called from several threads at once. Each call takes an easy handle
+// from a pool (or makes one) and returns it afterwards, so a handle's open connection serves the
+// next request; DNS results and TLS sessions are shared through one CURLSH whose lock callbacks
+// use a mutex per data kind. Connections themselves are never shared between threads (libcurl
+// does not support a connection cache used concurrently).
 //
 // Secrets: request headers (Authorization) are never logged; CURLOPT_VERBOSE is never set.
 #pragma once
