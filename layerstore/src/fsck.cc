@@ -251,13 +251,11 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   }
   for (const std::string& name : ListDir(root, paths::kLayersDir)) {
     auto d = Digest::FromHex(name);
-    if (!d.ok() || !layers.count(*d) || !layer_refs.count(*d)) {
-      if (d.ok() && layers.count(*d)) continue;  // removed above with its layer
-      fix("unreferenced layer directory " + name + ": removed");
-      std::string dir = std::string(paths::kLayersDir) + "/" + name;
-      for (const std::string& f : ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
-      doomed.dirs.push_back(dir);
-    }
+    if (d.ok() && layers.count(*d)) continue;  // kept, or removed above with its layer
+    fix("unreferenced layer directory " + name + ": removed");
+    std::string dir = std::string(paths::kLayersDir) + "/" + name;
+    for (const std::string& f : ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
+    doomed.dirs.push_back(dir);
   }
   // Chain indexes are a cache: keep those of current images and layers, rebuild others on demand.
   std::set<std::string> chains;

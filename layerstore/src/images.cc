@@ -125,22 +125,27 @@ Result<ImageView> StoreImpl::ResolveImage(std::string_view name_or_id) {
     return view;
   };
   const std::string not_found = "No such image: " + std::string(name_or_id);
-
-  // An ID, full or short, with or without "sha256:" (Docker tries IDs before names for 64 hex).
-  std::string_view hex = name_or_id;
-  bool explicit_id = hex.substr(0, 7) == "sha256:";
-  if (explicit_id) hex.remove_prefix(7);
-  if (IsHexString(hex) && (explicit_id || hex.size() == 64)) {
+  // The one image whose ID starts with `prefix`, nullopt for none, an error when several do.
+  auto by_id_prefix = [&](std::string_view prefix) -> Result<std::optional<std::string>> {
     std::optional<std::string> match;
     bool ambiguous = false;
     LS_RETURN_IF_ERROR(txn.Scan(t.images, "", [&](std::string_view key, std::string_view) {
-      if (Digest::FromRaw(key).hex().rfind(hex, 0) == 0) {
+      if (Digest::FromRaw(key).hex().rfind(prefix, 0) == 0) {
         if (match) ambiguous = true;
         match = std::string(key);
       }
       return true;
     }));
     if (ambiguous) return Status::InvalidArgument("image ID prefix \"" + std::string(name_or_id) + "\" is ambiguous");
+    return match;
+  };
+
+  // An ID, full or short, with or without "sha256:" (Docker tries IDs before names for 64 hex).
+  std::string_view hex = name_or_id;
+  bool explicit_id = hex.substr(0, 7) == "sha256:";
+  if (explicit_id) hex.remove_prefix(7);
+  if (IsHexString(hex) && (explicit_id || hex.size() == 64)) {
+    LS_ASSIGN_OR_RETURN(auto match, by_id_prefix(hex));
     if (match) return load(*match);
     if (explicit_id || hex.size() == 64) return Status::NotFound(not_found);
   }
@@ -166,16 +171,7 @@ Result<ImageView> StoreImpl::ResolveImage(std::string_view name_or_id) {
   }
   // A short ID prefix the user typed without "sha256:" (Docker accepts these when no name matches).
   if (IsHexString(name_or_id)) {
-    std::optional<std::string> match;
-    bool ambiguous = false;
-    LS_RETURN_IF_ERROR(txn.Scan(t.images, "", [&](std::string_view key, std::string_view) {
-      if (Digest::FromRaw(key).hex().rfind(name_or_id, 0) == 0) {
-        if (match) ambiguous = true;
-        match = std::string(key);
-      }
-      return true;
-    }));
-    if (ambiguous) return Status::InvalidArgument("image ID prefix \"" + std::string(name_or_id) + "\" is ambiguous");
+    LS_ASSIGN_OR_RETURN(auto match, by_id_prefix(name_or_id));
     if (match) return load(*match);
   }
   if (!ref.ok()) return ref.status();
