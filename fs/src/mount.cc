@@ -20,6 +20,7 @@
 #include "filesystem.h"
 #include "layerstore/store.h"
 #include "ops.h"
+#include "union_fs.h"
 
 namespace layerfs {
 namespace {
@@ -108,17 +109,32 @@ int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
   auto index = OpenView(**store, opts, &image_id);
   if (!index.ok()) return fail(index.status().message());
   layerstore::Store* store_ptr = store->get();
-  Filesystem fs(std::move(*store), std::move(*index));
+  const bool writable_layer = !opts.upper_dir.empty();
+  std::unique_ptr<Filesystem> image_fs;
+  std::unique_ptr<UnionFs> union_fs;
+  fuse_lowlevel_ops ops;
+  void* userdata;
+  if (writable_layer) {
+    auto fs = UnionFs::Open(std::move(*store), std::move(*index), opts.upper_dir, opts.work_dir);
+    if (!fs.ok()) return fail(fs.status().message());
+    union_fs = std::move(*fs);
+    ops = MakeUnionOperations();
+    userdata = union_fs.get();
+  } else {
+    image_fs = std::make_unique<Filesystem>(std::move(*store), std::move(*index));
+    ops = MakeOperations();
+    userdata = image_fs.get();
+  }
 
-  std::string options = "ro,default_permissions,fsname=stratafs:" + opts.image + ",subtype=stratafs";
+  std::string options = std::string(writable_layer && !opts.read_only ? "rw" : "ro") +
+                        ",default_permissions,fsname=stratafs:" + opts.image + ",subtype=stratafs";
   if (::geteuid() == 0) options += ",allow_other";  // processes of any uid inside the rootfs
   std::vector<std::string> argv_storage = {"stratafs", "-o", options};
   if (opts.debug) argv_storage.push_back("-d");
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  fuse_lowlevel_ops ops = MakeOperations();
-  std::unique_ptr<fuse_session, SessionDeleter> se(fuse_session_new(&args, &ops, sizeof ops, &fs));
+  std::unique_ptr<fuse_session, SessionDeleter> se(fuse_session_new(&args, &ops, sizeof ops, userdata));
   fuse_opt_free_args(&args);
   if (!se) return fail("cannot create the FUSE session");
   if (fuse_set_signal_handlers(se.get()) != 0) return fail("cannot install signal handlers");
@@ -126,7 +142,11 @@ int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
     fuse_remove_signal_handlers(se.get());
     return fail(std::string("cannot mount on ") + real + " (is /dev/fuse available and the directory empty?)");
   }
-  layerstore::MountLease lease{real, image_id, ::getpid(), layerstore::ProcessStartTime(::getpid())};
+  layerstore::MountLease lease;
+  lease.mountpoint = real;
+  lease.image = image_id;
+  lease.pid = ::getpid();
+  lease.start_time = layerstore::ProcessStartTime(lease.pid);
   if (auto s = store_ptr->AddMountLease(lease); !s.ok()) {
     fuse_session_unmount(se.get());
     fuse_remove_signal_handlers(se.get());

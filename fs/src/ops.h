@@ -1,4 +1,4 @@
-// The libfuse low-level operations table; the only place that sees fuse_req_t.
+// The libfuse low-level operation tables; the only place that sees fuse_req_t.
 #pragma once
 
 #define FUSE_USE_VERSION 314
@@ -6,9 +6,12 @@
 
 namespace layerfs {
 
-class Filesystem;
+class UnionFs;
 
-// Every implemented operation, in one place. The userdata of the session is the Filesystem.
+// An image mount: read-only, stateless. The userdata of the session is the Filesystem.
 fuse_lowlevel_ops MakeOperations();
+
+// A container mount: the image plus its writable layer. The userdata is the UnionFs.
+fuse_lowlevel_ops MakeUnionOperations();
 
 }  // namespace layerfs

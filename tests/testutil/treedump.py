@@ -35,8 +35,11 @@ def dump(root):
                 fields.append("target=" + os.readlink(path))
             elif stat.S_ISCHR(kind) or stat.S_ISBLK(kind):
                 fields.append("rdev=%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev)))
-            if not stat.S_ISLNK(kind) and "--no-mtime" not in sys.argv:
-                fields.append("mtime=%d" % int(st.st_mtime))
+            # --no-dir-mtime: directories changed by a test get the time of the change.
+            skip_mtime = "--no-mtime" in sys.argv or ("--no-dir-mtime" in sys.argv and stat.S_ISDIR(kind))
+            if not stat.S_ISLNK(kind) and not skip_mtime:
+                fields.append("mtime=%d.%09d" % (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9)
+                              if "--ns" in sys.argv else "mtime=%d" % int(st.st_mtime))
             try:
                 names = sorted(n for n in os.listxattr(path, follow_symlinks=False) if n.startswith(XATTR_PREFIXES))
                 for n in names:

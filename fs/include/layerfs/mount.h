@@ -10,6 +10,11 @@ struct MountOptions {
   std::string image;       // name or ID, resolved in the store
   std::string mountpoint;
   std::string layer;       // non-empty: show only this layer as stored (1-based index or diff_id prefix)
+  // A writable layer over the image, in overlayfs' upper format. work_dir: scratch space on the
+  // same filesystem. Both set: the image plus that layer; both empty: the image alone, read-only.
+  std::string upper_dir;
+  std::string work_dir;
+  bool read_only = false;  // with upper_dir: show the layer but refuse changes
   bool foreground = false; // stay attached; else daemonize once the mount is ready
   bool debug = false;      // libfuse request tracing (implies foreground)
 };

@@ -1,0 +1,1187 @@
+#include "union_fs.h"
+
+#include "ops.h"  // FUSE_ROOT_ID, FUSE_SET_ATTR_*
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+namespace layerfs {
+namespace {
+
+constexpr char kOpaque[] = "trusted.overlay.opaque";
+constexpr char kRedirect[] = "trusted.overlay.redirect";
+constexpr char kMetacopy[] = "trusted.overlay.metacopy";
+constexpr char kOverlayPrefix[] = "trusted.overlay.";
+constexpr char kEscapedPrefix[] = "trusted.overlay.overlay.";
+constexpr char kObject[] = "trusted.strata.object";
+constexpr char kOrigin[] = "trusted.strata.origin";
+constexpr char kStrataPrefix[] = "trusted.strata.";
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
+
+// What a user calls trusted.overlay.X is stored as trusted.overlay.overlay.X, so it can never be
+// mistaken for the union's own markers (overlayfs' convention).
+std::string EscapeXattr(std::string_view name) {
+  if (StartsWith(name, kOverlayPrefix)) return std::string(kEscapedPrefix) + std::string(name.substr(16));
+  return std::string(name);
+}
+
+// The user-visible name of a stored xattr, or nullopt for the union's own.
+std::optional<std::string> UnescapeXattr(std::string_view stored) {
+  if (StartsWith(stored, kEscapedPrefix)) return std::string(kOverlayPrefix) + std::string(stored.substr(24));
+  if (StartsWith(stored, kOverlayPrefix) || StartsWith(stored, kStrataPrefix)) return std::nullopt;
+  return std::string(stored);
+}
+
+// Names a user cannot use: the union's own bookkeeping (trusted.overlay.* are escaped instead).
+bool IsReservedXattr(std::string_view name) { return StartsWith(name, kStrataPrefix); }
+
+// Reads an xattr of a path (l-variant when no_follow); nullopt when absent.
+std::optional<std::string> ReadXattr(const std::string& path, const char* name, bool no_follow) {
+  char buf[4096];
+  ssize_t n = no_follow ? ::lgetxattr(path.c_str(), name, buf, sizeof buf) : ::getxattr(path.c_str(), name, buf, sizeof buf);
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+int Errno(int fallback = EIO) { return errno ? errno : fallback; }
+
+// Copies [0, size) of src into dst keeping holes: only data extents are copied.
+int CopySparse(int src, int dst, off_t size) {
+  off_t pos = 0;
+  while (pos < size) {
+    off_t data = ::lseek(src, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole remains
+      return errno;
+    }
+    if (data >= size) break;
+    off_t hole = ::lseek(src, data, SEEK_HOLE);
+    if (hole < 0) return errno;
+    if (hole > size) hole = size;
+    off_t in = data, out = data;
+    while (in < hole) {
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(hole - in), 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        char buf[1 << 16];
+        ssize_t r = ::pread(src, buf, std::min<off_t>(sizeof buf, hole - in), in);
+        if (r <= 0) return r < 0 ? errno : EIO;
+        if (::pwrite(dst, buf, static_cast<size_t>(r), out) != r) return Errno();
+        in += r;
+        out += r;
+        continue;
+      }
+      if (n < 0) return errno;
+      if (n == 0) return EIO;  // the object is shorter than its recorded size
+    }
+    pos = hole;
+  }
+  return ::ftruncate(dst, size) == 0 ? 0 : errno;
+}
+
+// Removes name under dirfd, recursively for directories (upper trees hold whiteouts and markers).
+int RemoveTree(int dirfd, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : errno;
+  if (!S_ISDIR(st.st_mode)) return ::unlinkat(dirfd, name.c_str(), 0) == 0 ? 0 : errno;
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    int err = errno;
+    ::close(fd);
+    return err;
+  }
+  std::vector<std::string> names;
+  while (dirent* d = ::readdir(dir)) {
+    if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0) names.emplace_back(d->d_name);
+  }
+  int err = 0;
+  for (const auto& n : names) {
+    if (int e = RemoveTree(::dirfd(dir), n)) err = e;
+  }
+  ::closedir(dir);
+  if (err) return err;
+  return ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
+struct UnionFs::Inode {
+  uint64_t nodeid = 0;
+  mode_t type = 0;
+  uint32_t lower = kNoNode;      // the lower node it is (or was copied up from): its identity
+  uint32_t lower_dir = kNoNode;  // directories: the lower directory merged under it
+  Inode* parent = nullptr;       // pinned while this inode lives (copy-up needs the way up)
+  std::string name;              // its name in parent (for hardlinks: the name it was found by)
+  UniqueFd upper;                // O_PATH to the upper entry; invalid while only in lower
+  bool metacopy = false;         // upper holds metadata only
+  std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
+  std::atomic<bool> data_in_upper{false};
+  uint64_t nlookup = 0;
+  uint64_t pins = 0;  // children in the table whose parent this is
+};
+
+struct UnionFs::Found {
+  UniqueFd upper;
+  struct stat upper_stat {};
+  bool whiteout = false;
+  uint32_t lower_here = kNoNode;  // what the lower view has at this position, hidden or not
+  uint64_t nodeid = 0;
+  mode_t type = 0;
+  uint32_t lower = kNoNode;
+  uint32_t lower_dir = kNoNode;
+  bool metacopy = false;
+  std::optional<layerstore::Digest> object;
+};
+
+layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<layerstore::Store> store,
+                                                           std::unique_ptr<layerstore::RootfsIndex> index,
+                                                           const std::string& upper_dir, const std::string& work_dir) {
+  std::unique_ptr<UnionFs> fs(new UnionFs());
+  fs->store_ = std::move(store);
+  fs->index_ = std::move(index);
+  fs->upper_dir_ = upper_dir;
+  fs->upper_root_.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fs->upper_root_) return layerstore::Status::FromErrno("upper directory " + upper_dir, errno);
+  fs->work_.Reset(::open(work_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fs->work_) return layerstore::Status::FromErrno("work directory " + work_dir, errno);
+  struct stat us, ws;
+  if (::fstat(fs->upper_root_.get(), &us) != 0 || ::fstat(fs->work_.get(), &ws) != 0) {
+    return layerstore::Status::FromErrno("stat " + upper_dir, errno);
+  }
+  if (us.st_dev != ws.st_dev) {
+    return layerstore::Status::InvalidArgument("upper " + upper_dir + " and work " + work_dir +
+                                               " must be on one filesystem");
+  }
+  // Leftovers of an interrupted copy-up or removal: never visible, safe to drop.
+  int scan = ::openat(fs->work_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (scan >= 0) {
+    DIR* dir = ::fdopendir(scan);
+    std::vector<std::string> names;
+    while (dirent* d = dir ? ::readdir(dir) : nullptr) {
+      if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0) names.emplace_back(d->d_name);
+    }
+    for (const auto& n : names) RemoveTree(::dirfd(dir), n);
+    if (dir) ::closedir(dir);
+    else ::close(scan);
+  }
+
+  auto root = std::make_unique<Inode>();
+  root->nodeid = FUSE_ROOT_ID;
+  root->type = S_IFDIR;
+  root->lower = layerstore::RootfsIndex::kRoot;
+  root->upper.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  bool opaque = ReadXattr(ProcPath(root->upper.get()), kOpaque, false) == "y";
+  root->lower_dir = opaque ? kNoNode : layerstore::RootfsIndex::kRoot;
+  root->nlookup = 1;  // never forgotten
+  fs->inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+  return fs;
+}
+
+UnionFs::~UnionFs() = default;
+
+std::string UnionFs::TempName() {
+  return "strata." + std::to_string(::getpid()) + "." + std::to_string(temp_counter_.fetch_add(1));
+}
+
+UnionFs::Inode* UnionFs::Get(uint64_t nodeid) {
+  auto it = inodes_.find(nodeid);
+  return it == inodes_.end() ? nullptr : it->second.get();
+}
+
+int UnionFs::UpperXattrPath(Inode* inode, std::string* path, bool* no_follow) {
+  // An O_PATH fd of a symlink cannot carry xattr calls; go through the parent by name instead,
+  // never following the link (which may point back into this mount).
+  if (inode->type == S_IFLNK) {
+    if (!inode->parent || !inode->parent->upper) return EIO;
+    *path = ProcPath(inode->parent->upper.get()) + "/" + inode->name;
+    *no_follow = true;
+  } else {
+    *path = ProcPath(inode->upper.get());
+    *no_follow = false;
+  }
+  return 0;
+}
+
+std::optional<uint32_t> UnionFs::LowerLookupPath(const std::string& path) {
+  uint32_t node = layerstore::RootfsIndex::kRoot;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    if (end > pos) {
+      auto child = index_->Lookup(node, std::string_view(path).substr(pos, end - pos));
+      if (!child) return std::nullopt;
+      node = *child;
+    }
+    pos = end + 1;
+  }
+  return node;
+}
+
+std::string UnionFs::LowerPath(uint32_t node) {
+  std::vector<std::string> parts;
+  while (node != layerstore::RootfsIndex::kRoot) {
+    auto n = index_->Node(node);
+    if (!n.ok()) break;
+    auto parent = index_->Node(n->parent);
+    if (!parent.ok()) break;
+    for (uint32_t i = 0; i < parent->child_count; ++i) {
+      auto c = index_->Child(n->parent, i);
+      if (c.ok() && c->second == node) {
+        parts.emplace_back(c->first);
+        break;
+      }
+    }
+    node = n->parent;
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += "/" + *it;
+  return path.empty() ? "/" : path;
+}
+
+int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
+  if (std::strlen(name) > 255) return ENAMETOOLONG;
+  if (dir->type != S_IFDIR) return ENOTDIR;
+  if (dir->lower_dir != kNoNode) {
+    if (auto c = index_->Lookup(dir->lower_dir, name)) f->lower_here = *c;
+  }
+  if (dir->upper) {
+    int fd = ::openat(dir->upper.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT) return errno;
+    } else {
+      UniqueFd upper(fd);
+      if (::fstatat(fd, "", &f->upper_stat, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+      if (IsWhiteout(f->upper_stat)) {
+        f->whiteout = true;
+        return ENOENT;
+      }
+      f->upper = std::move(upper);
+    }
+  }
+  if (f->upper) {
+    f->type = f->upper_stat.st_mode & S_IFMT;
+    std::string path;
+    bool no_follow = f->type == S_IFLNK;
+    path = no_follow ? ProcPath(dir->upper.get()) + "/" + name : ProcPath(f->upper.get());
+    if (auto origin = ReadXattr(path, kOrigin, no_follow)) {
+      unsigned long v = std::strtoul(origin->c_str(), nullptr, 10);
+      if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
+    }
+    if (f->type == S_IFDIR) {
+      if (ReadXattr(path, kOpaque, false) == "y") {
+        f->lower_dir = kNoNode;
+      } else if (auto redirect = ReadXattr(path, kRedirect, false)) {
+        f->lower_dir = LowerLookupPath(*redirect).value_or(kNoNode);
+      } else if (f->lower_here != kNoNode) {
+        auto n = index_->Node(f->lower_here);
+        if (n.ok() && (n->mode & S_IFMT) == S_IFDIR) f->lower_dir = f->lower_here;
+      }
+      if (f->lower == kNoNode) f->lower = f->lower_dir;
+    } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
+      auto object = ReadXattr(path, kObject, false);
+      auto digest = object ? layerstore::Digest::Parse(*object) : layerstore::Result<layerstore::Digest>(
+                                                                      layerstore::Status::Corruption("no object"));
+      if (!digest.ok()) return EIO;  // a metacopy without its content: damaged upper
+      f->metacopy = true;
+      f->object = *digest;
+    }
+    f->nodeid = f->lower != kNoNode ? uint64_t{f->lower} + 1 : kUpperBase + f->upper_stat.st_ino;
+    return 0;
+  }
+  if (f->lower_here == kNoNode) return ENOENT;
+  auto n = index_->Node(f->lower_here);
+  if (!n.ok()) return EIO;
+  f->type = n->mode & S_IFMT;
+  f->lower = f->lower_here;
+  if (f->type == S_IFDIR) f->lower_dir = f->lower_here;
+  if (f->type == S_IFREG) {
+    auto object = index_->Object(f->lower_here);
+    if (!object.ok()) return EIO;
+    f->object = *object;
+  }
+  f->nodeid = uint64_t{f->lower_here} + 1;
+  return 0;
+}
+
+UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
+  auto it = inodes_.find(f.nodeid);
+  Inode* inode;
+  if (it != inodes_.end()) {
+    inode = it->second.get();
+    if (!inode->upper && f.upper) {
+      inode->upper = std::move(f.upper);
+      inode->metacopy = f.metacopy;
+      if (f.metacopy) inode->object = f.object;
+      inode->data_in_upper = inode->type == S_IFREG && !f.metacopy;
+    }
+  } else {
+    auto fresh = std::make_unique<Inode>();
+    inode = fresh.get();
+    inode->nodeid = f.nodeid;
+    inode->type = f.type;
+    inode->lower = f.lower;
+    inode->lower_dir = f.lower_dir;
+    inode->parent = parent;
+    ++parent->pins;
+    inode->name = name;
+    inode->metacopy = f.metacopy;
+    inode->object = f.object;
+    inode->data_in_upper = f.upper && f.type == S_IFREG && !f.metacopy;
+    inode->upper = std::move(f.upper);
+    inodes_.emplace(f.nodeid, std::move(fresh));
+  }
+  ++inode->nlookup;
+  return inode;
+}
+
+void UnionFs::Unref(Inode* inode, uint64_t n) {
+  while (inode) {
+    inode->nlookup -= std::min(n, inode->nlookup);
+    if (inode->nlookup > 0 || inode->pins > 0 || inode->nodeid == FUSE_ROOT_ID) return;
+    Inode* parent = inode->parent;
+    inodes_.erase(inode->nodeid);
+    if (!parent) return;
+    --parent->pins;
+    inode = parent;
+    n = 0;
+  }
+}
+
+int UnionFs::LowerStat(uint32_t node, uint64_t nodeid, struct stat* st) {
+  auto n = index_->Node(node);
+  if (!n.ok()) return EIO;
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = nodeid;
+  st->st_mode = n->mode;
+  st->st_nlink = n->nlink;
+  st->st_uid = n->uid;
+  st->st_gid = n->gid;
+  st->st_size = static_cast<off_t>(n->size);
+  st->st_blksize = 4096;
+  st->st_blocks = static_cast<blkcnt_t>((n->size + 511) / 512);
+  st->st_rdev = makedev(n->dev_major, n->dev_minor);
+  st->st_mtim.tv_sec = n->mtime_sec;
+  st->st_mtim.tv_nsec = n->mtime_nsec;
+  st->st_atim = st->st_mtim;
+  st->st_ctim = st->st_mtim;
+  return 0;
+}
+
+int UnionFs::StatOf(Inode* inode, struct stat* st) {
+  if (!inode->upper) return LowerStat(inode->lower, inode->nodeid, st);
+  if (::fstatat(inode->upper.get(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  st->st_ino = inode->nodeid;
+  if (inode->metacopy) st->st_blocks = (st->st_size + 511) / 512;
+  // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
+  // use it to skip subdirectories.
+  if (inode->type == S_IFDIR && inode->lower_dir != kNoNode) st->st_nlink = 1;
+  return 0;
+}
+
+int UnionFs::Lookup(uint64_t parent, const char* name, EntryOut* out) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  Found f;
+  if (int err = Resolve(dir, name, &f)) return err;
+  Inode* inode = Intern(f, dir, name);
+  out->nodeid = inode->nodeid;
+  if (int err = StatOf(inode, &out->attr)) {
+    Unref(inode, 1);
+    return err;
+  }
+  return 0;
+}
+
+void UnionFs::Forget(uint64_t nodeid, uint64_t nlookup) {
+  std::lock_guard lock(mu_);
+  if (Inode* inode = Get(nodeid)) Unref(inode, nlookup);
+}
+
+int UnionFs::GetAttr(uint64_t nodeid, struct stat* st) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  return StatOf(inode, st);
+}
+
+int UnionFs::ReadLink(uint64_t nodeid, std::string* target) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (inode->type != S_IFLNK) return EINVAL;
+  if (!inode->upper) {
+    auto t = index_->SymlinkTarget(inode->lower);
+    if (!t.ok()) return EIO;
+    *target = std::string(*t);
+    return 0;
+  }
+  char buf[PATH_MAX + 1];
+  ssize_t n = ::readlinkat(inode->upper.get(), "", buf, sizeof buf);
+  if (n < 0) return errno;
+  target->assign(buf, static_cast<size_t>(n));
+  return 0;
+}
+
+// --- copy-up -----------------------------------------------------------------------------------
+
+int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node, bool with_data, UniqueFd* out) {
+  auto n = index_->Node(node);
+  if (!n.ok()) return EIO;
+  const std::string tmp = TempName();
+  const int work = work_.get();
+  const mode_t type = n->mode & S_IFMT;
+  UniqueFd file;
+  switch (type) {
+    case S_IFDIR:
+      if (::mkdirat(work, tmp.c_str(), 0700) != 0) return errno;
+      break;
+    case S_IFREG: {
+      file.Reset(::openat(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+      if (!file) return errno;
+      auto object = index_->Object(node);
+      if (!object.ok()) {
+        ::unlinkat(work, tmp.c_str(), 0);
+        return EIO;
+      }
+      int err = 0;
+      if (with_data) {
+        auto src = store_->OpenObject(*object);
+        err = src.ok() ? CopySparse(src->get(), file.get(), static_cast<off_t>(n->size)) : EIO;
+      } else {
+        // Metadata only: the size is right, the content stays the object until a data write.
+        std::string digest = object->str();
+        if (::ftruncate(file.get(), static_cast<off_t>(n->size)) != 0 ||
+            ::fsetxattr(file.get(), kObject, digest.data(), digest.size(), 0) != 0 ||
+            ::fsetxattr(file.get(), kMetacopy, "", 0, 0) != 0) {
+          err = errno;
+        }
+      }
+      if (err) {
+        ::unlinkat(work, tmp.c_str(), 0);
+        return err;
+      }
+      break;
+    }
+    case S_IFLNK: {
+      auto target = index_->SymlinkTarget(node);
+      if (!target.ok()) return EIO;
+      if (::symlinkat(std::string(*target).c_str(), work, tmp.c_str()) != 0) return errno;
+      break;
+    }
+    default:
+      if (::mknodat(work, tmp.c_str(), type | 0600, makedev(n->dev_major, n->dev_minor)) != 0) return errno;
+  }
+  auto fail = [&](int err) {
+    RemoveTree(work, tmp);
+    return err;
+  };
+  const std::string path = ProcPath(work) + "/" + tmp;
+  if (::fchownat(work, tmp.c_str(), n->uid, n->gid, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+  if (type != S_IFLNK && ::fchmodat(work, tmp.c_str(), n->mode & 07777, 0) != 0) return fail(errno);
+  auto xattrs = index_->Xattrs(node);
+  if (!xattrs.ok()) return fail(EIO);
+  for (const auto& [xname, value] : *xattrs) {
+    std::string stored = EscapeXattr(xname);
+    if (::lsetxattr(path.c_str(), stored.c_str(), value.data(), value.size(), 0) != 0) return fail(errno);
+  }
+  std::string origin = std::to_string(node);
+  if (::lsetxattr(path.c_str(), kOrigin, origin.data(), origin.size(), 0) != 0) return fail(errno);
+  timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = n->mtime_sec;
+  times[0].tv_nsec = times[1].tv_nsec = n->mtime_nsec;
+  if (::utimensat(work, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+  // The copy appears complete or not at all; NOREPLACE guards against ever clobbering upper data.
+  if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) return fail(errno);
+  out->Reset(::openat(parent_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  return out->valid() ? 0 : errno;
+}
+
+int UnionFs::CopyUp(Inode* inode, bool with_data) {
+  if (inode->upper) {
+    if (with_data && inode->metacopy) return FillData(inode);
+    return 0;
+  }
+  Inode* parent = inode->parent;
+  if (!parent) return EIO;
+  if (int err = CopyUp(parent, false)) return err;
+  UniqueFd fd;
+  bool data = with_data && inode->type == S_IFREG;
+  if (int err = MakeUpperCopy(parent->upper.get(), inode->name, inode->lower, data, &fd)) return err;
+  inode->upper = std::move(fd);
+  if (inode->type == S_IFREG) {
+    inode->metacopy = !data;
+    inode->data_in_upper = data;
+    auto n = index_->Node(inode->lower);
+    if (n.ok() && n->nlink > 1) return CopyUpAliases(inode);
+  }
+  return 0;
+}
+
+// A file hardlinked in the lower view is one inode under several names; once one name is copied
+// up, every other name must become a link to the same upper file, or the names would part.
+int UnionFs::CopyUpAliases(Inode* inode) {
+  std::vector<std::pair<uint32_t, std::string>> aliases;
+  for (uint32_t d = 0; d < index_->node_count(); ++d) {
+    auto n = index_->Node(d);
+    if (!n.ok() || (n->mode & S_IFMT) != S_IFDIR) continue;
+    for (uint32_t i = 0; i < n->child_count; ++i) {
+      auto c = index_->Child(d, i);
+      if (c.ok() && c->second == inode->lower) aliases.emplace_back(d, std::string(c->first));
+    }
+  }
+  for (const auto& [dir_node, name] : aliases) {
+    // Walk the union along the alias' lower path; skip it if anything on the way was renamed,
+    // replaced or deleted (the alias is then not where the lower view has it).
+    std::string path = LowerPath(dir_node);
+    UniqueFd cur(::dup(upper_root_.get()));
+    uint32_t lower = layerstore::RootfsIndex::kRoot;
+    bool reachable = true;
+    size_t pos = 0;
+    while (reachable && pos < path.size()) {
+      size_t end = path.find('/', pos);
+      if (end == std::string::npos) end = path.size();
+      if (end > pos) {
+        std::string comp = path.substr(pos, end - pos);
+        auto child = index_->Lookup(lower, comp);
+        if (!child) return EIO;
+        lower = *child;
+        UniqueFd next(::openat(cur.get(), comp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (next) {
+          struct stat st;
+          std::string p = ProcPath(next.get());
+          if (::fstatat(next.get(), "", &st, AT_EMPTY_PATH) != 0 || !S_ISDIR(st.st_mode) ||
+              ReadXattr(p, kOpaque, false) || ReadXattr(p, kRedirect, false)) {
+            reachable = false;
+          }
+        } else if (errno == ENOENT) {
+          if (int err = MakeUpperCopy(cur.get(), comp, lower, false, &next)) return err;
+          if (Inode* known = Get(uint64_t{lower} + 1); known && !known->upper) {
+            known->upper.Reset(::openat(cur.get(), comp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+          }
+        } else {
+          return errno;
+        }
+        cur = std::move(next);
+      }
+      pos = end + 1;
+    }
+    if (!reachable) continue;
+    struct stat st;
+    if (::fstatat(cur.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;  // already there, or deleted
+    if (::linkat(AT_FDCWD, ProcPath(inode->upper.get()).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+int UnionFs::FillData(Inode* inode) {
+  UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno;
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return errno;
+  auto src = store_->OpenObject(*inode->object);
+  if (!src.ok()) return EIO;
+  struct stat os;
+  if (::fstat(src->get(), &os) != 0) return errno;
+  if (int err = CopySparse(src->get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
+  if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
+  // The markers go last: until then the content is still read from the object, so an
+  // interrupted fill is harmless.
+  if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+  inode->metacopy = false;
+  inode->data_in_upper = true;
+  return 0;
+}
+
+// --- namespace changes -------------------------------------------------------------------------
+
+int UnionFs::ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir) {
+  const std::string tmp = TempName();
+  if (::mknodat(work_.get(), tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) return errno;
+  // Swap atomically: the name never stops hiding the lower entry.
+  if (::renameat2(work_.get(), tmp.c_str(), parent_fd, name.c_str(), RENAME_EXCHANGE) != 0) {
+    int err = errno;
+    ::unlinkat(work_.get(), tmp.c_str(), 0);
+    return err;
+  }
+  (void)is_dir;
+  return RemoveTree(work_.get(), tmp);
+}
+
+int UnionFs::RemoveUpper(int parent_fd, const std::string& name, bool is_dir) {
+  if (!is_dir) return ::unlinkat(parent_fd, name.c_str(), 0) == 0 ? 0 : errno;
+  // Move it out of sight first, so a crash mid-removal leaves nothing half-deleted in view.
+  const std::string tmp = TempName();
+  if (::renameat(parent_fd, name.c_str(), work_.get(), tmp.c_str()) != 0) return errno;
+  return RemoveTree(work_.get(), tmp);
+}
+
+int UnionFs::ListUnion(Inode* dir, std::vector<DirHandle::Item>* items) {
+  std::set<std::string> hidden;
+  if (dir->upper) {
+    int fd = ::openat(dir->upper.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    while (dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      mode_t type = DTTOIF(e->d_type);
+      if (e->d_type == DT_CHR || e->d_type == DT_UNKNOWN) {
+        struct stat st;
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = st.st_mode & S_IFMT;
+        if (IsWhiteout(st)) {
+          hidden.insert(e->d_name);
+          continue;
+        }
+      }
+      hidden.insert(e->d_name);
+      items->push_back({e->d_name, type});
+    }
+    ::closedir(d);
+  }
+  if (dir->lower_dir != kNoNode) {
+    auto n = index_->Node(dir->lower_dir);
+    if (!n.ok()) return EIO;
+    for (uint32_t i = 0; i < n->child_count; ++i) {
+      auto c = index_->Child(dir->lower_dir, i);
+      if (!c.ok()) return EIO;
+      if (hidden.count(std::string(c->first))) continue;
+      auto cn = index_->Node(c->second);
+      if (!cn.ok()) return EIO;
+      items->push_back({std::string(c->first), static_cast<mode_t>(cn->mode & S_IFMT)});
+    }
+  }
+  return 0;
+}
+
+int UnionFs::IsUnionEmpty(Inode* dir, bool* empty) {
+  std::vector<DirHandle::Item> items;
+  if (int err = ListUnion(dir, &items)) return err;
+  *empty = items.empty();
+  return 0;
+}
+
+int UnionFs::InstallNew(Inode* parent, const char* name, const Caller& caller, mode_t mode,
+                        const std::function<int(int, const std::string&)>& make, EntryOut* out) {
+  Found f;
+  int err = Resolve(parent, name, &f);
+  if (err == 0) return EEXIST;
+  if (err != ENOENT) return err;
+  if (int e = CopyUp(parent, false)) return e;
+  struct stat pst;
+  if (int e = StatOf(parent, &pst)) return e;
+  const std::string tmp = TempName();
+  if (int e = make(work_.get(), tmp)) return e;
+  auto fail = [&](int e) {
+    RemoveTree(work_.get(), tmp);
+    return e;
+  };
+  // BSD group semantics of a setgid directory: new entries take its group, new dirs its bit.
+  gid_t gid = (pst.st_mode & S_ISGID) ? pst.st_gid : caller.gid;
+  if (::fchownat(work_.get(), tmp.c_str(), caller.uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+  const mode_t type = mode & S_IFMT;
+  if (type != S_IFLNK) {
+    mode_t perms = mode & 07777;
+    if (type == S_IFDIR && (pst.st_mode & S_ISGID)) perms |= S_ISGID;
+    if (::fchmodat(work_.get(), tmp.c_str(), perms, 0) != 0) return fail(errno);
+  }
+  if (type == S_IFDIR && f.lower_here != kNoNode) {
+    // A directory made where the lower view had one (deleted): nothing of it may show through.
+    auto n = index_->Node(f.lower_here);
+    if (n.ok() && (n->mode & S_IFMT) == S_IFDIR &&
+        ::setxattr((ProcPath(work_.get()) + "/" + tmp).c_str(), kOpaque, "y", 1, 0) != 0) {
+      return fail(errno);
+    }
+  }
+  if (!f.whiteout) {
+    if (::renameat2(work_.get(), tmp.c_str(), parent->upper.get(), name, RENAME_NOREPLACE) != 0) return fail(errno);
+  } else {
+    // Replace the whiteout in one step; a directory cannot be renamed over a device, so swap the
+    // two and remove the whiteout afterwards.
+    if (::renameat2(work_.get(), tmp.c_str(), parent->upper.get(), name, RENAME_EXCHANGE) != 0) return fail(errno);
+    if (::unlinkat(work_.get(), tmp.c_str(), 0) != 0) return errno;
+  }
+  Found made;
+  if (int e = Resolve(parent, name, &made)) return e;
+  Inode* inode = Intern(made, parent, name);
+  out->nodeid = inode->nodeid;
+  return StatOf(inode, &out->attr);
+}
+
+int UnionFs::MkNod(uint64_t parent, const char* name, mode_t mode, dev_t rdev, const Caller& caller, EntryOut* out) {
+  // A 0:0 character device would read back as a whiteout: refused, as kernel overlayfs does.
+  if (S_ISCHR(mode) && rdev == makedev(0, 0)) return EPERM;
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  return InstallNew(dir, name, caller, mode, [&](int work, const std::string& tmp) {
+    return ::mknodat(work, tmp.c_str(), (mode & S_IFMT) | 0600, rdev) == 0 ? 0 : errno;
+  }, out);
+}
+
+int UnionFs::MkDir(uint64_t parent, const char* name, mode_t mode, const Caller& caller, EntryOut* out) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  return InstallNew(dir, name, caller, S_IFDIR | (mode & 07777), [&](int work, const std::string& tmp) {
+    return ::mkdirat(work, tmp.c_str(), 0700) == 0 ? 0 : errno;
+  }, out);
+}
+
+int UnionFs::Symlink(const char* target, uint64_t parent, const char* name, const Caller& caller, EntryOut* out) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  return InstallNew(dir, name, caller, S_IFLNK | 0777, [&](int work, const std::string& tmp) {
+    return ::symlinkat(target, work, tmp.c_str()) == 0 ? 0 : errno;
+  }, out);
+}
+
+int UnionFs::Create(uint64_t parent, const char* name, mode_t mode, int flags, const Caller& caller, EntryOut* out,
+                    std::unique_ptr<FileHandle>* fh) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  Found existing;
+  if (int err = Resolve(dir, name, &existing); err == 0) {
+    if (flags & O_EXCL) return EEXIST;
+  }
+  int err = InstallNew(dir, name, caller, S_IFREG | (mode & 07777), [&](int work, const std::string& tmp) {
+    int fd = ::openat(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
+  }, out);
+  if (err) return err;
+  Inode* inode = Get(out->nodeid);
+  auto handle = std::make_unique<FileHandle>();
+  handle->inode_ = inode;
+  handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(),
+                           (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_TRUNC)) | O_CLOEXEC));
+  if (!handle->fd_) {
+    int e = errno;
+    Unref(inode, 1);
+    return e;
+  }
+  *fh = std::move(handle);
+  return 0;
+}
+
+int UnionFs::Link(uint64_t nodeid, uint64_t new_parent, const char* new_name, EntryOut* out) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  Inode* dir = Get(new_parent);
+  if (!inode || !dir) return ESTALE;
+  if (inode->type == S_IFDIR) return EPERM;
+  Found f;
+  int err = Resolve(dir, new_name, &f);
+  if (err == 0) return EEXIST;
+  if (err != ENOENT) return err;
+  if (int e = CopyUp(inode, false)) return e;
+  if (int e = CopyUp(dir, false)) return e;
+  const std::string source = ProcPath(inode->upper.get());
+  if (f.whiteout) {
+    const std::string tmp = TempName();
+    if (::linkat(AT_FDCWD, source.c_str(), work_.get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) return errno;
+    if (::renameat(work_.get(), tmp.c_str(), dir->upper.get(), new_name) != 0) {
+      int e = errno;
+      ::unlinkat(work_.get(), tmp.c_str(), 0);
+      return e;
+    }
+  } else if (::linkat(AT_FDCWD, source.c_str(), dir->upper.get(), new_name, AT_SYMLINK_FOLLOW) != 0) {
+    return errno;
+  }
+  ++inode->nlookup;
+  out->nodeid = inode->nodeid;
+  return StatOf(inode, &out->attr);
+}
+
+int UnionFs::Unlink(uint64_t parent, const char* name) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  Found f;
+  if (int err = Resolve(dir, name, &f)) return err;
+  if (f.type == S_IFDIR) return EISDIR;
+  if (!f.upper && f.type == S_IFREG) {
+    auto n = index_->Node(f.lower);
+    if (n.ok() && n->nlink > 1) {
+      // Copy the other names up first, so their link count drops by one as it should.
+      Inode* inode = Intern(f, dir, name);
+      int err = CopyUp(inode, false);
+      Unref(inode, 1);
+      if (err) return err;
+      return ReplaceWithWhiteout(dir->upper.get(), name, false);
+    }
+  }
+  if (int err = CopyUp(dir, false)) return err;
+  if (f.upper) {
+    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir->upper.get(), name, false);
+    return ::unlinkat(dir->upper.get(), name, 0) == 0 ? 0 : errno;
+  }
+  return ::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
+}
+
+int UnionFs::RmDir(uint64_t parent, const char* name) {
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  if (!dir) return ESTALE;
+  Found f;
+  if (int err = Resolve(dir, name, &f)) return err;
+  if (f.type != S_IFDIR) return ENOTDIR;
+  Inode* victim = Intern(f, dir, name);
+  bool empty = false;
+  int err = IsUnionEmpty(victim, &empty);
+  bool in_upper = victim->upper.valid();
+  Unref(victim, 1);
+  if (err) return err;
+  if (!empty) return ENOTEMPTY;
+  if (int e = CopyUp(dir, false)) return e;
+  if (in_upper) {
+    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir->upper.get(), name, true);
+    return RemoveUpper(dir->upper.get(), name, true);
+  }
+  return ::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
+}
+
+int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, const char* new_name, unsigned flags) {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
+  std::lock_guard lock(mu_);
+  Inode* dir = Get(parent);
+  Inode* new_dir = Get(new_parent);
+  if (!dir || !new_dir) return ESTALE;
+  Found fs, ft;
+  if (int err = Resolve(dir, name, &fs)) return err;
+  int terr = Resolve(new_dir, new_name, &ft);
+  if (terr && terr != ENOENT) return terr;
+  const bool target_exists = terr == 0;
+  if ((flags & RENAME_NOREPLACE) && target_exists) return EEXIST;
+  if ((flags & RENAME_EXCHANGE) && !target_exists) return ENOENT;
+  if (target_exists && ft.nodeid == fs.nodeid) return 0;  // two names of one file: POSIX says do nothing
+  Inode* source = Intern(fs, dir, name);
+  Inode* target = target_exists ? Intern(ft, new_dir, new_name) : nullptr;
+  auto done = [&](int err) {
+    Unref(source, 1);
+    if (target) Unref(target, 1);
+    return err;
+  };
+  if (target && !(flags & RENAME_EXCHANGE)) {
+    if (source->type == S_IFDIR && target->type != S_IFDIR) return done(ENOTDIR);
+    if (source->type != S_IFDIR && target->type == S_IFDIR) return done(EISDIR);
+    if (target->type == S_IFDIR) {
+      bool empty = false;
+      if (int err = IsUnionEmpty(target, &empty)) return done(err);
+      if (!empty) return done(ENOTEMPTY);
+      // Its upper copy may still hold whiteouts, which would make the rename fail.
+      if (target->upper) {
+        if (int err = RemoveUpper(new_dir->upper.get(), new_name, true)) return done(err);
+        if (ft.lower_here != kNoNode &&
+            ::mknodat(new_dir->upper.get(), new_name, S_IFCHR | 0, makedev(0, 0)) != 0) {
+          return done(errno);
+        }
+      }
+    }
+  }
+  if (int err = CopyUp(dir, false)) return done(err);
+  if (int err = CopyUp(new_dir, false)) return done(err);
+  // Directories that carry lower content move by reference: the upper copy records where its
+  // lower part lives (overlayfs' redirect), so nothing below is copied.
+  auto prepare = [&](Inode* inode) -> int {
+    if (int err = CopyUp(inode, false)) return err;
+    if (inode->type == S_IFDIR && inode->lower_dir != kNoNode) {
+      std::string redirect = LowerPath(inode->lower_dir);
+      if (::setxattr(ProcPath(inode->upper.get()).c_str(), kRedirect, redirect.data(), redirect.size(), 0) != 0) {
+        return errno;
+      }
+    }
+    return 0;
+  };
+  if (int err = prepare(source)) return done(err);
+  if (flags & RENAME_EXCHANGE) {
+    if (int err = prepare(target)) return done(err);
+    if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, RENAME_EXCHANGE) != 0) return done(errno);
+  } else {
+    if (source->type == S_IFDIR && source->lower_dir == kNoNode && ft.lower_here != kNoNode) {
+      auto n = index_->Node(ft.lower_here);
+      if (n.ok() && (n->mode & S_IFMT) == S_IFDIR &&
+          ::setxattr(ProcPath(source->upper.get()).c_str(), kOpaque, "y", 1, 0) != 0) {
+        return done(errno);
+      }
+    }
+    // Where the lower view has something at the old name, a whiteout must take the file's place
+    // in the same step.
+    unsigned rflags = fs.lower_here != kNoNode ? RENAME_WHITEOUT : 0;
+    if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, rflags) != 0) {
+      if (errno != EINVAL || rflags == 0) return done(errno);
+      if (::renameat(dir->upper.get(), name, new_dir->upper.get(), new_name) != 0) return done(errno);
+      if (::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) != 0) return done(errno);
+    }
+  }
+  auto move = [](Inode* inode, Inode* to, const char* to_name) {
+    if (inode->parent != to) {
+      --inode->parent->pins;
+      ++to->pins;
+      inode->parent = to;
+    }
+    inode->name = to_name;
+  };
+  if (flags & RENAME_EXCHANGE) move(target, dir, name);
+  move(source, new_dir, new_name);
+  return done(0);
+}
+
+// --- attributes and data -----------------------------------------------------------------------
+
+int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, FileHandle* fh, struct stat* out) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (inode->type != S_IFREG) return EISDIR;
+    if (in.st_size == 0 && (!inode->upper || inode->metacopy)) {
+      // Truncating to nothing needs none of the old content.
+      if (int err = CopyUp(inode, false)) return err;
+      UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+      if (!fd) return errno;
+      if (inode->metacopy) {
+        if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+        inode->metacopy = false;
+        inode->data_in_upper = true;
+      }
+    } else {
+      if (int err = CopyUp(inode, true)) return err;
+      int rc = fh && !fh->lower_content_ ? ::ftruncate(fh->fd(), in.st_size)
+                                         : ::truncate(ProcPath(inode->upper.get()).c_str(), in.st_size);
+      if (rc != 0) return errno;
+    }
+  } else if (int err = CopyUp(inode, false)) {
+    return err;
+  }
+  const int fd = inode->upper.get();
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    if (::chmod(ProcPath(fd).c_str(), in.st_mode & 07777) != 0) return errno;
+  }
+  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? in.st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? in.st_gid : static_cast<gid_t>(-1);
+    if (::fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
+  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+    timespec times[2];
+    times[0].tv_nsec = times[1].tv_nsec = UTIME_OMIT;
+    if (to_set & FUSE_SET_ATTR_ATIME) times[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? timespec{0, UTIME_NOW} : in.st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME) times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? timespec{0, UTIME_NOW} : in.st_mtim;
+    int rc;
+    if (inode->type == S_IFLNK) {
+      rc = ::utimensat(inode->parent->upper.get(), inode->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    } else {
+      rc = ::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0);
+    }
+    if (rc != 0) return errno;
+  }
+  return StatOf(inode, out);
+}
+
+int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  auto handle = std::make_unique<FileHandle>();
+  handle->inode_ = inode;
+  const bool writes = (flags & O_ACCMODE) != O_RDONLY;
+  const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW)) | O_CLOEXEC;
+  if (writes || (flags & O_TRUNC)) {
+    // A file about to be emptied needs none of its old content copied.
+    if ((flags & O_TRUNC) && (!inode->upper || inode->metacopy)) {
+      if (int err = CopyUp(inode, false)) return err;
+      if (inode->metacopy) {
+        UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+        if (!fd) return errno;
+        if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+        inode->metacopy = false;
+        inode->data_in_upper = true;
+      }
+    } else if (int err = CopyUp(inode, true)) {
+      return err;
+    }
+    handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(), open_flags));
+  } else if (inode->data_in_upper) {
+    handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(), open_flags));
+  } else {
+    if (!inode->object) return EIO;
+    auto object = store_->OpenObject(*inode->object);
+    if (!object.ok()) return object.status().posix_errno() ? object.status().posix_errno() : EIO;
+    handle->fd_ = std::move(*object);
+    handle->lower_content_ = true;
+  }
+  if (!handle->fd_) return errno;
+  *fh = std::move(handle);
+  return 0;
+}
+
+int UnionFs::ReadFd(FileHandle& fh) {
+  if (!fh.lower_content_ || !fh.inode_->data_in_upper.load(std::memory_order_acquire)) return fh.fd();
+  std::lock_guard lock(fh.mu_);
+  if (fh.lower_content_) {
+    std::lock_guard tree(mu_);
+    UniqueFd fd(::open(ProcPath(fh.inode_->upper.get()).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      fh.fd_ = std::move(fd);
+      fh.lower_content_ = false;
+    }
+  }
+  return fh.fd();
+}
+
+int UnionFs::OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (inode->type != S_IFDIR) return ENOTDIR;
+  auto handle = std::make_unique<DirHandle>();
+  if (int err = ListUnion(inode, &handle->items)) return err;
+  *dh = std::move(handle);
+  return 0;
+}
+
+int UnionFs::Parent(uint64_t nodeid, uint64_t* parent) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  *parent = inode->parent ? inode->parent->nodeid : FUSE_ROOT_ID;
+  return 0;
+}
+
+int UnionFs::FsyncDir(uint64_t nodeid, bool datasync) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (!inode->upper) return 0;  // nothing of it was ever written
+  UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return errno;
+  return (datasync ? ::fdatasync(fd.get()) : ::fsync(fd.get())) == 0 ? 0 : errno;
+}
+
+// --- xattrs ------------------------------------------------------------------------------------
+
+int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
+  if (IsReservedXattr(name)) return ENODATA;
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (!inode->upper) {
+    auto xattrs = index_->Xattrs(inode->lower);
+    if (!xattrs.ok()) return EIO;
+    for (const auto& [n, v] : *xattrs) {
+      if (n == name) {
+        *value = std::string(v);
+        return 0;
+      }
+    }
+    return ENODATA;
+  }
+  std::string path;
+  bool no_follow;
+  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
+  std::string stored = EscapeXattr(name);
+  std::vector<char> buf(XATTR_SIZE_MAX);
+  ssize_t n = no_follow ? ::lgetxattr(path.c_str(), stored.c_str(), buf.data(), buf.size())
+                        : ::getxattr(path.c_str(), stored.c_str(), buf.data(), buf.size());
+  if (n < 0) return errno;
+  value->assign(buf.data(), static_cast<size_t>(n));
+  return 0;
+}
+
+int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  names->clear();
+  if (!inode->upper) {
+    auto xattrs = index_->Xattrs(inode->lower);
+    if (!xattrs.ok()) return EIO;
+    for (const auto& [n, v] : *xattrs) {
+      names->append(n);
+      names->push_back('\0');
+    }
+    return 0;
+  }
+  std::string path;
+  bool no_follow;
+  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
+  std::vector<char> buf(XATTR_LIST_MAX);
+  ssize_t n = no_follow ? ::llistxattr(path.c_str(), buf.data(), buf.size())
+                        : ::listxattr(path.c_str(), buf.data(), buf.size());
+  if (n < 0) return errno;
+  for (size_t pos = 0; pos < static_cast<size_t>(n);) {
+    std::string_view stored(buf.data() + pos);
+    pos += stored.size() + 1;
+    if (auto visible = UnescapeXattr(stored)) {
+      names->append(*visible);
+      names->push_back('\0');
+    }
+  }
+  return 0;
+}
+
+int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags) {
+  if (IsReservedXattr(name)) return EPERM;
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (int err = CopyUp(inode, false)) return err;
+  std::string path;
+  bool no_follow;
+  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
+  std::string stored = EscapeXattr(name);
+  int rc = no_follow ? ::lsetxattr(path.c_str(), stored.c_str(), value.data(), value.size(), flags)
+                     : ::setxattr(path.c_str(), stored.c_str(), value.data(), value.size(), flags);
+  return rc == 0 ? 0 : errno;
+}
+
+int UnionFs::RemoveXattr(uint64_t nodeid, const char* name) {
+  if (IsReservedXattr(name)) return ENODATA;
+  std::lock_guard lock(mu_);
+  Inode* inode = Get(nodeid);
+  if (!inode) return ESTALE;
+  if (int err = CopyUp(inode, false)) return err;
+  std::string path;
+  bool no_follow;
+  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
+  std::string stored = EscapeXattr(name);
+  int rc = no_follow ? ::lremovexattr(path.c_str(), stored.c_str()) : ::removexattr(path.c_str(), stored.c_str());
+  return rc == 0 ? 0 : errno;
+}
+
+int UnionFs::StatFs(struct statvfs* st) {
+  if (::statvfs(upper_dir_.c_str(), st) != 0) return errno;
+  st->f_namemax = 255;
+  return 0;
+}
+
+}  // namespace layerfs

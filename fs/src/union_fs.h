@@ -1,0 +1,156 @@
+// UnionFs: an image's lower view (a RootfsIndex from the store) plus a writable upper directory
+// in overlayfs' on-disk format, as one tree; the logic of a container mount, in errno terms and
+// free of fuse_req_t so tests can drive it without a kernel.
+//
+// Upper format (what kernel overlayfs writes, so tools that know overlay read it):
+//   whiteout            character device 0:0 named as the deleted entry
+//   opaque directory    xattr trusted.overlay.opaque = "y": nothing below shows through
+//   renamed lower dir   xattr trusted.overlay.redirect = its absolute path in the lower view
+//   metadata-only copy  xattr trusted.overlay.metacopy (empty) + trusted.strata.object =
+//                       "sha256:<hex>": size and metadata in upper, content still the object
+//   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
+//   user trusted.overlay.X xattrs are stored escaped as trusted.overlay.overlay.X, as overlayfs does.
+// Every new upper entry is made complete in the work directory and renamed into place, so a crash
+// never leaves a half-copied file under a visible name.
+//
+// Identity: an inode that exists in the lower view keeps nodeid = st_ino = lower node + 1, before
+// and after copy-up (stable across remounts); one that exists only in upper gets kUpperBase + its
+// upper st_ino. The upper entry of every known inode is pinned by an O_PATH fd, so the upper
+// filesystem cannot reuse its inode number while the kernel still knows the nodeid.
+//
+// Concurrency: namespace operations and copy-up take one mutex; data reads and writes on open
+// handles do not.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "layerstore/rootfs.h"
+#include "layerstore/store.h"
+#include "layerstore/unique_fd.h"
+
+namespace layerfs {
+
+using layerstore::UniqueFd;
+
+// Who asks: files they create are theirs (the kernel already applied their umask).
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct EntryOut {
+  uint64_t nodeid = 0;
+  struct stat attr {};
+};
+
+class UnionFs {
+ public:
+  static constexpr uint32_t kNoNode = UINT32_MAX;
+  static constexpr uint64_t kUpperBase = uint64_t{1} << 32;
+
+  struct Inode;
+
+  // An open file: the fd to read and write. A handle opened on lower content before the file was
+  // copied up switches to the upper copy at its next read, so no reader sees stale data.
+  class FileHandle {
+   public:
+    int fd() const { return fd_.get(); }
+   private:
+    friend class UnionFs;
+    UniqueFd fd_;
+    Inode* inode_ = nullptr;
+    bool lower_content_ = false;
+    std::mutex mu_;
+  };
+
+  // An open directory: its merged listing, taken at opendir so offsets stay stable while the
+  // directory changes (entries made or removed later may or may not show, as POSIX allows).
+  struct DirHandle {
+    struct Item {
+      std::string name;
+      mode_t type;
+    };
+    std::vector<Item> items;
+  };
+
+  // Takes ownership of store and index; upper and work are directories on one filesystem.
+  static layerstore::Result<std::unique_ptr<UnionFs>> Open(std::unique_ptr<layerstore::Store> store,
+                                                           std::unique_ptr<layerstore::RootfsIndex> index,
+                                                           const std::string& upper_dir, const std::string& work_dir);
+  ~UnionFs();
+
+  int Lookup(uint64_t parent, const char* name, EntryOut* out);
+  void Forget(uint64_t nodeid, uint64_t nlookup);
+  int GetAttr(uint64_t nodeid, struct stat* st);
+  // to_set: FUSE_SET_ATTR_* bits (mode, uid, gid, size, atime, mtime, *_NOW).
+  int SetAttr(uint64_t nodeid, const struct stat& in, int to_set, FileHandle* fh, struct stat* out);
+  int ReadLink(uint64_t nodeid, std::string* target);
+  int MkNod(uint64_t parent, const char* name, mode_t mode, dev_t rdev, const Caller& caller, EntryOut* out);
+  int MkDir(uint64_t parent, const char* name, mode_t mode, const Caller& caller, EntryOut* out);
+  int Symlink(const char* target, uint64_t parent, const char* name, const Caller& caller, EntryOut* out);
+  int Link(uint64_t nodeid, uint64_t new_parent, const char* new_name, EntryOut* out);
+  int Unlink(uint64_t parent, const char* name);
+  int RmDir(uint64_t parent, const char* name);
+  int Rename(uint64_t parent, const char* name, uint64_t new_parent, const char* new_name, unsigned flags);
+  int Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh);
+  int Create(uint64_t parent, const char* name, mode_t mode, int flags, const Caller& caller, EntryOut* out,
+             std::unique_ptr<FileHandle>* fh);
+  // The fd a read should use (switches a pre-copy-up handle to the upper copy).
+  int ReadFd(FileHandle& fh);
+  int OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh);
+  int Parent(uint64_t nodeid, uint64_t* parent);
+  int FsyncDir(uint64_t nodeid, bool datasync);
+  int GetXattr(uint64_t nodeid, const char* name, std::string* value);
+  int ListXattr(uint64_t nodeid, std::string* names);  // NUL-separated
+  int SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags);
+  int RemoveXattr(uint64_t nodeid, const char* name);
+  int StatFs(struct statvfs* st);
+
+ private:
+  struct Found;
+  UnionFs() = default;
+
+  Inode* Get(uint64_t nodeid);
+  int Resolve(Inode* dir, const char* name, Found* found);
+  Inode* Intern(Found& found, Inode* parent, const char* name);
+  void Unref(Inode* inode, uint64_t n);
+  int StatOf(Inode* inode, struct stat* st);
+  int LowerStat(uint32_t node, uint64_t nodeid, struct stat* st);
+  int CopyUp(Inode* inode, bool with_data);
+  int MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node, bool with_data, UniqueFd* out);
+  int CopyUpAliases(Inode* inode);
+  int FillData(Inode* inode);
+  int ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir);
+  int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
+  int IsUnionEmpty(Inode* dir, bool* empty);
+  int ListUnion(Inode* dir, std::vector<DirHandle::Item>* items);
+  int InstallNew(Inode* parent, const char* name, const Caller& caller, mode_t mode,
+                 const std::function<int(int work_fd, const std::string& tmp)>& make, EntryOut* out);
+  bool HasLowerAt(Inode* dir, const char* name, uint32_t* node);
+  std::string LowerPath(uint32_t node);
+  std::optional<uint32_t> LowerLookupPath(const std::string& path);
+  std::string TempName();
+  int UpperXattrPath(Inode* inode, std::string* path, bool* no_follow);
+
+  std::unique_ptr<layerstore::Store> store_;
+  std::unique_ptr<layerstore::RootfsIndex> index_;
+  UniqueFd upper_root_;  // O_PATH
+  UniqueFd work_;        // O_PATH
+  std::string upper_dir_;
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;
+  std::atomic<uint64_t> temp_counter_{0};
+};
+
+}  // namespace layerfs

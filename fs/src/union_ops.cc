@@ -1,0 +1,418 @@
+// Trampolines from libfuse to UnionFs for container mounts. As in ops.cc: exactly one reply per
+// request, no exception escapes into libfuse, nothing logged on the hot path.
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <new>
+#include <vector>
+
+#include "ops.h"
+#include "union_fs.h"
+
+namespace layerfs {
+namespace {
+
+// Every change to the tree goes through this daemon, which tells the kernel of it in its
+// replies, so what the kernel caches stays true: cache for long.
+constexpr double kForever = 86400.0;
+
+UnionFs& Fs(fuse_req_t req) { return *static_cast<UnionFs*>(fuse_req_userdata(req)); }
+
+template <class F>
+void Guard(fuse_req_t req, F&& body) noexcept {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid};
+}
+
+void Init(void*, fuse_conn_info* conn) {
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // No writeback cache: with it the kernel owns mtime but sends it back only when it thinks the
+  // time changed, so the upper file ends up with the later time of the delayed write (seen as
+  // timestamps changing across a remount). Write-through keeps the upper layer the authority.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_read = 0;
+  conn->max_readahead = 1 << 20;
+  conn->max_write = 1 << 20;
+}
+
+void ReplyEntry(fuse_req_t req, int err, const EntryOut& out) {
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_entry_param e{};
+  e.ino = out.nodeid;
+  e.generation = 1;
+  e.attr = out.attr;
+  e.attr_timeout = kForever;
+  e.entry_timeout = kForever;
+  fuse_reply_entry(req, &e);
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] {
+    EntryOut out;
+    int err = Fs(req).Lookup(parent, name, &out);
+    if (err == ENOENT) {
+      fuse_entry_param e{};
+      e.entry_timeout = kForever;  // a negative entry; creating the name replaces it
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    ReplyEntry(req, err, out);
+  });
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
+  Fs(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept {
+  for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  Guard(req, [&] {
+    struct stat st;
+    if (int err = Fs(req).GetAttr(ino, &st)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_attr(req, &st, kForever);
+  });
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    struct stat st;
+    auto* fh = fi ? reinterpret_cast<UnionFs::FileHandle*>(fi->fh) : nullptr;
+    if (int err = Fs(req).SetAttr(ino, *attr, to_set, fh, &st)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_attr(req, &st, kForever);
+  });
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  Guard(req, [&] {
+    std::string target;
+    if (int err = Fs(req).ReadLink(ino, &target)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_readlink(req, target.c_str());
+  });
+}
+
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) noexcept {
+  Guard(req, [&] {
+    EntryOut out;
+    ReplyEntry(req, Fs(req).MkNod(parent, name, mode, rdev, CallerOf(req), &out), out);
+  });
+}
+
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
+  Guard(req, [&] {
+    EntryOut out;
+    ReplyEntry(req, Fs(req).MkDir(parent, name, mode, CallerOf(req), &out), out);
+  });
+}
+
+void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] {
+    EntryOut out;
+    ReplyEntry(req, Fs(req).Symlink(target, parent, name, CallerOf(req), &out), out);
+  });
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) noexcept {
+  Guard(req, [&] {
+    EntryOut out;
+    ReplyEntry(req, Fs(req).Link(ino, new_parent, new_name, &out), out);
+  });
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).Unlink(parent, name)); });
+}
+
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).RmDir(parent, name)); });
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+            unsigned int flags) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).Rename(parent, name, new_parent, new_name, flags)); });
+}
+
+void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<UnionFs::FileHandle> fh) {
+  fi->fh = reinterpret_cast<uint64_t>(fh.get());
+  // Only this daemon changes file contents, and the kernel sees every change: keep its cache.
+  fi->keep_cache = 1;
+  fi->noflush = 1;  // writes are write-through: a close has nothing to flush
+  if (fuse_reply_open(req, fi) == 0) fh.release();
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    if (int err = Fs(req).Open(ino, fi->flags, &fh)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    ReplyOpened(req, fi, std::move(fh));
+  });
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    EntryOut out;
+    if (int err = Fs(req).Create(parent, name, mode, fi->flags, CallerOf(req), &out, &fh)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_entry_param e{};
+    e.ino = out.nodeid;
+    e.generation = 1;
+    e.attr = out.attr;
+    e.attr_timeout = kForever;
+    e.entry_timeout = kForever;
+    fi->fh = reinterpret_cast<uint64_t>(fh.get());
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    if (fuse_reply_create(req, &e, fi) == 0) {
+      fh.release();
+    } else {
+      Fs(req).Forget(out.nodeid, 1);
+    }
+  });
+}
+
+UnionFs::FileHandle& Handle(fuse_file_info* fi) { return *reinterpret_cast<UnionFs::FileHandle*>(fi->fh); }
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = Fs(req).ReadFd(Handle(fi));
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+  });
+}
+
+void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out.buf[0].fd = Handle(fi).fd();
+    out.buf[0].pos = off;
+    ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+    if (n < 0) fuse_reply_err(req, static_cast<int>(-n));
+    else fuse_reply_write(req, static_cast<size_t>(n));
+  });
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
+  delete reinterpret_cast<UnionFs::FileHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) noexcept {
+  int fd = Handle(fi).fd();
+  int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) noexcept {
+  int rc = ::fallocate(Handle(fi).fd(), mode, offset, length);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    off_t res = ::lseek(Fs(req).ReadFd(Handle(fi)), off, whence);
+    if (res < 0) fuse_reply_err(req, errno);
+    else fuse_reply_lseek(req, res);
+  });
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    std::unique_ptr<UnionFs::DirHandle> dh;
+    if (int err = Fs(req).OpenDir(ino, &dh)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fi->fh = reinterpret_cast<uint64_t>(dh.get());
+    if (fuse_reply_open(req, fi) == 0) dh.release();
+  });
+}
+
+// Offsets: 1 after ".", 2 after "..", 3 + i after item i of the listing taken at opendir.
+void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  UnionFs& fs = Fs(req);
+  auto& dir = *reinterpret_cast<UnionFs::DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  const off_t end = static_cast<off_t>(dir.items.size()) + 2;
+  for (off_t pos = off; pos < end; ++pos) {
+    EntryOut entry;
+    std::string name;
+    bool counted = false;  // whether the kernel takes a lookup reference with this entry
+    if (pos < 2) {
+      name = pos == 0 ? "." : "..";
+      uint64_t target = ino;
+      if (pos == 1 && fs.Parent(ino, &target) != 0) target = ino;
+      if (fs.GetAttr(target, &entry.attr) != 0) continue;
+      entry.nodeid = target;
+    } else {
+      name = dir.items[static_cast<size_t>(pos - 2)].name;
+      if (fs.Lookup(ino, name.c_str(), &entry) != 0) continue;  // gone since opendir
+      counted = plus;
+    }
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      e.attr = entry.attr;
+      if (counted) {
+        e.ino = entry.nodeid;
+        e.generation = 1;
+        e.attr_timeout = kForever;
+        e.entry_timeout = kForever;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, pos + 1);
+    } else {
+      n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &entry.attr, pos + 1);
+    }
+    if (pos >= 2 && (!plus || n > size - used)) fs.Forget(entry.nodeid, 1);  // not sent, or not counted
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  Guard(req, [&] { DoReadDir(req, ino, size, off, fi, false); });
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  Guard(req, [&] { DoReadDir(req, ino, size, off, fi, true); });
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
+  delete reinterpret_cast<UnionFs::DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).FsyncDir(ino, datasync != 0)); });
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t) noexcept {
+  Guard(req, [&] {
+    struct statvfs st;
+    if (int err = Fs(req).StatFs(&st)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_statfs(req, &st);
+  });
+}
+
+void ReplyXattr(fuse_req_t req, int err, const std::string& value, size_t size) {
+  if (err) fuse_reply_err(req, err);
+  else if (size == 0) fuse_reply_xattr(req, value.size());
+  else if (size < value.size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, value.data(), value.size());
+}
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string value;
+    int err = Fs(req).GetXattr(ino, name, &value);
+    ReplyXattr(req, err, value, size);
+  });
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string names;
+    int err = Fs(req).ListXattr(ino, &names);
+    ReplyXattr(req, err, names, size);
+  });
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).SetXattr(ino, name, std::string(value, size), flags)); });
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept {
+  Guard(req, [&] { fuse_reply_err(req, Fs(req).RemoveXattr(ino, name)); });
+}
+
+}  // namespace
+
+fuse_lowlevel_ops MakeUnionOperations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
+  ops.getattr = GetAttr;
+  ops.setattr = SetAttr;
+  ops.readlink = ReadLink;
+  ops.mknod = MkNod;
+  ops.mkdir = MkDir;
+  ops.symlink = Symlink;
+  ops.link = Link;
+  ops.unlink = Unlink;
+  ops.rmdir = RmDir;
+  ops.rename = Rename;
+  ops.open = Open;
+  ops.create = Create;
+  ops.read = Read;
+  ops.write_buf = WriteBuf;
+  ops.flush = Flush;
+  ops.release = Release;
+  ops.fsync = Fsync;
+  ops.fallocate = Fallocate;
+  ops.lseek = Lseek;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
+  ops.releasedir = ReleaseDir;
+  ops.fsyncdir = FsyncDir;
+  ops.statfs = StatFs;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.setxattr = SetXattr;
+  ops.removexattr = RemoveXattr;
+  return ops;
+}
+
+}  // namespace layerfs

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The writable layer of stratafs against kernel overlayfs as the reference: the same changes made
+# through a strata mount (image + upper) and through overlayfs (the image unpacked by umoci as
+# lowerdir) give the same tree; the changes survive umount/mount with the same inode numbers;
+# the upper directory is in overlay format (whiteouts, opaque, redirect, metacopy); another
+# writable layer over the same image sees none of it; a file fsynced before the daemon is killed
+# survives, and the mount comes back after `strata umount`.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_cmd umoci setfattr getfattr fallocate mknod
+
+STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
+[ -x "$STRATAFS" ] || fail "stratafs not found at $STRATAFS"
+
+MOUNTS=()
+unmount_all() {
+  local m
+  for m in "${MOUNTS[@]}"; do
+    if grep -q " $m " /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
+  done
+}
+at_exit unmount_all
+
+# mount_layer UPPER_NAME DIR [ARGS]: the image plus the writable layer $WORK/UPPER_NAME.
+mount_layer() {
+  local name=$1 dir=$2
+  shift 2
+  mkdir -p "$WORK/$name/upper" "$WORK/$name/work" "$dir"
+  MOUNTS+=("$dir")
+  "$STRATAFS" --root "$STRATA_ROOT" --upper "$WORK/$name/upper" --work "$WORK/$name/work" "$@" test/union:1 "$dir" ||
+    fail "stratafs did not mount $dir"
+}
+
+# Files changed by the test carry the time of the change, different on each mount: compare
+# without times (dump), and with them (dump_ns) where the same tree is compared with itself.
+dump() { "$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$1" --no-mtime; }
+dump_ns() { "$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$1" --no-dir-mtime --ns; }
+
+step "an image with files, hardlinks, symlinks, devices, xattrs, whiteouts, opaque dirs"
+L1=$WORK/l1 L2=$WORK/l2
+mkdir -p "$L1"/{etc,usr/bin,var/cache,opaque/sub,tree/a/b,emptydir} "$L2"/{etc,opaque}
+echo base > "$L1/etc/config"
+echo keep > "$L1/etc/keep"
+head -c 300000 /dev/urandom > "$L1/usr/bin/tool"
+echo "one inode" > "$L1/etc/hl-a"
+ln "$L1/etc/hl-a" "$L1/usr/bin/hl-b"
+ln -s ../usr/bin/tool "$L1/etc/tool-link"
+echo cached > "$L1/var/cache/file"
+echo lower > "$L1/opaque/sub/lower"
+for i in $(seq 1 50); do echo "$i" > "$L1/tree/a/b/f$i"; done
+mknod "$L1/etc/null" c 1 3
+mkfifo "$L1/etc/fifo"
+setfattr -n user.color -v blue "$L1/var/cache/file"
+chown 1000:1000 "$L1/var/cache/file"
+echo "layer 2" > "$L2/etc/config"
+touch "$L2/etc/.wh.keep" "$L2/opaque/.wh..wh..opq"
+echo upper > "$L2/opaque/upper"
+"$PYTHON" "$MKIMAGE_PY" --format oci-dir -o "$WORK/oci" --tag test/union:1 --layer "$L1" --layer "$L2" >/dev/null
+expect_rc 0 load -i "$WORK/oci"
+umoci unpack --image "$WORK/oci:1" "$WORK/bundle" >/dev/null 2>&1 || fail "umoci unpack failed"
+LOWER=$WORK/bundle/rootfs
+head -c 4096 /dev/urandom > "$WORK/block"
+
+# The same changes, every kind the issue names, applied to a mounted tree.
+mutate() {
+  local d=$1
+  echo appended >> "$d/etc/config"                              # data copy-up
+  chmod 600 "$d/usr/bin/tool"                                   # metadata-only copy-up
+  chown -h 123:456 "$d/etc/tool-link"                           # a symlink's owner
+  touch -h -d '2001-02-03 04:05:06.123456789' "$d/var/cache/file"  # ns timestamps
+  setfattr -n user.added -v yes "$d/var/cache/file"
+  setfattr -x user.color "$d/var/cache/file"
+  echo "through a" >> "$d/etc/hl-a"                             # one of two hardlinked names
+  rm "$d/etc/null"                                              # whiteout
+  rm -r "$d/tree/a"                                             # a lower tree
+  rmdir "$d/emptydir"
+  mkdir "$d/emptydir" && echo fresh > "$d/emptydir/new"         # over a deleted dir: opaque
+  mv "$d/opaque" "$d/renamed"                                   # a lower directory renamed
+  echo more > "$d/renamed/upper2"
+  mv "$d/etc/keep-not-there" "$d/x" 2>/dev/null && return 1     # ENOENT must stay ENOENT
+  mv "$d/var/cache/file" "$d/etc/moved"                         # a lower file renamed
+  ln "$d/etc/config" "$d/etc/config-link"                       # a hardlink to a copied-up file
+  ln "$d/usr/bin/tool" "$d/tool-link2"                          # a hardlink to a lower file
+  ln -s /etc/config "$d/etc/abs-link"
+  mknod "$d/etc/tty0" c 4 0
+  mkfifo "$d/etc/fifo2"
+  mkdir -p "$d/new/deep/dir" && echo x > "$d/new/deep/dir/f"
+  dd if="$WORK/block" of="$d/sparse" bs=4096 count=1 seek=2560 status=none  # 10 MiB, one block
+  fallocate -l 1M "$d/falloc"
+  truncate -s 1000 "$d/renamed/upper"                           # grow a lower file
+  : > "$d/etc/config-empty"
+  echo over > "$d/src" && mv "$d/src" "$d/etc/fifo"             # rename over a lower entry
+  mkdir "$d/gone-again" && rmdir "$d/gone-again"
+}
+
+step "kernel overlayfs over the unpacked image, as the reference"
+mkdir -p "$WORK/ovl/upper" "$WORK/ovl/work" "$WORK/ovl/mnt"
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$WORK/ovl/upper,workdir=$WORK/ovl/work,redirect_dir=on,index=on" \
+  "$WORK/ovl/mnt" || fail "kernel overlayfs mount failed"
+MOUNTS+=("$WORK/ovl/mnt")
+mutate "$WORK/ovl/mnt" || fail "the changes failed on kernel overlayfs"
+dump "$WORK/ovl/mnt" > "$WORK/want.txt"
+
+step "the same changes through stratafs"
+mount_layer c1 "$WORK/mnt"
+dump "$WORK/mnt" > "$WORK/before.txt"
+dump "$LOWER" > "$WORK/lower.txt"
+diff -u "$WORK/lower.txt" "$WORK/before.txt" || fail "an untouched writable mount differs from the image"
+mutate "$WORK/mnt" || fail "the changes failed on stratafs"
+dump "$WORK/mnt" > "$WORK/got.txt"
+diff -u "$WORK/want.txt" "$WORK/got.txt" || fail "stratafs differs from kernel overlayfs after the same changes"
+dump_ns "$WORK/mnt" > "$WORK/got-ns.txt"
+assert_eq "981173106.123456789" "$(stat -c %.9Y "$WORK/mnt/etc/moved")" "mtime set with ns precision"
+assert_eq "$(stat -c %.9Y "$LOWER/usr/bin/tool")" "$(stat -c %.9Y "$WORK/mnt/usr/bin/tool")" "mtime kept by copy-up"
+assert_eq "$(printf 'one inode\nthrough a')" "$(cat "$WORK/mnt/usr/bin/hl-b")" "the other name of a hardlink"
+assert_eq 2 "$(stat -c %h "$WORK/mnt/usr/bin/hl-b")" "link count of a lower hardlink after copy-up"
+assert_eq 2 "$(stat -c %h "$WORK/mnt/etc/config")" "link count of a copied-up file with a new link"
+
+step "errors as the kernel gives them"
+if mknod "$WORK/mnt/wh" c 0 0 2>"$WORK/err"; then fail "a 0:0 device was created"; fi
+assert_contains "$(cat "$WORK/err")" "not permitted" "mknod 0:0"
+long=$(printf 'x%.0s' $(seq 1 256))
+if touch "$WORK/mnt/$long" 2>"$WORK/err"; then fail "a 256-byte name was created"; fi
+assert_contains "$(cat "$WORK/err")" "too long" "256-byte name"
+if rmdir "$WORK/mnt/renamed" 2>"$WORK/err"; then fail "rmdir of a non-empty merged dir"; fi
+assert_contains "$(cat "$WORK/err")" "not empty" "rmdir of a non-empty dir"
+if (echo x > "$WORK/mnt/etc/config/sub") 2>/dev/null; then fail "a file below a file"; fi
+
+step "the upper directory is in overlay format"
+U=$WORK/c1/upper
+[ "$(stat -c '%F %t:%T' "$U/etc/null")" = "character special file 0:0" ] || fail "no whiteout for etc/null"
+assert_eq y "$(getfattr --absolute-names --only-values -n trusted.overlay.opaque "$U/emptydir")" "opaque marker"
+assert_eq /opaque "$(getfattr --absolute-names --only-values -n trusted.overlay.redirect "$U/renamed")" "redirect"
+getfattr --absolute-names -n trusted.overlay.metacopy "$U/usr/bin/tool" >/dev/null 2>&1 ||
+  fail "a chmod copied data (no metacopy marker on usr/bin/tool)"
+# No data blocks (at most one block of xattrs) for a 300 kB file whose mode changed.
+[ "$(stat -c %b "$U/usr/bin/tool")" -le 8 ] || fail "a metadata-only copy-up allocated $(stat -c %b "$U/usr/bin/tool") blocks"
+[ ! -e "$U/tree/a/b/f1" ] || fail "deleting a lower tree copied it up"
+assert_eq 1 "$(find "$U/sparse" -printf '%b\n' | awk '{print ($1 <= 64)}')" "sparse file stays sparse"
+[ -z "$(ls -A "$WORK/c1/work")" ] || fail "work directory not empty: $(ls -A "$WORK/c1/work")"
+# The union's own xattrs never show; user xattrs named like them are escaped.
+assert_not_contains "$(getfattr --absolute-names -d -m - "$WORK/mnt/renamed" 2>&1)" "overlay.redirect" "own xattrs"
+setfattr -n trusted.overlay.mine -v 1 "$WORK/mnt/etc/moved"
+assert_eq 1 "$(getfattr --absolute-names --only-values -n trusted.overlay.mine "$WORK/mnt/etc/moved")" "escaped xattr"
+assert_eq 1 "$(getfattr --absolute-names --only-values -n trusted.overlay.overlay.mine "$U/etc/moved")" "stored escaped"
+setfattr -x trusted.overlay.mine "$WORK/mnt/etc/moved"
+
+step "umount and mount again: same tree, same inode numbers"
+paths="etc/config etc/hl-a usr/bin/hl-b usr/bin/tool renamed renamed/upper etc/moved new/deep/dir/f sparse"
+inodes_before=$(cd "$WORK/mnt" && stat -c '%i %n' $paths)
+expect_rc 0 umount "$WORK/mnt"
+mount_layer c1 "$WORK/mnt"
+dump_ns "$WORK/mnt" > "$WORK/again.txt"
+diff -u "$WORK/got-ns.txt" "$WORK/again.txt" || fail "the changes did not survive umount/mount"
+inodes_after=$(cd "$WORK/mnt" && stat -c '%i %n' $paths)
+assert_eq "$inodes_before" "$inodes_after" "inode numbers across a remount"
+assert_eq "$(stat -c %i "$WORK/mnt/etc/hl-a")" "$(stat -c %i "$WORK/mnt/usr/bin/hl-b")" "hardlinks share an inode"
+
+step "a second writable layer over the same image sees none of it; the image is untouched"
+mount_layer c2 "$WORK/mnt2"
+dump "$WORK/mnt2" > "$WORK/other.txt"
+diff -u "$WORK/lower.txt" "$WORK/other.txt" || fail "a second container sees the first one's changes"
+echo "c2 only" > "$WORK/mnt2/etc/config"
+assert_eq "$(printf 'layer 2\nappended')" "$(cat "$WORK/mnt/etc/config")" "c1 after c2 wrote"
+expect_rc 0 umount "$WORK/mnt2"
+
+step "rm -rf of everything, then the tree is empty"
+rm -rf "$WORK/mnt2-unused" 2>/dev/null || true
+mount_layer c3 "$WORK/mnt3"
+rm -rf "$WORK/mnt3"/*
+assert_eq "" "$(ls -A "$WORK/mnt3")" "listing after rm -rf"
+expect_rc 0 umount "$WORK/mnt3"
+mount_layer c3 "$WORK/mnt3"
+assert_eq "" "$(ls -A "$WORK/mnt3")" "listing after rm -rf and a remount"
+expect_rc 0 umount "$WORK/mnt3"
+
+step "integrity: processes and threads interleaving write, read, truncate, mmap, fsync"
+FSINTEGRITY=${FSINTEGRITY_BIN:-$(dirname "$STRATA_BIN")/../tests/strata_fsintegrity}
+mount_layer c4 "$WORK/mnt4"
+mkdir "$WORK/mnt4/integrity"
+"$FSINTEGRITY" "$WORK/mnt4/integrity" --procs 2 --threads 3 --ops 1500 --seed 7 --seed-file "$WORK/mnt4/usr/bin/tool" ||
+  fail "data integrity run failed"
+sums=$(cd "$WORK/mnt4" && sha256sum integrity/* usr/bin/tool)
+expect_rc 0 umount "$WORK/mnt4"
+mount_layer c4 "$WORK/mnt4"
+assert_eq "$sums" "$(cd "$WORK/mnt4" && sha256sum integrity/* usr/bin/tool)" "contents after the integrity run and a remount"
+expect_rc 0 umount "$WORK/mnt4"
+
+step "data fsynced before the daemon dies survives; umount clears the dead mount"
+expect_rc 0 umount "$WORK/mnt"
+# In the foreground, so the test knows the daemon's PID.
+"$STRATAFS" --root "$STRATA_ROOT" --upper "$WORK/c1/upper" --work "$WORK/c1/work" -f test/union:1 "$WORK/mnt" &
+C1_PID=$!
+track_pid "$C1_PID"
+for _ in $(seq 1 100); do grep -q " $WORK/mnt fuse" /proc/mounts && break; sleep 0.05; done
+grep -q " $WORK/mnt fuse" /proc/mounts || fail "foreground stratafs did not mount"
+"$PYTHON" - "$WORK/mnt/durable" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"synced data\n" * 1000)
+os.fsync(fd)
+os.close(fd)
+PY
+kill -9 "$C1_PID"
+wait "$C1_PID" 2>/dev/null || true
+expect_rc 0 umount "$WORK/mnt"
+mount_layer c1 "$WORK/mnt"
+assert_eq 12000 "$(stat -c %s "$WORK/mnt/durable")" "size of the fsynced file"
+assert_eq "synced data" "$(head -1 "$WORK/mnt/durable")" "content of the fsynced file"
+expect_rc 0 umount "$WORK/mnt"
+umount "$WORK/ovl/mnt"
+pass
