@@ -29,6 +29,7 @@
 #include "layerstore/sha256.h"
 #include "lmdb_env.h"
 #include "schema.h"
+#include "testutil/tar_builder.h"
 
 namespace layerstore {
 namespace {
@@ -124,73 +125,6 @@ class StringSink final : public ByteSink {
     return {};
   }
   std::string out;
-};
-
-class StringSource final : public ByteSource {
- public:
-  explicit StringSource(std::string data, std::string name = "test.tar")
-      : data_(std::move(data)), name_(std::move(name)) {}
-  Result<size_t> Read(void* buf, size_t size) override {
-    size_t n = std::min(size, data_.size() - pos_);
-    std::memcpy(buf, data_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-  std::string Name() const override { return name_; }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-  std::string name_;
-};
-
-// A minimal ustar writer for layers built in the tests.
-class TarBuilder {
- public:
-  TarBuilder& File(const std::string& name, std::string_view data, uint32_t mode = 0644) {
-    Header(name, '0', data.size(), mode, "");
-    out_.append(data);
-    Pad();
-    return *this;
-  }
-  TarBuilder& Dir(const std::string& name) {
-    Header(name, '5', 0, 0755, "");
-    return *this;
-  }
-  TarBuilder& Hardlink(const std::string& name, const std::string& target) {
-    Header(name, '1', 0, 0644, target);
-    return *this;
-  }
-  TarBuilder& Symlink(const std::string& name, const std::string& target) {
-    Header(name, '2', 0, 0777, target);
-    return *this;
-  }
-  std::string Finish() const { return out_ + std::string(1024, '\0'); }
-
- private:
-  static void Octal(std::string& h, size_t off, size_t width, uint64_t v) {
-    std::snprintf(&h[off], width, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
-  }
-  void Header(const std::string& name, char type, uint64_t size, uint32_t mode, const std::string& link) {
-    std::string h(512, '\0');
-    std::memcpy(&h[0], name.data(), std::min<size_t>(name.size(), 100));
-    Octal(h, 100, 8, mode);
-    Octal(h, 108, 8, 0);
-    Octal(h, 116, 8, 0);
-    Octal(h, 124, 12, size);
-    Octal(h, 136, 12, 1700000000);
-    std::memset(&h[148], ' ', 8);
-    h[156] = type;
-    std::memcpy(&h[157], link.data(), std::min<size_t>(link.size(), 100));
-    std::memcpy(&h[257], "ustar\0" "00", 8);
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    std::snprintf(&h[148], 7, "%06o", sum);
-    h[155] = ' ';
-    out_ += h;
-  }
-  void Pad() { out_.append((512 - out_.size() % 512) % 512, '\0'); }
-  std::string out_;
 };
 
 // Deterministic content of `size` bytes.

@@ -1,0 +1,260 @@
+// UnionFs driven directly, without a kernel: copy-up (data and metadata-only), whiteouts, opaque
+// directories, renames of lower directories, hardlinks kept together across copy-up, handles
+// opened before a copy-up, stable node ids, and the errors the kernel would give. The same
+// semantics are checked through a real mount, against kernel overlayfs, in
+// tests/integration/test_union.sh.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "layerstore/sha256.h"
+#include "layerstore/store.h"
+#include "ops.h"
+#include "testutil/tar_builder.h"
+#include "union_fs.h"
+
+namespace layerfs {
+namespace {
+
+namespace fs = std::filesystem;
+using layerstore::Store;
+using layerstore::TarBuilder;
+
+std::string Pread(int fd, size_t size, off_t off = 0) {
+  std::string out(size, '\0');
+  ssize_t n = ::pread(fd, out.data(), size, off);
+  out.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return out;
+}
+
+class UnionFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = fs::temp_directory_path() / ("union-fs-test-" + std::to_string(::getpid()));
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_ / "upper");
+    fs::create_directories(tmp_ / "work");
+    std::string layer = TarBuilder()
+                            .Dir("etc/")
+                            .File("etc/config", "lower config\n")
+                            .File("etc/other", "other\n")
+                            .Hardlink("etc/config-alias", "etc/config")
+                            .Dir("data/")
+                            .Dir("data/sub/")
+                            .File("data/sub/file", "deep\n")
+                            .File("data/top", "top\n")
+                            .Symlink("link", "etc/config")
+                            .Finish();
+    std::vector<layerstore::Digest> layers;
+    {
+      auto store = Store::Open({(tmp_ / "store").string(), {}});
+      ASSERT_TRUE(store.ok()) << store.status().message();
+      auto lease = (*store)->AcquireWriteLease();
+      ASSERT_TRUE(lease.ok());
+      layerstore::StringSource source(layer);
+      auto info = (*store)->ImportLayer(source, {}, nullptr);
+      ASSERT_TRUE(info.ok()) << info.status().message();
+      layers.push_back(info->diff_id);
+      config_object_ = layerstore::Sha256::Of("lower config\n");
+    }
+    Mount(layers);
+    layers_ = layers;
+  }
+
+  void Mount(const std::vector<layerstore::Digest>& layers) {
+    fs_.reset();
+    auto store = Store::Open({(tmp_ / "store").string(), {}});
+    ASSERT_TRUE(store.ok());
+    auto index = (*store)->OpenRootfs(layers, false);
+    ASSERT_TRUE(index.ok()) << index.status().message();
+    auto opened = UnionFs::Open(std::move(*store), std::move(*index), (tmp_ / "upper").string(),
+                                (tmp_ / "work").string());
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    fs_ = std::move(*opened);
+  }
+
+  void TearDown() override {
+    fs_.reset();
+    fs::remove_all(tmp_);
+  }
+
+  // Looks up a slash-separated path from the root; 0 when absent.
+  uint64_t Walk(const std::string& path, struct stat* st = nullptr) {
+    uint64_t node = 1;
+    EntryOut out;
+    size_t pos = 0;
+    while (pos < path.size()) {
+      size_t end = path.find('/', pos);
+      if (end == std::string::npos) end = path.size();
+      if (fs_->Lookup(node, path.substr(pos, end - pos).c_str(), &out) != 0) return 0;
+      node = out.nodeid;
+      pos = end + 1;
+    }
+    if (st) *st = out.attr;
+    return node;
+  }
+
+  std::string ReadAll(const std::string& path) {
+    uint64_t node = Walk(path);
+    EXPECT_NE(node, 0u) << path;
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    EXPECT_EQ(fs_->Open(node, O_RDONLY, &fh), 0);
+    return fh ? Pread(fs_->ReadFd(*fh), 1 << 16) : "";
+  }
+
+  void Write(const std::string& path, const std::string& data, off_t off) {
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    ASSERT_EQ(fs_->Open(Walk(path), O_RDWR, &fh), 0);
+    ASSERT_EQ(::pwrite(fh->fd(), data.data(), data.size(), off), static_cast<ssize_t>(data.size()));
+  }
+
+  std::vector<std::string> List(const std::string& dir) {
+    std::unique_ptr<UnionFs::DirHandle> dh;
+    EXPECT_EQ(fs_->OpenDir(dir.empty() ? 1 : Walk(dir), &dh), 0);
+    std::vector<std::string> names;
+    if (dh) {
+      for (const auto& item : dh->items) names.push_back(item.name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  fs::path Upper(const std::string& rel) const { return tmp_ / "upper" / rel; }
+
+  fs::path tmp_;
+  std::vector<layerstore::Digest> layers_;
+  layerstore::Digest config_object_;
+  std::unique_ptr<UnionFs> fs_;
+};
+
+TEST_F(UnionFsTest, ReadsTheLowerViewWithoutTouchingUpper) {
+  EXPECT_EQ(ReadAll("etc/config"), "lower config\n");
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "etc", "link"}));
+  EXPECT_TRUE(fs::is_empty(tmp_ / "upper"));
+}
+
+TEST_F(UnionFsTest, WriteCopiesUpAndNeverChangesTheObject) {
+  uint64_t before = Walk("etc/config");
+  Write("etc/config", "UPPER", 0);
+  EXPECT_EQ(ReadAll("etc/config"), "UPPER config\n");
+  EXPECT_EQ(Walk("etc/config"), before) << "copy-up must keep the node id";
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("etc/config"), "UPPER config\n") << "after a remount";
+  // The shared content object still holds the image's bytes.
+  std::ifstream object(tmp_ / "store" / "objects" / config_object_.hex().substr(0, 2) / config_object_.hex().substr(2));
+  std::string content((std::istreambuf_iterator<char>(object)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "lower config\n");
+}
+
+TEST_F(UnionFsTest, HardlinkedNamesStayOneFileAcrossCopyUp) {
+  EXPECT_EQ(Walk("etc/config"), Walk("etc/config-alias"));
+  Write("etc/config", "X", 0);
+  EXPECT_EQ(ReadAll("etc/config-alias"), "Xower config\n");
+  struct stat a, b;
+  ASSERT_EQ(::lstat(Upper("etc/config").c_str(), &a), 0);
+  ASSERT_EQ(::lstat(Upper("etc/config-alias").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 2u);
+  // Deleting one name drops the count of the other.
+  ASSERT_EQ(fs_->Unlink(Walk("etc"), "config-alias"), 0);
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(Walk("etc/config"), &st), 0);
+  EXPECT_EQ(st.st_nlink, 1u);
+}
+
+TEST_F(UnionFsTest, ChmodCopiesMetadataOnly) {
+  struct stat in {};
+  in.st_mode = 0600;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, nullptr, &out), 0);
+  EXPECT_EQ(out.st_mode & 07777, 0600u);
+  EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  struct stat upper;
+  ASSERT_EQ(::stat(Upper("etc/other").c_str(), &upper), 0);
+  EXPECT_EQ(upper.st_size, 6);
+  EXPECT_EQ(ReadAll("etc/other"), "other\n");
+  // The first data write fills in the content and drops the markers.
+  Write("etc/other", "O", 0);
+  EXPECT_EQ(ReadAll("etc/other"), "Other\n");
+  EXPECT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+}
+
+TEST_F(UnionFsTest, AHandleOpenedBeforeCopyUpReadsTheNewContent) {
+  std::unique_ptr<UnionFs::FileHandle> reader;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &reader), 0);
+  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "other\n");
+  Write("etc/other", "OTHER", 0);
+  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "OTHER\n");
+}
+
+TEST_F(UnionFsTest, DeletionsAreWhiteoutsAndOpaqueDirectories) {
+  ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
+  struct stat st;
+  ASSERT_EQ(::lstat(Upper("etc/other").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+  EXPECT_EQ(Walk("etc/other"), 0u);
+  EXPECT_EQ(fs_->RmDir(1, "data"), ENOTEMPTY);
+  ASSERT_EQ(fs_->Unlink(Walk("data/sub"), "file"), 0);
+  ASSERT_EQ(fs_->RmDir(Walk("data"), "sub"), 0);
+  ASSERT_EQ(fs_->Unlink(Walk("data"), "top"), 0);
+  ASSERT_EQ(fs_->RmDir(1, "data"), 0);
+  EXPECT_EQ(List(""), (std::vector<std::string>{"etc", "link"}));
+  EntryOut out;
+  ASSERT_EQ(fs_->MkDir(1, "data", 0755, Caller{}, &out), 0);
+  EXPECT_TRUE(List("data").empty()) << "a directory made over a deleted one shows nothing below";
+  char value[4] = {};
+  EXPECT_EQ(::getxattr(Upper("data").c_str(), "trusted.overlay.opaque", value, sizeof value), 1);
+  EXPECT_EQ(std::string(value), "y");
+}
+
+TEST_F(UnionFsTest, RenamingALowerDirectoryMovesItsContentByReference) {
+  uint64_t sub = Walk("data/sub");
+  ASSERT_EQ(fs_->Rename(1, "data", 1, "moved", 0), 0);
+  EXPECT_EQ(Walk("data"), 0u);
+  EXPECT_EQ(Walk("moved/sub"), sub);
+  EXPECT_EQ(ReadAll("moved/sub/file"), "deep\n");
+  EXPECT_FALSE(fs::exists(Upper("moved/sub"))) << "nothing below a renamed directory is copied";
+  char value[64] = {};
+  ASSERT_GT(::getxattr(Upper("moved").c_str(), "trusted.overlay.redirect", value, sizeof value), 0);
+  EXPECT_EQ(std::string(value), "/data");
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("moved/sub/file"), "deep\n") << "after a remount";
+  EXPECT_EQ(Walk("data"), 0u);
+}
+
+TEST_F(UnionFsTest, ErrorsAsTheKernelGivesThem) {
+  EntryOut out;
+  EXPECT_EQ(fs_->MkNod(1, "wh", S_IFCHR | 0644, makedev(0, 0), Caller{}, &out), EPERM);
+  EXPECT_EQ(fs_->MkDir(1, std::string(256, 'x').c_str(), 0755, Caller{}, &out), ENAMETOOLONG);
+  EXPECT_EQ(fs_->MkDir(1, "etc", 0755, Caller{}, &out), EEXIST);
+  EXPECT_EQ(fs_->Rename(1, "etc", 1, "data", 0), ENOTEMPTY);
+  EXPECT_EQ(fs_->Rename(1, "link", 1, "etc", RENAME_NOREPLACE), EEXIST);
+  EXPECT_EQ(fs_->SetXattr(Walk("etc/config"), "trusted.strata.object", "x", 0), EPERM);
+  EXPECT_EQ(fs_->Unlink(1, "etc"), EISDIR);
+  EXPECT_EQ(fs_->RmDir(Walk("etc"), "config"), ENOTDIR);
+}
+
+TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
+  EntryOut out;
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Create(Walk("etc"), "mine", 0640, O_RDWR, Caller{1000, 1000}, &out, &fh), 0);
+  EXPECT_EQ(out.attr.st_uid, 1000u);
+  EXPECT_EQ(out.attr.st_gid, 1000u);
+  EXPECT_EQ(out.attr.st_mode & 07777, 0640u);
+  EXPECT_GE(out.nodeid, UnionFs::kUpperBase);
+  ASSERT_EQ(::pwrite(fh->fd(), "hi", 2, 0), 2);
+  fh.reset();
+  Mount(layers_);
+  EXPECT_EQ(Walk("etc/mine"), out.nodeid) << "an upper-only node id survives a remount";
+  EXPECT_EQ(ReadAll("etc/mine"), "hi");
+}
+
+}  // namespace
+}  // namespace layerfs
