@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # From a fresh Debian 12 machine: install what strata needs, build it, and run the main job on a
 # bundled demo image (made from Debian's busybox-static, no network): load it into a store, then
-# list, trace and inspect it, mount it and read it with ordinary tools, and show what
+# list, trace and inspect it, mount it and read it with ordinary tools, write into a container
+# of it, show the container's changes and commit them as a new image, and show what
 # deduplication saves.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +30,21 @@ run ls -l "$mnt" "$mnt/app"
 run find "$mnt/etc" -type f
 run cat "$mnt/app/hello.txt"
 run "$strata" umount "$mnt"
+# A container: the image plus a writable layer; the image itself never changes.
+"$strata" rm -f quickstart-demo >/dev/null 2>&1 || true
+run "$strata" create --name quickstart-demo strata-demo
+run "$strata" mount --container quickstart-demo "$mnt"
+run sh -c "echo 'written in a container' > '$mnt/app/note.txt'; rm '$mnt/app/hello.txt'; chmod 0700 '$mnt/etc'"
+run ls -l "$mnt/app"
+run "$strata" umount "$mnt"
+run "$strata" diff quickstart-demo
+run "$strata" commit -m "add a note" quickstart-demo strata-demo:noted
+run "$strata" history strata-demo:noted
+run "$strata" mount strata-demo:noted "$mnt"
+run cat "$mnt/app/note.txt"
+run "$strata" umount "$mnt"
+run "$strata" ps -a
+run "$strata" rm quickstart-demo
 run "$strata" system df
 run "$strata" fsck
 printf '\nThe store is at %s (set STRATA_ROOT to choose another).\n' "$STRATA_ROOT"

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -88,7 +89,7 @@ void RaiseFdLimit() {
   }
 }
 
-int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
+int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   auto fail = [&](const std::string& msg) {
     if (!background) std::cerr << "stratafs: " << msg << "\n";
     ready.Send("ERR " + msg);
@@ -105,6 +106,26 @@ int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
   if (!::realpath(opts.mountpoint.c_str(), real)) return fail("mountpoint " + opts.mountpoint + ": " + strerror(errno));
   auto store = layerstore::Store::Open({opts.store_root, {}});
   if (!store.ok()) return fail(store.status().message());
+  // A container: its directory's lock first (held for the daemon's life: one writer per layer,
+  // and rm waits for it), then its record, which rm may have removed meanwhile.
+  UniqueFd container_lock;
+  layerstore::ContainerRecord container;
+  if (!opts.container.empty()) {
+    auto record = (*store)->ResolveContainer(opts.container);
+    if (!record.ok()) return fail(record.status().message());
+    const std::string dir = (*store)->ContainerDir(record->id);
+    container_lock.Reset(::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (!container_lock) return fail("container " + opts.container + ": " + dir + "/lock: " + strerror(errno));
+    if (::flock(container_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      return fail("container " + record->name + " is already mounted (or being removed)");
+    }
+    auto again = (*store)->ResolveContainer(record->id);
+    if (!again.ok()) return fail(again.status().message());
+    container = *again;
+    opts.image = container.image_id.str();
+    opts.upper_dir = dir + "/upper";
+    opts.work_dir = dir + "/work";
+  }
   layerstore::Digest image_id;
   auto index = OpenView(**store, opts, &image_id);
   if (!index.ok()) return fail(index.status().message());
@@ -127,7 +148,8 @@ int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
   }
 
   std::string options = std::string(writable_layer && !opts.read_only ? "rw" : "ro") +
-                        ",default_permissions,fsname=stratafs:" + opts.image + ",subtype=stratafs";
+                        ",default_permissions,fsname=stratafs:" +
+                        (container.name.empty() ? opts.image : container.name) + ",subtype=stratafs";
   if (::geteuid() == 0) options += ",allow_other";  // processes of any uid inside the rootfs
   std::vector<std::string> argv_storage = {"stratafs", "-o", options};
   if (opts.debug) argv_storage.push_back("-d");
@@ -145,6 +167,7 @@ int Serve(const MountOptions& opts, ReadyPipe& ready, bool background) {
   layerstore::MountLease lease;
   lease.mountpoint = real;
   lease.image = image_id;
+  lease.container_id = container.id;
   lease.pid = ::getpid();
   lease.start_time = layerstore::ProcessStartTime(lease.pid);
   if (auto s = store_ptr->AddMountLease(lease); !s.ok()) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark of `strata mount` (read-only union view served by stratafs) against fuse-overlayfs and
-# kernel overlayfs, over the SAME image, in one run (see docs/benchmarks.md, "Union mount").
+# Benchmark of stratafs (an image served from the store, read-only and with a writable upper
+# layer) against fuse-overlayfs and kernel overlayfs, over the SAME image, in one run (see
+# docs/benchmarks.md, "Union mount").
 #
 #   Image "main" (3 layers): a Debian-like base layer copied from this machine's /usr, a layer with
 #   one big random file, a layer that deletes (.wh. whiteouts), changes and hides (opaque
@@ -14,6 +15,10 @@
 #                    overlay's form (.wh.X -> char device 0:0, .wh..wh..opq -> xattr
 #                    trusted.overlay.opaque=y), `fuse-overlayfs -o lowerdir=top:...:bottom DIR`.
 #   kernel:          the same directories, `mount -t overlay overlay -o lowerdir=... DIR`.
+#   Writable mounts: a fresh upper and work directory for every mount, on a fresh journaled ext4
+#   image on a loop device (made here, removed on exit): `stratafs --root STORE --upper U
+#   --work W IMAGE DIR`, `fuse-overlayfs -o lowerdir=...,upperdir=U,workdir=W DIR`,
+#   `mount -t overlay overlay -o lowerdir=...,upperdir=U,workdir=W DIR`.
 #
 #   Rows (N runs, median and min-max; the order of the tools rotates each round):
 #     mount time (strata: the first mount, which builds the index, reported separately);
@@ -24,19 +29,29 @@
 #     daemon peak RSS (VmHWM) after each mount's workload;
 #     fifty vs one: lstat of every path from a list (no readdir: one LOOKUP per name) and
 #     os.walk + lstat, each on a fresh mount; ratio fifty/one.
+#     write rows, each on a fresh writable mount of "main" (fresh upper): creating 200 dirs x 100
+#     files of 1 KiB (a small C program: mkdir, then open/write/close per file; no fsync, no
+#     sync in the timing); copy-up of the big file on a 1-byte append (printf x >> big.bin);
+#     rm -rf of a lower tree (usr/share/doc, 6-7k entries from the base layer and the whiteout
+#     layer); the daemon's VmHWM after each; the time to mount with an upper.
+#     Between writable mounts the upper tree is removed and the ext4 synced (not timed).
 #   Every row twice: unpinned, and with the daemon and the workload on CPU 0 (taskset -c 0; the
 #   daemons are started under taskset for the pinned pass). Calibration (perf bench sched pipe)
 #   at start and end.
 #
-# All data (fixtures, store, extracted layers, mount points) live on a private tmpfs, so "warm"
-# inputs cannot be paged out. Runs as root. Everything it creates (mounts, daemons, tmpfs, work
-# directory) is removed on exit, also on failure or Ctrl-C: mounts by path, daemons by PID.
-# About 10 minutes (full, plus up to 10 minutes waiting for a quiet machine), 1-2 minutes (--quick).
-# Usage: scripts/bench/union.sh [--quick] [--runs N] [--strata PATH] [--workdir DIR] [--no-wait]
+# All read-side data (fixtures, store, extracted layers, mount points) live on a private tmpfs,
+# so "warm" inputs cannot be paged out; upper and work directories live on the ext4 loop (see
+# /work/shared/BENCHMARKING.md: the root filesystem has no journal). Runs as root. Everything it
+# creates (mounts, daemons, tmpfs, loop filesystem and image, work directory) is removed on exit,
+# also on failure or Ctrl-C: mounts by path, daemons by PID.
+# About 15 minutes (full, plus up to 10 minutes waiting for a quiet machine), 1-3 minutes (--quick).
+# Usage: scripts/bench/union.sh [--quick] [--runs N] [--strata PATH] [--stratafs PATH]
+#                               [--workdir DIR] [--no-wait]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STRATA=$REPO/build-union/tools/strata
+STRATAFS=   # default: found beside strata, as `strata mount` finds it
 MKIMAGE=$REPO/tests/testutil/mkimage.py
 WORKBASE=/var/tmp
 QUICK=0
@@ -46,10 +61,12 @@ NLAYERS=50
 
 usage() {
   cat <<EOF
-usage: $0 [--quick] [--runs N] [--strata PATH] [--workdir DIR] [--no-wait]
-  --quick         small fixtures, one run per tool (smoke test, 1-2 min)
+usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--workdir DIR] [--no-wait]
+  --quick         small fixtures, one run per tool (smoke test, 1-3 min)
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-union/tools/strata; stratafs is found by strata)
+  --stratafs PATH stratafs binary for the writable mounts, which are made with stratafs itself
+                  (default: the one strata finds: beside it, or ../fs/stratafs in a build tree)
   --workdir DIR   where the temporary work directory is created (default /var/tmp)
   --no-wait       do not wait for the 1-minute load average to drop below 3 (full mode waits
                   up to 10 minutes)
@@ -61,6 +78,7 @@ while [[ $# -gt 0 ]]; do
     --quick) QUICK=1 ;;
     --runs) RUNS=$2; shift ;;
     --strata) STRATA=$(realpath -m "$2"); shift ;;
+    --stratafs) STRATAFS=$(realpath -m "$2"); shift ;;
     --workdir) WORKBASE=$2; shift ;;
     --no-wait) WAIT_LOAD=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -76,6 +94,8 @@ if [[ $QUICK == 1 ]]; then
   WAIT_LOAD=0
   BASE_DIRS=(usr/sbin usr/share/perl usr/share/zoneinfo usr/share/mime)
   LT_DIRS=(usr/sbin usr/share/zoneinfo)
+  CREATE_DIRS=20            # x 100 files of 1 KiB
+  RM_DIR=usr/share/perl
 else
   RUNS=${RUNS:-3}
   BIG_MB=200
@@ -87,7 +107,13 @@ else
   # The layer-count test uses a smaller tree (~7k entries), so that fuse-overlayfs's lookups
   # through 50 layers fit the time budget.
   LT_DIRS=(usr/sbin usr/lib/python3 usr/share/perl usr/share/zoneinfo usr/share/mime)
+  CREATE_DIRS=200           # x 100 files of 1 KiB: 20,000 files
+  RM_DIR=usr/share/doc      # a lower tree with whiteouts and an opaque directory below it
 fi
+CREATE_FILES=100
+CREATE_N=$((CREATE_DIRS * CREATE_FILES))
+CREATE_SIZE=1024
+UPPER_IMG_SIZE=6G
 
 die() { echo "union.sh: $*" >&2; exit 1; }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -95,7 +121,15 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 [[ $(id -u) == 0 ]] || die "must run as root (overlay and tmpfs mounts)"
 [[ -x $STRATA ]] || die "strata binary $STRATA not found; build it first:
   cmake -S . -B build-union -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build-union -j2"
-for tool in tar python3 fuse-overlayfs fusermount3 fio taskset mountpoint; do
+if [[ -z $STRATAFS ]]; then
+  for STRATAFS in "$(dirname "$STRATA")/stratafs" "$(dirname "$(dirname "$STRATA")")/fs/stratafs" ""; do
+    [[ -z $STRATAFS || -x $STRATAFS ]] && break
+  done
+  [[ -n $STRATAFS ]] || STRATAFS=$(command -v stratafs) || die "stratafs not found beside $STRATA; use --stratafs"
+fi
+[[ -x $STRATAFS ]] || die "stratafs binary $STRATAFS not found"
+"$STRATAFS" --help 2>&1 | grep -q -- --upper || die "$STRATAFS has no --upper (writable layer): too old"
+for tool in tar python3 fuse-overlayfs fusermount3 fio taskset mountpoint cc mkfs.ext4 losetup findmnt; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs needs a positive number"
@@ -126,6 +160,9 @@ X=$T/x            # extracted layers for the overlays
 MP_BASE=$T/m
 MOUNTS=$RES/mounts   # "kind path pid" of every mount this script made, for cleanup
 MP_SEQ=0
+UPPER_IMG=$W/upper.img
+E=$W/ext4         # journaled ext4 on a loop device: upper and work directories of writable mounts
+LOOPDEV=
 
 # Is PID (still) the daemon we started? Guards against PID reuse.
 pid_is() { [[ -n $1 && -r /proc/$1/comm && $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
@@ -153,6 +190,14 @@ cleanup() {
       fi
     done < <(tac "$MOUNTS")
   fi
+  # The writable mounts are gone now; then the ext4 that held their upper directories, and its
+  # loop device (mount -o loop sets autoclear, but not after a lazy unmount that is still busy).
+  if mountpoint -q "$E" 2>/dev/null; then
+    umount "$E" 2>/dev/null || umount -l "$E"
+  fi
+  if [[ -n $LOOPDEV ]] && losetup "$LOOPDEV" 2>/dev/null | grep -qF "$UPPER_IMG"; then
+    losetup -d "$LOOPDEV" 2>/dev/null
+  fi
   if mountpoint -q "$T" 2>/dev/null; then
     umount "$T" 2>/dev/null || umount -l "$T"
   fi
@@ -172,6 +217,14 @@ mkdir -p "$RES" "$LOGS" "$T"
 touch "$MOUNTS"
 mount -t tmpfs -o size=12g,mode=0700 strata-union-bench "$T"
 mkdir -p "$FIX" "$STORE" "$X" "$MP_BASE"
+# Upper and work directories of the writable mounts: a fresh journaled ext4 on a loop device.
+# lazy_*_init=0: mkfs writes the inode tables and journal now, so no ext4lazyinit thread zeroes
+# them in the background during the timed runs.
+mkdir "$E"
+truncate -s "$UPPER_IMG_SIZE" "$UPPER_IMG"
+mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$UPPER_IMG"
+mount -o loop "$UPPER_IMG" "$E"
+LOOPDEV=$(findmnt -n -o SOURCE --mountpoint "$E")
 
 calibration() {
   local u p
@@ -197,11 +250,12 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == a + 0 && b + 0 > 0) printf "%.
 rec() { echo "$2" >>"$RES/$1"; }   # rec KEY VALUE
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f\n", b - a }'; }
 
-echo "# strata union mount benchmark (read-only)"
+echo "# strata union mount benchmark"
 echo "date: $(date)"
 echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, kernel $(uname -r)"
-echo "strata: $STRATA ($("$STRATA" --version 2>/dev/null | head -1)); fuse-overlayfs $(dpkg-query -W -f '${Version}' fuse-overlayfs 2>/dev/null); $(fio --version); $(tar --version | head -1)"
+echo "strata: $STRATA ($("$STRATA" --version 2>/dev/null | head -1)), stratafs $STRATAFS; fuse-overlayfs $(dpkg-query -W -f '${Version}' fuse-overlayfs 2>/dev/null); $(fio --version); $(tar --version | head -1)"
 echo "mode: $([[ $QUICK == 1 ]] && echo quick || echo full), $RUNS run(s) per tool and placement"
+echo "upper/work directories: ext4 ($(findmnt -n -o OPTIONS --mountpoint "$E")) on $LOOPDEV, a ${UPPER_IMG_SIZE} image in $W"
 echo "load average before the run: $LOAD_BEFORE_WAIT; waited ${WAITED}s for it to drop; at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 calibration start
 
@@ -394,8 +448,10 @@ echo "image main: base layer ${BASE_MB} MiB tar / ${BASE_ENTRIES} entries (${BAS
 echo "images one / fifty: a ${LT_ENTRIES}-entry subset of the base tree (${LT_DIRS[*]}) as 1 layer / split over ${NLAYERS} layers (+ whiteouts of junk files); same final tree"
 
 # ---------------------------------------------------------------------------------------------
-# Mounting. do_mount TOOL IMAGE PASS [KEY]: mounts on a fresh directory, sets MP and DPID (the
-# daemon's PID, - for the kernel), records the mount time under KEY if given.
+# Mounting. do_mount TOOL IMAGE PASS [KEY] [rw]: mounts on a fresh directory, sets MP and DPID
+# (the daemon's PID, - for the kernel), records the mount time under KEY if given (KEY may be
+# ""). With rw: a writable mount over fresh, empty upper and work directories UP and WK on the
+# ext4 loop, which drop_upper removes after the unmount.
 PIN=()
 set_pass() { if [[ $1 == pinned ]]; then PIN=(taskset -c 0); else PIN=(); fi; }
 
@@ -409,17 +465,28 @@ find_daemon() {  # find_daemon COMM MOUNTPOINT -> PID of the daemon serving MOUN
 }
 
 do_mount() {
-  local tool=$1 img=$2 pass=$3 key=${4:-} t0 comm
+  local tool=$1 img=$2 pass=$3 key=${4:-} rw=${5:-} t0 comm
   set_pass "$pass"
   MP_SEQ=$((MP_SEQ + 1))
   MP=$MP_BASE/$MP_SEQ
   mkdir "$MP"
+  UP= WK=
+  if [[ $rw == rw ]]; then
+    UP=$E/$MP_SEQ/upper WK=$E/$MP_SEQ/work
+    mkdir -p "$UP" "$WK"
+  fi
   echo "$tool $MP -" >>"$MOUNTS"   # recorded before mounting: cleanup checks mountpoint -q
   t0=$EPOCHREALTIME
-  case $tool in
-    strata) "${PIN[@]}" "$STRATA" --root "$STORE" mount "${IMG_ID[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
-    fuseovl) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
-    kernel) "${PIN[@]}" mount -t overlay overlay -o "ro,lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+  case $tool.$rw in
+    strata.) "${PIN[@]}" "$STRATA" --root "$STORE" mount "${IMG_ID[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    strata.rw) "${PIN[@]}" "$STRATAFS" --root "$STORE" --upper "$UP" --work "$WK" "${IMG_ID[$img]}" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
+    fuseovl.) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    fuseovl.rw) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
+    kernel.) "${PIN[@]}" mount -t overlay overlay -o "ro,lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    kernel.rw) "${PIN[@]}" mount -t overlay overlay -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
   esac || die "$tool mount of $img on $MP failed"
   [[ -n $key ]] && rec "$key" "$(since "$t0")"
   mountpoint -q "$MP" || die "$tool: $MP is not a mount point after mounting"
@@ -447,6 +514,15 @@ do_umount() {  # do_umount TOOL: unmounts MP, waits for the daemon to exit, remo
     pid_is "$DPID" "$comm" && { kill "$DPID"; log "killed $comm $DPID (still running 5 s after unmount)"; }
   fi
   rmdir "$MP"
+}
+
+# drop_upper: after do_umount of a writable mount, removes its upper and work directories and
+# writes back the ext4, so that the next timed run starts with nothing dirty (not timed).
+drop_upper() {
+  [[ -n $UP ]] || return 0
+  rm -rf --one-file-system "$(dirname "$UP")"
+  sync -f "$E"
+  UP= WK=
 }
 
 vmhwm() { [[ $DPID == - ]] && return 0; awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }  # KiB
@@ -497,6 +573,47 @@ lookups() {  # lookups KEY MODE
   [[ $missing == 0 ]] || die "$1: $missing paths of the layer-test tree are missing"
 }
 
+# The create workload, the same program for every tool: what an unpacking tool or a build does
+# per file (open O_CREAT|O_EXCL, one write, close), with no per-file interpreter cost.
+cat >"$FIX/mkfiles.c" <<'EOF'
+/* mkfiles DIR NDIRS NFILES SIZE: mkdir DIR, then NDIRS directories DIR/dNNN holding NFILES files
+   fNNN of SIZE bytes each. No fsync. Exits non-zero at the first error. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: mkfiles DIR NDIRS NFILES SIZE\n");
+    return 2;
+  }
+  int ndirs = atoi(argv[2]), nfiles = atoi(argv[3]);
+  size_t size = strtoul(argv[4], NULL, 10);
+  char *buf = malloc(size ? size : 1), name[64];
+  memset(buf, 'x', size);
+  if (mkdir(argv[1], 0755) != 0) { perror(argv[1]); return 1; }
+  int top = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (top < 0) { perror(argv[1]); return 1; }
+  for (int d = 0; d < ndirs; d++) {
+    snprintf(name, sizeof name, "d%03d", d);
+    if (mkdirat(top, name, 0755) != 0) { perror(name); return 1; }
+    int dir = openat(top, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) { perror(name); return 1; }
+    for (int f = 0; f < nfiles; f++) {
+      snprintf(name, sizeof name, "f%03d", f);
+      int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0 || write(fd, buf, size) != (ssize_t)size || close(fd) != 0) { perror(name); return 1; }
+    }
+    close(dir);
+  }
+  return 0;
+}
+EOF
+cc -O2 -Wall -o "$FIX/mkfiles" "$FIX/mkfiles.c" || die "cannot compile mkfiles.c"
+
 # ---------------------------------------------------------------------------------------------
 # First mounts (strata builds each chain's index here), then sanity checks and warm-up.
 log "first strata mounts (index build)"
@@ -535,6 +652,8 @@ for f in "$RES"/listing.*.paths; do
   fi
 done
 echo "sanity: listings (type, mode, owner, size, path) of the main image: $LISTING_NOTE across tools; fifty == one (paths, types): checked"
+RM_ENTRIES=$(awk -v d="./$RM_DIR" '$NF == d || index($NF, d "/") == 1' "$RES/listing.strata.main" | wc -l)
+echo "write rows: create $CREATE_N files ($CREATE_DIRS dirs x $CREATE_FILES x $CREATE_SIZE bytes); copy-up of data/big.bin (${BIG_MB} MiB) on a 1-byte append; rm -rf /$RM_DIR ($RM_ENTRIES entries in the merged view)"
 
 # ---------------------------------------------------------------------------------------------
 TOOLS=(strata fuseovl kernel)
@@ -559,6 +678,37 @@ run_main() {  # run_main TOOL PASS
   [[ $DPID == - ]] || rec "$p.rss_io" "$(vmhwm)"
   do_umount "$tool"
 }
+run_write() {  # run_write TOOL PASS: each write row on a fresh writable mount of main (fresh upper)
+  local tool=$1 pass=$2 p=$1.$2 n blocks
+  do_mount "$tool" main "$pass" "$p.wmount" rw
+  timed "$p.wcreate" "'$FIX/mkfiles' new $CREATE_DIRS $CREATE_FILES $CREATE_SIZE"
+  [[ $DPID == - ]] || rec "$p.rss_create" "$(vmhwm)"
+  n=$(cd "$MP" && find new -type f | wc -l)
+  [[ $n == "$CREATE_N" ]] || die "$p create: $n files through the mount, $CREATE_N expected"
+  n=$(find "$UP/new" -type f | wc -l)
+  [[ $n == "$CREATE_N" ]] || die "$p create: $n files in the upper directory, $CREATE_N expected"
+  do_umount "$tool"
+  drop_upper
+
+  do_mount "$tool" main "$pass" "$p.wmount" rw
+  timed "$p.wcopyup" "printf x >>data/big.bin"
+  [[ $DPID == - ]] || rec "$p.rss_copyup" "$(vmhwm)"
+  n=$(stat -c %s "$MP/data/big.bin")
+  [[ $n == $((BIG_MB * 1048576 + 1)) ]] || die "$p copy-up: data/big.bin has $n bytes through the mount"
+  # The upper holds a full data copy (not a metadata-only one): its blocks cover the content.
+  read -r n blocks < <(stat -c '%s %b' "$UP/data/big.bin")
+  ((n == BIG_MB * 1048576 + 1 && blocks * 512 >= BIG_MB * 1048576)) ||
+    die "$p copy-up: the upper data/big.bin has $n bytes in $blocks blocks"
+  do_umount "$tool"
+  drop_upper
+
+  do_mount "$tool" main "$pass" "$p.wmount" rw
+  timed "$p.wrm" "rm -rf '$RM_DIR'"
+  [[ $DPID == - ]] || rec "$p.rss_rm" "$(vmhwm)"
+  [[ ! -e $MP/$RM_DIR && -d $MP/$(dirname "$RM_DIR") ]] || die "$p rm -rf: $RM_DIR still there, or its parent gone"
+  do_umount "$tool"
+  drop_upper
+}
 run_layers() {  # run_layers TOOL PASS: fresh mount per measurement
   local tool=$1 pass=$2 img
   for img in fifty one; do
@@ -579,6 +729,7 @@ for ((r = 0; r < RUNS; r++)); do
       log "round $((r + 1))/$RUNS, $pass: $tool"
       run_main "$tool" "$pass"
       run_layers "$tool" "$pass"
+      run_write "$tool" "$pass"
     done
   done
 done
@@ -677,7 +828,13 @@ $(row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
 $(row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
 $(row "daemon VmHWM after find+tar" rss_tree rss -)
 $(row "daemon VmHWM after cat+fio" rss_io rss -)
-| write rows (create 20k files, copy-up, rm -rf) | n/a (no writable layer yet) | | | | | | |
+$(row "mount, writable (fresh upper)" wmount time -)
+$(row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
+$(row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
+$(row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
+$(row "daemon VmHWM after create" rss_create rss -)
+$(row "daemon VmHWM after copy-up" rss_copyup rss -)
+$(row "daemon VmHWM after rm -rf" rss_rm rss -)
 
 strata first mount (builds the chain's index), unpinned: main $(cell strata.first.main) s, one-layer $(cell strata.first.one) s, ${NLAYERS}-layer $(cell strata.first.fifty) s.
 strata load times: main $(cell load.main) s, one $(cell load.one) s, fifty $(cell load.fifty) s.
