@@ -1,5 +1,6 @@
 #include "filesystem.h"
 
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -10,7 +11,20 @@
 namespace layerfs {
 
 Filesystem::Filesystem(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index)
-    : store_(std::move(store)), index_(std::move(index)) {}
+    : store_(std::move(store)), index_(std::move(index)), content_fds_(new std::atomic<int>[index_->node_count()]) {
+  for (uint32_t i = 0; i < index_->node_count(); ++i) content_fds_[i].store(-1, std::memory_order_relaxed);
+  // Keep half the fd limit for cached content fds; the rest is for LMDB, FUSE and spares.
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  max_cached_fds_ = lim.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<size_t>(lim.rlim_cur / 2);
+}
+
+Filesystem::~Filesystem() {
+  for (uint32_t i = 0; i < index_->node_count(); ++i) {
+    int fd = content_fds_[i].load(std::memory_order_relaxed);
+    if (fd >= 0) ::close(fd);
+  }
+}
 
 int Filesystem::Node(uint64_t ino, uint32_t* node) const {
   if (ino == 0 || ino > index_->node_count()) return ESTALE;
@@ -64,14 +78,35 @@ int Filesystem::ReadLink(uint64_t ino, std::string* target) const {
   return 0;
 }
 
-int Filesystem::Open(uint64_t ino, int* fd) const {
+int Filesystem::ContentFd(uint64_t ino, int* fd, bool* owned) {
   uint32_t node;
   if (int err = Node(ino, &node)) return err;
+  int cached = content_fds_[node].load(std::memory_order_acquire);
+  if (cached >= 0) {
+    *fd = cached;
+    *owned = false;
+    return 0;
+  }
   auto object = index_->Object(node);
   if (!object.ok()) return EISDIR;
   auto opened = store_->OpenObject(*object);
   if (!opened.ok()) return opened.status().posix_errno() ? opened.status().posix_errno() : EIO;
-  *fd = opened->Release();
+  if (cached_fds_.fetch_add(1, std::memory_order_relaxed) >= max_cached_fds_) {
+    cached_fds_.fetch_sub(1, std::memory_order_relaxed);
+    *fd = opened->Release();
+    *owned = true;
+    return 0;
+  }
+  int expected = -1;
+  int mine = opened->Release();
+  if (content_fds_[node].compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) {
+    *fd = mine;
+  } else {  // another thread cached one first
+    ::close(mine);
+    cached_fds_.fetch_sub(1, std::memory_order_relaxed);
+    *fd = expected;
+  }
+  *owned = false;
   return 0;
 }
 

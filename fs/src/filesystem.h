@@ -1,12 +1,15 @@
 // Filesystem: the read path of stratafs over a RootfsIndex, free of fuse_req_t so it can be
 // driven by tests directly. Inode numbers are index node ids + 1 (the root is FUSE_ROOT_ID), so
 // they are stable across lookups and remounts and need no table: nothing is allocated per lookup
-// and forget has nothing to free. Immutable after construction; every method is thread-safe.
+// and forget has nothing to free. Files need no open either: the content fd of a node is opened
+// at its first read and kept (up to a bound), so the kernel can skip OPEN and RELEASE round trips.
+// Every method is thread-safe.
 #pragma once
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +27,7 @@ class Filesystem {
  public:
   // Takes ownership of both. REQUIRES: index belongs to store.
   Filesystem(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index);
+  ~Filesystem();
 
   static uint64_t InoOf(uint32_t node) { return uint64_t{node} + 1; }
 
@@ -31,8 +35,9 @@ class Filesystem {
   int GetAttr(uint64_t ino, struct stat* st) const;
   int Lookup(uint64_t parent, const char* name, uint64_t* ino, struct stat* st) const;
   int ReadLink(uint64_t ino, std::string* target) const;
-  // An fd on the file's content; the caller owns it.
-  int Open(uint64_t ino, int* fd) const;
+  // An fd on the file's content. *owned: the caller must close it (the cache was full);
+  // otherwise the fd stays the Filesystem's.
+  int ContentFd(uint64_t ino, int* fd, bool* owned);
   // Children of a directory by position; *count receives the number of children.
   int ChildCount(uint64_t dir, uint32_t* count) const;
   int Child(uint64_t dir, uint32_t i, std::string_view* name, uint64_t* ino) const;
@@ -45,6 +50,9 @@ class Filesystem {
   int Node(uint64_t ino, uint32_t* node) const;
   std::unique_ptr<layerstore::Store> store_;
   std::unique_ptr<layerstore::RootfsIndex> index_;
+  std::unique_ptr<std::atomic<int>[]> content_fds_;  // by node; -1 until first read
+  std::atomic<size_t> cached_fds_{0};
+  size_t max_cached_fds_;
 };
 
 }  // namespace layerfs

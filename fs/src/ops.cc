@@ -100,49 +100,25 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
   });
 }
 
-void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+// Opens need no state (reads find the content fd by inode), so the first OPEN and OPENDIR answer
+// ENOSYS: the kernel then stops sending OPEN, OPENDIR, RELEASE and RELEASEDIR altogether, and
+// treats every open as keep_cache (and directories as cache_readdir): nothing here can change.
+void NoOpen(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, ENOSYS); }
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
   Guard(req, [&] {
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-      fuse_reply_err(req, EROFS);
-      return;
-    }
     int fd = -1;
-    if (int err = Fs(req).Open(ino, &fd)) {
+    bool owned = false;
+    if (int err = Fs(req).ContentFd(ino, &fd, &owned)) {
       fuse_reply_err(req, err);
       return;
     }
-    fi->fh = static_cast<uint64_t>(fd);
-    fi->keep_cache = 1;  // contents are immutable: page cache survives close/open
-    fi->noflush = 1;
-    if (fuse_reply_open(req, fi) != 0) ::close(fd);  // the request was interrupted
-  });
-}
-
-void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) noexcept {
-  Guard(req, [&] {
     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = static_cast<int>(fi->fh);
+    buf.buf[0].fd = fd;
     buf.buf[0].pos = off;
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-  });
-}
-
-void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
-  ::close(static_cast<int>(fi->fh));
-  fuse_reply_err(req, 0);
-}
-
-void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  Guard(req, [&] {
-    uint32_t count;
-    if (int err = Fs(req).ChildCount(ino, &count)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fi->cache_readdir = 1;  // listings never change: the kernel keeps them
-    fi->keep_cache = 1;
-    fuse_reply_open(req, fi);
+    if (owned) ::close(fd);
   });
 }
 
@@ -196,8 +172,6 @@ void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
   Guard(req, [&] { DoReadDir(req, ino, size, off, true); });
 }
 
-void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
-
 void StatFs(fuse_req_t req, fuse_ino_t) noexcept {
   Guard(req, [&] {
     struct statvfs st;
@@ -247,13 +221,11 @@ fuse_lowlevel_ops MakeOperations() {
   ops.lookup = Lookup;
   ops.getattr = GetAttr;
   ops.readlink = ReadLink;
-  ops.open = Open;
+  ops.open = NoOpen;
   ops.read = Read;
-  ops.release = Release;
-  ops.opendir = OpenDir;
+  ops.opendir = NoOpen;
   ops.readdir = ReadDir;
   ops.readdirplus = ReadDirPlus;
-  ops.releasedir = ReleaseDir;
   ops.statfs = StatFs;
   ops.getxattr = GetXattr;
   ops.listxattr = ListXattr;
