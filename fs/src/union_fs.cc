@@ -898,12 +898,10 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
       if (int err = IsUnionEmpty(target, &empty)) return done(err);
       if (!empty) return done(ENOTEMPTY);
       // Its upper copy may still hold whiteouts, which would make the rename fail.
+      // Whatever the lower view has at the new name stays hidden: the source carries a redirect
+      // (its lower part comes from elsewhere) or is made opaque below.
       if (target->upper) {
         if (int err = RemoveUpper(new_dir->upper.get(), new_name, true)) return done(err);
-        if (ft.lower_here != kNoNode &&
-            ::mknodat(new_dir->upper.get(), new_name, S_IFCHR | 0, makedev(0, 0)) != 0) {
-          return done(errno);
-        }
       }
     }
   }
@@ -957,7 +955,7 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
 
 // --- attributes and data -----------------------------------------------------------------------
 
-int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, FileHandle* fh, struct stat* out) {
+int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct stat* out) {
   std::lock_guard lock(mu_);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
@@ -975,9 +973,7 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, FileHan
       }
     } else {
       if (int err = CopyUp(inode, true)) return err;
-      int rc = fh && !fh->lower_content_ ? ::ftruncate(fh->fd(), in.st_size)
-                                         : ::truncate(ProcPath(inode->upper.get()).c_str(), in.st_size);
-      if (rc != 0) return errno;
+      if (::truncate(ProcPath(inode->upper.get()).c_str(), in.st_size) != 0) return errno;
     }
   } else if (int err = CopyUp(inode, false)) {
     return err;

@@ -94,7 +94,7 @@ class UnionFs {
   void Forget(uint64_t nodeid, uint64_t nlookup);
   int GetAttr(uint64_t nodeid, struct stat* st);
   // to_set: FUSE_SET_ATTR_* bits (mode, uid, gid, size, atime, mtime, *_NOW).
-  int SetAttr(uint64_t nodeid, const struct stat& in, int to_set, FileHandle* fh, struct stat* out);
+  int SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct stat* out);
   int ReadLink(uint64_t nodeid, std::string* target);
   int MkNod(uint64_t parent, const char* name, mode_t mode, dev_t rdev, const Caller& caller, EntryOut* out);
   int MkDir(uint64_t parent, const char* name, mode_t mode, const Caller& caller, EntryOut* out);

@@ -103,11 +103,10 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   });
 }
 
-void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) noexcept {
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) noexcept {
   Guard(req, [&] {
     struct stat st;
-    auto* fh = fi ? reinterpret_cast<UnionFs::FileHandle*>(fi->fh) : nullptr;
-    if (int err = Fs(req).SetAttr(ino, *attr, to_set, fh, &st)) {
+    if (int err = Fs(req).SetAttr(ino, *attr, to_set, &st)) {
       fuse_reply_err(req, err);
       return;
     }
@@ -243,7 +242,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) noexcept {
-  int fd = Handle(fi).fd();
+  int fd = Fs(req).ReadFd(Handle(fi));
   int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }

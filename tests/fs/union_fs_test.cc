@@ -51,6 +51,7 @@ class UnionFsTest : public ::testing::Test {
                             .File("data/sub/file", "deep\n")
                             .File("data/top", "top\n")
                             .Symlink("link", "etc/config")
+                            .Dir("empty/")
                             .Finish();
     std::vector<layerstore::Digest> layers;
     {
@@ -136,7 +137,7 @@ class UnionFsTest : public ::testing::Test {
 
 TEST_F(UnionFsTest, ReadsTheLowerViewWithoutTouchingUpper) {
   EXPECT_EQ(ReadAll("etc/config"), "lower config\n");
-  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "etc", "link"}));
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "empty", "etc", "link"}));
   EXPECT_TRUE(fs::is_empty(tmp_ / "upper"));
 }
 
@@ -173,7 +174,7 @@ TEST_F(UnionFsTest, ChmodCopiesMetadataOnly) {
   struct stat in {};
   in.st_mode = 0600;
   struct stat out;
-  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, nullptr, &out), 0);
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, &out), 0);
   EXPECT_EQ(out.st_mode & 07777, 0600u);
   EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
   struct stat upper;
@@ -205,7 +206,7 @@ TEST_F(UnionFsTest, DeletionsAreWhiteoutsAndOpaqueDirectories) {
   ASSERT_EQ(fs_->RmDir(Walk("data"), "sub"), 0);
   ASSERT_EQ(fs_->Unlink(Walk("data"), "top"), 0);
   ASSERT_EQ(fs_->RmDir(1, "data"), 0);
-  EXPECT_EQ(List(""), (std::vector<std::string>{"etc", "link"}));
+  EXPECT_EQ(List(""), (std::vector<std::string>{"empty", "etc", "link"}));
   EntryOut out;
   ASSERT_EQ(fs_->MkDir(1, "data", 0755, Caller{}, &out), 0);
   EXPECT_TRUE(List("data").empty()) << "a directory made over a deleted one shows nothing below";
@@ -227,6 +228,25 @@ TEST_F(UnionFsTest, RenamingALowerDirectoryMovesItsContentByReference) {
   Mount(layers_);
   EXPECT_EQ(ReadAll("moved/sub/file"), "deep\n") << "after a remount";
   EXPECT_EQ(Walk("data"), 0u);
+}
+
+TEST_F(UnionFsTest, RenamingOverAnEmptyLowerDirectoryReplacesIt) {
+  ASSERT_EQ(fs_->Rename(1, "data", 1, "empty", 0), 0);
+  EXPECT_EQ(ReadAll("empty/sub/file"), "deep\n");
+  EXPECT_EQ(List("empty"), (std::vector<std::string>{"sub", "top"}));
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("empty/sub/file"), "deep\n") << "after a remount";
+  EXPECT_EQ(Walk("data"), 0u);
+}
+
+TEST_F(UnionFsTest, ANewDirectoryRenamedOverALowerOneHidesIt) {
+  EntryOut out;
+  ASSERT_EQ(fs_->MkDir(1, "fresh", 0755, Caller{}, &out), 0);
+  ASSERT_EQ(fs_->Rename(1, "fresh", 1, "empty", 0), 0) << "an empty new directory over the merged one";
+  EXPECT_TRUE(List("empty").empty());
+  Mount(layers_);
+  EXPECT_TRUE(List("empty").empty()) << "after a remount";
+  EXPECT_EQ(Walk("fresh"), 0u);
 }
 
 TEST_F(UnionFsTest, ErrorsAsTheKernelGivesThem) {
