@@ -125,6 +125,19 @@ if rmdir "$WORK/mnt/renamed" 2>"$WORK/err"; then fail "rmdir of a non-empty merg
 assert_contains "$(cat "$WORK/err")" "not empty" "rmdir of a non-empty dir"
 if (echo x > "$WORK/mnt/etc/config/sub") 2>/dev/null; then fail "a file below a file"; fi
 
+step "permissions are the kernel's; other uids can use the mount; statfs"
+chmod o+x "$WORK"  # mktemp made it private: let uid 1000 reach the mount point
+mkdir "$WORK/mnt/shared" && chmod 1777 "$WORK/mnt/shared"
+setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "echo mine > '$WORK/mnt/shared/by-1000'" ||
+  fail "uid 1000 could not create a file in a 1777 directory"
+assert_eq "1000:1000" "$(stat -c %u:%g "$WORK/mnt/shared/by-1000")" "owner of a file made by uid 1000"
+if setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "echo x >> '$WORK/mnt/etc/config'" 2>/dev/null; then
+  fail "uid 1000 wrote a root-owned 0644 file"
+fi
+assert_eq 255 "$(stat -f -c %l "$WORK/mnt")" "statfs name length"
+[ "$(stat -f -c %b "$WORK/mnt")" -gt 0 ] || fail "statfs reports no blocks"
+rm -r "$WORK/mnt/shared"
+
 step "the upper directory is in overlay format"
 U=$WORK/c1/upper
 [ "$(stat -c '%F %t:%T' "$U/etc/null")" = "character special file 0:0" ] || fail "no whiteout for etc/null"
