@@ -81,8 +81,6 @@ layerstore::Result<std::unique_ptr<layerstore::RootfsIndex>> OpenView(layerstore
   return store.OpenRootfs(matches, true);
 }
 
-unsigned kIdleThreads = 1;
-
 void RaiseFdLimit() {
   rlimit lim;
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -190,10 +188,13 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 
   std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());
   fuse_loop_cfg_set_clone_fd(loop.get(), 1);
-  fuse_loop_cfg_set_max_threads(loop.get(), 8);
-  // Threads are added while every worker is busy and leave when idle: one hot worker serves a
-  // sequential workload, where a pool of idle ones would pass each request to a cold thread.
-  fuse_loop_cfg_set_idle_threads(loop.get(), kIdleThreads);
+  // The kernel hands each request to the worker that has waited longest, so a pool passes a
+  // serial reader's requests to cold threads, often on the other CPU: one worker gave 3x the
+  // unpinned random-read IOPS (docs/benchmarks.md). An image mount never blocks on anything but
+  // page-cache reads, so it gets one; a container mount may wait on fsync or a large copy-up,
+  // so other requests need workers of their own. (Capping idle threads instead makes libfuse
+  // 3.14 create and destroy a thread per request.)
+  fuse_loop_cfg_set_max_threads(loop.get(), writable_layer ? 8 : 1);
   int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());
   store_ptr->RemoveMountLease(real);
   fuse_session_unmount(se.get());
