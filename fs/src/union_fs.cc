@@ -836,7 +836,12 @@ int UnionFs::Unlink(uint64_t parent, const char* name) {
       int err = CopyUp(inode, false);
       Unref(inode, 1);
       if (err) return err;
-      return ReplaceWithWhiteout(dir->upper.get(), name, false);
+      if (int e = CopyUp(dir, false)) return e;
+      struct stat st;
+      if (::fstatat(dir->upper.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return ReplaceWithWhiteout(dir->upper.get(), name, false);
+      }
+      // This name was not reachable as an alias (a directory on its way was renamed).
     }
   }
   if (int err = CopyUp(dir, false)) return err;
@@ -934,7 +939,14 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
     // Where the lower view has something at the old name, a whiteout must take the file's place
     // in the same step.
     unsigned rflags = fs.lower_here != kNoNode ? RENAME_WHITEOUT : 0;
-    if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, rflags) != 0) {
+    if (ft.whiteout) {
+      // Onto a whiteout: swap the two (a directory cannot replace a device), then the whiteout,
+      // now at the old name, stays only if the lower view has something there.
+      if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, RENAME_EXCHANGE) != 0) {
+        return done(errno);
+      }
+      if (fs.lower_here == kNoNode && ::unlinkat(dir->upper.get(), name, 0) != 0) return done(errno);
+    } else if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, rflags) != 0) {
       if (errno != EINVAL || rflags == 0) return done(errno);
       if (::renameat(dir->upper.get(), name, new_dir->upper.get(), new_name) != 0) return done(errno);
       if (::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) != 0) return done(errno);

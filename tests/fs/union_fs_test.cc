@@ -230,6 +230,20 @@ TEST_F(UnionFsTest, RenamingALowerDirectoryMovesItsContentByReference) {
   EXPECT_EQ(Walk("data"), 0u);
 }
 
+TEST_F(UnionFsTest, ADirectoryRenamedAwayAndBack) {
+  ASSERT_EQ(fs_->Rename(1, "data", 1, "moved", 0), 0);
+  ASSERT_EQ(fs_->Rename(1, "moved", 1, "data", 0), 0) << "onto its own whiteout";
+  EXPECT_EQ(ReadAll("data/sub/file"), "deep\n");
+  EXPECT_EQ(Walk("moved"), 0u);
+  ASSERT_EQ(fs_->Rename(Walk("etc"), "other", 1, "other-moved", 0), 0);
+  ASSERT_EQ(fs_->Rename(1, "other-moved", Walk("etc"), "other", 0), 0) << "a file onto its own whiteout";
+  EXPECT_EQ(ReadAll("etc/other"), "other\n");
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "empty", "etc", "link"}));
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("data/sub/file"), "deep\n") << "after a remount";
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "empty", "etc", "link"}));
+}
+
 TEST_F(UnionFsTest, RenamingOverAnEmptyLowerDirectoryReplacesIt) {
   ASSERT_EQ(fs_->Rename(1, "data", 1, "empty", 0), 0);
   EXPECT_EQ(ReadAll("empty/sub/file"), "deep\n");
