@@ -3,7 +3,6 @@
 // on the hot path.
 #include "ops.h"
 
-#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -12,26 +11,12 @@
 #include <vector>
 
 #include "filesystem.h"
+#include "reply.h"
 
 namespace layerfs {
 namespace {
 
-// The lower layers never change while mounted, so the kernel may cache everything for long.
-constexpr double kForever = 86400.0;
-
 Filesystem& Fs(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
-
-template <class F>
-void Guard(fuse_req_t req, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
-  } catch (const std::exception& e) {
-    spdlog::error("internal error: {}", e.what());
-    fuse_reply_err(req, EIO);
-  }
-}
 
 void Init(void*, fuse_conn_info* conn) {
   // Reads come straight from object fds: let libfuse splice them to the kernel.
@@ -47,14 +32,6 @@ void Init(void*, fuse_conn_info* conn) {
   // Large reads: fewer round trips on sequential reads.
   conn->max_read = 0;  // no limit beyond max_pages
   conn->max_readahead = 1 << 20;
-}
-
-void FillEntry(fuse_entry_param* e, uint64_t ino, const struct stat& st) {
-  e->ino = ino;
-  e->generation = 1;
-  e->attr = st;
-  e->attr_timeout = kForever;
-  e->entry_timeout = kForever;
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
@@ -75,28 +52,6 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
     }
     FillEntry(&e, ino, e.attr);
     fuse_reply_entry(req, &e);
-  });
-}
-
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
-  Guard(req, [&] {
-    struct stat st;
-    if (int err = Fs(req).GetAttr(ino, &st)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_attr(req, &st, kForever);
-  });
-}
-
-void ReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
-  Guard(req, [&] {
-    std::string target;
-    if (int err = Fs(req).ReadLink(ino, &target)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_readlink(req, target.c_str());
   });
 }
 
@@ -172,63 +127,22 @@ void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
   Guard(req, [&] { DoReadDir(req, ino, size, off, true); });
 }
 
-void StatFs(fuse_req_t req, fuse_ino_t) noexcept {
-  Guard(req, [&] {
-    struct statvfs st;
-    if (int err = Fs(req).StatFs(&st)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_statfs(req, &st);
-  });
-}
-
-void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
-  Guard(req, [&] {
-    std::string value;
-    if (int err = Fs(req).GetXattr(ino, name, &value)) {
-      fuse_reply_err(req, err);
-    } else if (size == 0) {
-      fuse_reply_xattr(req, value.size());
-    } else if (size < value.size()) {
-      fuse_reply_err(req, ERANGE);
-    } else {
-      fuse_reply_buf(req, value.data(), value.size());
-    }
-  });
-}
-
-void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
-  Guard(req, [&] {
-    std::string names;
-    if (int err = Fs(req).ListXattr(ino, &names)) {
-      fuse_reply_err(req, err);
-    } else if (size == 0) {
-      fuse_reply_xattr(req, names.size());
-    } else if (size < names.size()) {
-      fuse_reply_err(req, ERANGE);
-    } else {
-      fuse_reply_buf(req, names.data(), names.size());
-    }
-  });
-}
-
 }  // namespace
 
 fuse_lowlevel_ops MakeOperations() {
   fuse_lowlevel_ops ops{};
   ops.init = Init;
   ops.lookup = Lookup;
-  ops.getattr = GetAttr;
-  ops.readlink = ReadLink;
+  ops.getattr = GetAttrOp<Filesystem>;
+  ops.readlink = ReadLinkOp<Filesystem>;
   ops.open = NoOpen;
   ops.read = Read;
   ops.opendir = NoOpen;
   ops.readdir = ReadDir;
   ops.readdirplus = ReadDirPlus;
-  ops.statfs = StatFs;
-  ops.getxattr = GetXattr;
-  ops.listxattr = ListXattr;
+  ops.statfs = StatFsOp<Filesystem>;
+  ops.getxattr = GetXattrOp<Filesystem>;
+  ops.listxattr = ListXattrOp<Filesystem>;
   return ops;
 }
 

@@ -1,5 +1,6 @@
 #include "union_fs.h"
 
+#include "node_stat.h"
 #include "ops.h"  // FUSE_ROOT_ID, FUSE_SET_ATTR_*
 
 #include <dirent.h>
@@ -368,20 +369,7 @@ void UnionFs::Unref(Inode* inode, uint64_t n) {
 int UnionFs::LowerStat(uint32_t node, uint64_t nodeid, struct stat* st) {
   auto n = index_->Node(node);
   if (!n.ok()) return EIO;
-  std::memset(st, 0, sizeof *st);
-  st->st_ino = nodeid;
-  st->st_mode = n->mode;
-  st->st_nlink = n->nlink;
-  st->st_uid = n->uid;
-  st->st_gid = n->gid;
-  st->st_size = static_cast<off_t>(n->size);
-  st->st_blksize = 4096;
-  st->st_blocks = static_cast<blkcnt_t>((n->size + 511) / 512);
-  st->st_rdev = makedev(n->dev_major, n->dev_minor);
-  st->st_mtim.tv_sec = n->mtime_sec;
-  st->st_mtim.tv_nsec = n->mtime_nsec;
-  st->st_atim = st->st_mtim;
-  st->st_ctim = st->st_mtim;
+  StatOfNode(*n, nodeid, st);
   return 0;
 }
 
@@ -1157,8 +1145,7 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
   return 0;
 }
 
-int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags) {
-  if (IsReservedXattr(name)) return EPERM;
+int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change) {
   std::lock_guard lock(mu_);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
@@ -1166,24 +1153,24 @@ int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& valu
   std::string path;
   bool no_follow;
   if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  std::string stored = EscapeXattr(name);
-  int rc = no_follow ? ::lsetxattr(path.c_str(), stored.c_str(), value.data(), value.size(), flags)
-                     : ::setxattr(path.c_str(), stored.c_str(), value.data(), value.size(), flags);
-  return rc == 0 ? 0 : errno;
+  return change(path.c_str(), no_follow) == 0 ? 0 : errno;
+}
+
+int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags) {
+  if (IsReservedXattr(name)) return EPERM;
+  const std::string stored = EscapeXattr(name);
+  return ChangeXattr(nodeid, [&](const char* path, bool no_follow) {
+    return no_follow ? ::lsetxattr(path, stored.c_str(), value.data(), value.size(), flags)
+                     : ::setxattr(path, stored.c_str(), value.data(), value.size(), flags);
+  });
 }
 
 int UnionFs::RemoveXattr(uint64_t nodeid, const char* name) {
   if (IsReservedXattr(name)) return ENODATA;
-  std::lock_guard lock(mu_);
-  Inode* inode = Get(nodeid);
-  if (!inode) return ESTALE;
-  if (int err = CopyUp(inode, false)) return err;
-  std::string path;
-  bool no_follow;
-  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  std::string stored = EscapeXattr(name);
-  int rc = no_follow ? ::lremovexattr(path.c_str(), stored.c_str()) : ::removexattr(path.c_str(), stored.c_str());
-  return rc == 0 ? 0 : errno;
+  const std::string stored = EscapeXattr(name);
+  return ChangeXattr(nodeid, [&](const char* path, bool no_follow) {
+    return no_follow ? ::lremovexattr(path, stored.c_str()) : ::removexattr(path, stored.c_str());
+  });
 }
 
 int UnionFs::StatFs(struct statvfs* st) {

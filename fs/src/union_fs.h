@@ -142,6 +142,8 @@ class UnionFs {
   std::optional<uint32_t> LowerLookupPath(const std::string& path);
   std::string TempName();
   int UpperXattrPath(Inode* inode, std::string* path, bool* no_follow);
+  // Copies the inode up and runs change(path, no_follow), an xattr call returning 0 or -1/errno.
+  int ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change);
 
   std::unique_ptr<layerstore::Store> store_;
   std::unique_ptr<layerstore::RootfsIndex> index_;

@@ -1,6 +1,5 @@
 // Trampolines from libfuse to UnionFs for container mounts. As in ops.cc: exactly one reply per
 // request, no exception escapes into libfuse, nothing logged on the hot path.
-#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -10,28 +9,13 @@
 #include <vector>
 
 #include "ops.h"
+#include "reply.h"
 #include "union_fs.h"
 
 namespace layerfs {
 namespace {
 
-// Every change to the tree goes through this daemon, which tells the kernel of it in its
-// replies, so what the kernel caches stays true: cache for long.
-constexpr double kForever = 86400.0;
-
 UnionFs& Fs(fuse_req_t req) { return *static_cast<UnionFs*>(fuse_req_userdata(req)); }
-
-template <class F>
-void Guard(fuse_req_t req, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
-  } catch (const std::exception& e) {
-    spdlog::error("internal error: {}", e.what());
-    fuse_reply_err(req, EIO);
-  }
-}
 
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -60,11 +44,7 @@ void ReplyEntry(fuse_req_t req, int err, const EntryOut& out) {
     return;
   }
   fuse_entry_param e{};
-  e.ino = out.nodeid;
-  e.generation = 1;
-  e.attr = out.attr;
-  e.attr_timeout = kForever;
-  e.entry_timeout = kForever;
+  FillEntry(&e, out.nodeid, out.attr);
   fuse_reply_entry(req, &e);
 }
 
@@ -92,17 +72,6 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexce
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
-  Guard(req, [&] {
-    struct stat st;
-    if (int err = Fs(req).GetAttr(ino, &st)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_attr(req, &st, kForever);
-  });
-}
-
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) noexcept {
   Guard(req, [&] {
     struct stat st;
@@ -111,17 +80,6 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       return;
     }
     fuse_reply_attr(req, &st, kForever);
-  });
-}
-
-void ReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
-  Guard(req, [&] {
-    std::string target;
-    if (int err = Fs(req).ReadLink(ino, &target)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_readlink(req, target.c_str());
   });
 }
 
@@ -194,11 +152,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
       return;
     }
     fuse_entry_param e{};
-    e.ino = out.nodeid;
-    e.generation = 1;
-    e.attr = out.attr;
-    e.attr_timeout = kForever;
-    e.entry_timeout = kForever;
+    FillEntry(&e, out.nodeid, out.attr);
     fi->fh = reinterpret_cast<uint64_t>(fh.get());
     fi->keep_cache = 1;
     fi->noflush = 1;
@@ -298,12 +252,7 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     if (plus) {
       fuse_entry_param e{};
       e.attr = entry.attr;
-      if (counted) {
-        e.ino = entry.nodeid;
-        e.generation = 1;
-        e.attr_timeout = kForever;
-        e.entry_timeout = kForever;
-      }
+      if (counted) FillEntry(&e, entry.nodeid, entry.attr);
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, pos + 1);
     } else {
       n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &entry.attr, pos + 1);
@@ -332,40 +281,6 @@ void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noe
   Guard(req, [&] { fuse_reply_err(req, Fs(req).FsyncDir(ino, datasync != 0)); });
 }
 
-void StatFs(fuse_req_t req, fuse_ino_t) noexcept {
-  Guard(req, [&] {
-    struct statvfs st;
-    if (int err = Fs(req).StatFs(&st)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fuse_reply_statfs(req, &st);
-  });
-}
-
-void ReplyXattr(fuse_req_t req, int err, const std::string& value, size_t size) {
-  if (err) fuse_reply_err(req, err);
-  else if (size == 0) fuse_reply_xattr(req, value.size());
-  else if (size < value.size()) fuse_reply_err(req, ERANGE);
-  else fuse_reply_buf(req, value.data(), value.size());
-}
-
-void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
-  Guard(req, [&] {
-    std::string value;
-    int err = Fs(req).GetXattr(ino, name, &value);
-    ReplyXattr(req, err, value, size);
-  });
-}
-
-void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
-  Guard(req, [&] {
-    std::string names;
-    int err = Fs(req).ListXattr(ino, &names);
-    ReplyXattr(req, err, names, size);
-  });
-}
-
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) noexcept {
   Guard(req, [&] { fuse_reply_err(req, Fs(req).SetXattr(ino, name, std::string(value, size), flags)); });
 }
@@ -382,9 +297,9 @@ fuse_lowlevel_ops MakeUnionOperations() {
   ops.lookup = Lookup;
   ops.forget = Forget;
   ops.forget_multi = ForgetMulti;
-  ops.getattr = GetAttr;
+  ops.getattr = GetAttrOp<UnionFs>;
   ops.setattr = SetAttr;
-  ops.readlink = ReadLink;
+  ops.readlink = ReadLinkOp<UnionFs>;
   ops.mknod = MkNod;
   ops.mkdir = MkDir;
   ops.symlink = Symlink;
@@ -406,9 +321,9 @@ fuse_lowlevel_ops MakeUnionOperations() {
   ops.readdirplus = ReadDirPlus;
   ops.releasedir = ReleaseDir;
   ops.fsyncdir = FsyncDir;
-  ops.statfs = StatFs;
-  ops.getxattr = GetXattr;
-  ops.listxattr = ListXattr;
+  ops.statfs = StatFsOp<UnionFs>;
+  ops.getxattr = GetXattrOp<UnionFs>;
+  ops.listxattr = ListXattrOp<UnionFs>;
   ops.setxattr = SetXattr;
   ops.removexattr = RemoveXattr;
   return ops;

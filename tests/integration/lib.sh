@@ -16,6 +16,7 @@
 #   json_eval EXPR [ARGS]   evaluates a Python expression on the JSON document on stdin (`j`)
 #   count_files DIR, sha256_of FILE, need_cmd CMD..., track_pid PID (killed at exit)
 #   new_root                switches STRATA_ROOT to another fresh root
+#   track_mount DIR         DIR is unmounted at exit if it is still mounted (also on failure)
 #   step MSG, pass          progress lines with elapsed time; call pass at the end
 set -Eeuo pipefail
 
@@ -73,6 +74,16 @@ _cleanup() {
 }
 trap _cleanup EXIT
 trap 'echo "FAIL: $TEST_NAME: line $LINENO: command failed (exit $?): $BASH_COMMAND" >&2' ERR
+
+_MOUNTS=()
+track_mount() { _MOUNTS+=("$1"); }
+_unmount_tracked() {
+  local m
+  for m in "${_MOUNTS[@]}"; do
+    if grep -q " $m " /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
+  done
+}
+at_exit _unmount_tracked
 
 # Remember a background process started by the test so cleanup kills it.
 track_pid() { _BG_PIDS+=("$1"); }

@@ -5,20 +5,11 @@
 # shows one layer as stored; umount leaves nothing behind.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MOUNTS=()
-unmount_all() {
-  local m
-  for m in "${MOUNTS[@]}"; do
-    if grep -q " $m fuse" /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
-  done
-}
-at_exit unmount_all
-
 mount_image() {  # mount_image IMAGE DIR [ARGS...]
   local image=$1 dir=$2
   shift 2
   mkdir -p "$dir"
-  MOUNTS+=("$dir")
+  track_mount "$dir"
   expect_rc 0 mount "$@" "$image" "$dir"
 }
 

@@ -11,21 +11,12 @@ need_cmd umoci setfattr getfattr fallocate mknod
 STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
 [ -x "$STRATAFS" ] || fail "stratafs not found at $STRATAFS"
 
-MOUNTS=()
-unmount_all() {
-  local m
-  for m in "${MOUNTS[@]}"; do
-    if grep -q " $m " /proc/mounts; then umount -l "$m" 2>/dev/null || true; fi
-  done
-}
-at_exit unmount_all
-
 # mount_layer UPPER_NAME DIR [ARGS]: the image plus the writable layer $WORK/UPPER_NAME.
 mount_layer() {
   local name=$1 dir=$2
   shift 2
   mkdir -p "$WORK/$name/upper" "$WORK/$name/work" "$dir"
-  MOUNTS+=("$dir")
+  track_mount "$dir"
   "$STRATAFS" --root "$STRATA_ROOT" --upper "$WORK/$name/upper" --work "$WORK/$name/work" "$@" test/union:1 "$dir" ||
     fail "stratafs did not mount $dir"
 }
@@ -96,7 +87,7 @@ step "kernel overlayfs over the unpacked image, as the reference"
 mkdir -p "$WORK/ovl/upper" "$WORK/ovl/work" "$WORK/ovl/mnt"
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$WORK/ovl/upper,workdir=$WORK/ovl/work,redirect_dir=on,index=on" \
   "$WORK/ovl/mnt" || fail "kernel overlayfs mount failed"
-MOUNTS+=("$WORK/ovl/mnt")
+track_mount "$WORK/ovl/mnt"
 mutate "$WORK/ovl/mnt" || fail "the changes failed on kernel overlayfs"
 dump "$WORK/ovl/mnt" > "$WORK/want.txt"
 
