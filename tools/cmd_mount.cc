@@ -1,13 +1,9 @@
-#include <limits.h>
-#include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 
 #include "commands.h"
+#include "mounts.h"
 
 namespace cli {
 namespace {
@@ -16,48 +12,44 @@ struct MountOptions {
   bool read_only = false;
   bool foreground = false;
   std::string layer;
-  std::string image;
-  std::string mountpoint;
+  std::string container;
+  std::vector<std::string> args;  // IMAGE DIR, or DIR with --container
 };
 
-// stratafs is installed beside strata; in a build tree it sits in ../fs.
-std::string FindStratafs() {
-  std::error_code ec;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  for (const auto& candidate : {self.parent_path() / "stratafs", self.parent_path().parent_path() / "fs" / "stratafs"}) {
-    if (!ec && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "stratafs";  // from PATH
-}
-
 void RunMount(const MountOptions& opts, Context& ctx) {
+  const bool container = !opts.container.empty();
+  auto usage = [&](const std::string& msg) {
+    ctx.Fail(layerstore::Status::InvalidArgument(msg + "\nRun with --help for more information."));
+    ctx.exit_code = kExitUsage;
+  };
+  if (opts.args.size() != (container ? 1u : 2u)) {
+    return usage(container ? "\"strata mount --container\" requires exactly 1 argument: DIR"
+                           : "\"strata mount\" requires exactly 2 arguments: IMAGE DIR");
+  }
+  if (container && !opts.layer.empty())
+    return usage("--layer shows a layer of an image: it does not go with --container");
   std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-  std::string stratafs = FindStratafs();
-  std::vector<std::string> args = {stratafs, "--root", root};
+  std::vector<std::string> args = {"--root", root};
   if (!opts.layer.empty()) args.insert(args.end(), {"--layer", opts.layer});
+  if (container) {
+    args.insert(args.end(), {"--container", opts.container});
+    if (opts.read_only) args.push_back("--read-only");
+  }
   if (opts.foreground) args.push_back("-f");
-  args.insert(args.end(), {opts.image, opts.mountpoint});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  args.insert(args.end(), opts.args.begin(), opts.args.end());
   if (opts.foreground) {
+    std::string stratafs = FindStratafs();
+    std::vector<std::string> storage = {stratafs};
+    storage.insert(storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
     ::execvp(argv[0], argv.data());
     return ctx.Fail(layerstore::Status::FromErrno("running " + stratafs, errno));
   }
   // stratafs returns once the mount is ready (or failed, saying why on stderr).
-  pid_t pid = ::fork();
-  if (pid < 0) return ctx.Fail(layerstore::Status::FromErrno("fork", errno));
-  if (pid == 0) {
-    ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "Error: running %s: %s\n", stratafs.c_str(), std::strerror(errno));
-    std::_Exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ctx.Fail(layerstore::Status::FailedPrecondition(""));  // stratafs already said why
-  }
+  auto s = RunStratafs(args);
+  if (!s.ok()) ctx.Fail(s);
 }
 
 struct UmountOptions {
@@ -65,39 +57,26 @@ struct UmountOptions {
 };
 
 void RunUmount(const UmountOptions& opts, Context& ctx) {
-  char real[PATH_MAX];
-  if (!::realpath(opts.mountpoint.c_str(), real)) {
-    // A mount whose daemon died answers ENOTCONN to stat: detach it by the name given.
-    if (errno != ENOTCONN || ::umount2(opts.mountpoint.c_str(), MNT_DETACH) != 0) {
-      return ctx.Fail(layerstore::Status::FromErrno("umount " + opts.mountpoint, errno));
-    }
-    std::strncpy(real, opts.mountpoint.c_str(), sizeof real - 1);
-    real[sizeof real - 1] = '\0';
-  } else if (::umount2(real, 0) != 0) {
-    int err = errno;
-    if (err == ENOTCONN && ::umount2(real, MNT_DETACH) == 0) {
-      // the daemon was dead: the lease below is stale
-    } else if (err == EPERM && ::geteuid() != 0) {
-      std::string cmd = "fusermount3 -u '" + std::string(real) + "'";
-      if (std::system(cmd.c_str()) != 0) return ctx.Fail(layerstore::Status::FromErrno("umount " + std::string(real), err));
-    } else {
-      return ctx.Fail(layerstore::Status::FromErrno("umount " + std::string(real), err));
-    }
-  }
+  std::string real;
+  auto s = Unmount(opts.mountpoint, false, &real);
+  if (!s.ok()) return ctx.Fail(s);
   auto store = ctx.Store();
-  if (store.ok()) (*store)->RemoveMountLease(real);
+  if (store.ok()) (void)(*store)->RemoveMountLease(real);
 }
 
 }  // namespace
 
 void RegisterMount(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<MountOptions>();
-  CLI::App* cmd = app.add_subcommand("mount", "Mount an image as a read-only directory, served from the store");
+  CLI::App* cmd =
+      app.add_subcommand("mount", "Mount an image read-only, or a container, as a directory served from the store");
   cmd->add_flag("--read-only", opts->read_only, "Mount read-only (image mounts always are)");
-  cmd->add_option("--layer", opts->layer, "Show one layer alone, as stored: 1-based from the bottom, or a diff_id prefix");
+  cmd->add_option("--layer", opts->layer,
+                  "Show one layer alone, as stored: 1-based from the bottom, or a diff_id prefix");
+  cmd->add_option("--container", opts->container,
+                  "Mount this container (name or ID): its image plus its writable layer");
   cmd->add_flag("-f,--foreground", opts->foreground, "Stay in the foreground until unmounted");
-  cmd->add_option("image", opts->image, "Image")->required();
-  cmd->add_option("dir", opts->mountpoint, "Mount point")->required();
+  cmd->add_option("args", opts->args, "IMAGE DIR, or DIR with --container")->required()->expected(1, 2);
   cmd->callback([opts, &ctx] { RunMount(*opts, ctx); });
 
   auto uopts = std::make_shared<UmountOptions>();

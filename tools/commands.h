@@ -18,6 +18,13 @@ void RegisterHistory(CLI::App& app, Context& ctx);
 void RegisterSystem(CLI::App& app, Context& ctx);   // `system df`
 void RegisterFsck(CLI::App& app, Context& ctx);
 void RegisterMount(CLI::App& app, Context& ctx);   // `mount` and `umount`
+// Containers: each also under `container` (`container create`, `container ls`, ...).
+void RegisterCreate(CLI::App& app, Context& ctx);
+void RegisterPs(CLI::App& app, Context& ctx);      // `ps` and `container ls`
+void RegisterRm(CLI::App& app, Context& ctx);
+void RegisterDiff(CLI::App& app, Context& ctx);
+void RegisterCommit(CLI::App& app, Context& ctx);
+void RegisterExport(CLI::App& app, Context& ctx);
 void RegisterVersion(CLI::App& app, Context& ctx);
 // Registries (tools/registry/): `pull`/`push` also as `image pull`/`image push`.
 void RegisterPull(CLI::App& app, Context& ctx);

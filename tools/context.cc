@@ -18,7 +18,8 @@ layerstore::Result<layerstore::Store*> Context::Store() {
 }
 
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
-                             const std::vector<std::pair<std::string, std::string>>& columns) {
+                             const std::vector<std::pair<std::string, std::string>>& columns,
+                             const std::map<std::string, std::string>& other_headers) {
   if (format == "json") {
     for (const auto& row : rows) std::cout << row.dump() << "\n";
     return {};
@@ -29,7 +30,7 @@ layerstore::Status PrintRows(const std::string& format, const std::vector<nlohma
   if (table && tmpl.empty()) {
     for (size_t i = 0; i < columns.size(); ++i) tmpl += (i ? "\t" : "") + std::string("{{.") + columns[i].second + "}}";
   }
-  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string> headers = other_headers;
   for (const auto& [header, field] : columns) headers[field] = header;
   std::string text, error;
   if (table) {

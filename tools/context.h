@@ -42,8 +42,11 @@ struct Context {
 
 // Prints `rows` per Docker's --format: "" or "table" (the default table of `columns`, each a
 // pair of header and field), "table TEMPLATE", "json" (one object per line), or a template.
+// `other_headers` names the headers of fields outside the default columns (field -> header, as
+// Docker's "CreatedAt" -> "CREATED AT"); others head their column with the field in upper case.
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
-                             const std::vector<std::pair<std::string, std::string>>& columns);
+                             const std::vector<std::pair<std::string, std::string>>& columns,
+                             const std::map<std::string, std::string>& other_headers = {});
 
 // Human time since an RFC 3339 timestamp ("2 weeks ago"), "N/A" when it does not parse.
 std::string SinceRfc3339(const std::string& rfc3339);

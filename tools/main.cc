@@ -1,4 +1,4 @@
-// strata: Docker's image commands over a deduplicated layer store.
+// strata: Docker's image and container commands over a deduplicated layer store.
 #include <spdlog/cfg/env.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   CLI::App* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
+  CLI::App* container = app.add_subcommand("container", "Manage containers");
+  container->require_subcommand(1);
 
   cli::RegisterLoad(app, ctx);
   cli::RegisterSave(app, ctx);
@@ -44,6 +46,12 @@ int main(int argc, char** argv) {
   cli::RegisterSystem(app, ctx);
   cli::RegisterFsck(app, ctx);
   cli::RegisterMount(app, ctx);
+  cli::RegisterCreate(app, ctx);
+  cli::RegisterPs(app, ctx);
+  cli::RegisterRm(app, ctx);
+  cli::RegisterDiff(app, ctx);
+  cli::RegisterCommit(app, ctx);
+  cli::RegisterExport(app, ctx);
   cli::RegisterVersion(app, ctx);
   cli::RegisterPull(app, ctx);
   cli::RegisterPush(app, ctx);

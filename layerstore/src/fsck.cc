@@ -277,14 +277,52 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     fix("lease of a dead mount daemon at " + mountpoint + ": removed");
     LS_RETURN_IF_ERROR(txn.Del(t.leases, mountpoint).status());
   }
+  // Containers: a row needs its directory (else the container's changes are lost: damage, and
+  // the row goes), a directory needs its row (else a crash interrupted a create or an rm).
+  std::set<std::string> container_ids;
+  std::vector<std::string> lost_containers;
+  LS_RETURN_IF_ERROR(txn.Scan(t.containers, "", [&](std::string_view key, std::string_view value) {
+    container_ids.emplace(key);
+    auto rec = DecodeContainer(key, value);
+    if (!rec.ok()) {
+      damage("container record " + std::string(key) + " is undecodable");
+      return true;
+    }
+    if (!images.count(rec->image_id)) {
+      damage("container " + rec->name + " (" + rec->id.substr(0, 12) + ") uses missing image " + rec->image_id.str());
+    }
+    struct stat st;
+    std::string upper = paths::ContainerDir(rec->id) + "/" + paths::kUpperDir;
+    if (::fstatat(root, upper.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+      damage("container " + rec->name + " (" + rec->id.substr(0, 12) + "): its writable layer " + upper +
+             " is missing (its changes are lost)");
+      lost_containers.emplace_back(key);
+    }
+    return true;
+  }));
+  for (const std::string& id : lost_containers) {
+    fix("record of container " + id.substr(0, 12) + ", whose directory is missing: removed");
+    LS_RETURN_IF_ERROR(txn.Del(t.containers, id).status());
+  }
+  std::vector<std::string> doomed_trees;  // removed after the commit, never across a mount
+  for (const std::string& name : ListDir(root, paths::kContainersDir)) {
+    if (container_ids.count(name)) continue;
+    fix("container directory containers/" + name + " without a record: removed");
+    doomed_trees.push_back(paths::ContainerDir(name));
+  }
   for (const std::string& name : ListDir(root, paths::kTmpDir)) {
     fix("leftover temporary file tmp/" + name + ": removed");
-    doomed.files.push_back(std::string(paths::kTmpDir) + "/" + name);
+    doomed_trees.push_back(std::string(paths::kTmpDir) + "/" + name);
   }
 
   if (!options.repair) return report;  // the write txn aborts: nothing changed
   LS_RETURN_IF_ERROR(txn.Commit());
   Unlink(doomed);
+  for (const std::string& tree : doomed_trees) {
+    // A temporary mount point still mounted (a killed `strata commit`) stays, and is reported.
+    Status s = fsutil::RemoveTreeAt(root, tree);
+    if (!s.ok()) damage(s.message());
+  }
   return report;
 }
 

@@ -1,5 +1,6 @@
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <memory>
+#include <vector>
 
 #include "paths.h"
 
@@ -103,6 +106,98 @@ uint64_t AllocatedBytes(int dirfd, const std::string& path) {
   struct stat st;
   if (::fstatat(dirfd, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+bool IsMountPoint(int dirfd, const std::string& path) {
+  struct statx stx;
+  if (::statx(dirfd, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) != 0) {
+    return errno == ENOTCONN;  // a FUSE mount whose daemon died
+  }
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
+// Removes everything inside the open directory `fd` (at `path`, for messages) on device `dev`.
+Status RemoveChildren(int fd, dev_t dev, const std::string& path) {
+  std::vector<std::string> names;
+  {
+    int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return Status::FromErrno("reading directory " + path, errno);
+    std::unique_ptr<DIR, DirCloser> dir(::fdopendir(dup));
+    if (!dir) {
+      ::close(dup);
+      return Status::FromErrno("reading directory " + path, errno);
+    }
+    while (dirent* de = ::readdir(dir.get())) {
+      std::string name = de->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+  }
+  Status first;
+  auto note = [&](Status s) {
+    if (first.ok()) first = std::move(s);
+  };
+  for (const std::string& name : names) {
+    const std::string child_path = path + "/" + name;
+    struct stat st;
+    if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) note(Status::FromErrno("stat " + child_path, errno));
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      if (::unlinkat(fd, name.c_str(), 0) != 0 && errno != ENOENT) note(Status::FromErrno("removing " + child_path, errno));
+      continue;
+    }
+    if (st.st_dev != dev || IsMountPoint(fd, name)) {
+      note(Status::FailedPrecondition(child_path + " is a mount point: left in place (unmount it first)"));
+      continue;
+    }
+    if ((st.st_mode & S_IRWXU) != S_IRWXU) ::fchmodat(fd, name.c_str(), (st.st_mode & 07777) | S_IRWXU, 0);
+    UniqueFd child(::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!child) {
+      note(Status::FromErrno("opening " + child_path, errno));
+      continue;
+    }
+    Status s = RemoveChildren(child.get(), dev, child_path);
+    child.Reset();
+    if (!s.ok()) {
+      note(std::move(s));
+      continue;
+    }
+    if (::unlinkat(fd, name.c_str(), AT_REMOVEDIR) != 0) note(Status::FromErrno("removing " + child_path, errno));
+  }
+  return first;
+}
+
+}  // namespace
+
+Status RemoveTreeAt(int dirfd, const std::string& path) {
+  struct stat st;
+  if (::fstatat(dirfd, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return {};
+    return Status::FromErrno("stat " + path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(dirfd, path.c_str(), 0) != 0 && errno != ENOENT) return Status::FromErrno("removing " + path, errno);
+    return {};
+  }
+  if (IsMountPoint(dirfd, path)) {
+    return Status::FailedPrecondition(path + " is a mount point: left in place (unmount it first)");
+  }
+  if ((st.st_mode & S_IRWXU) != S_IRWXU) ::fchmodat(dirfd, path.c_str(), (st.st_mode & 07777) | S_IRWXU, 0);
+  UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return Status::FromErrno("opening " + path, errno);
+  LS_RETURN_IF_ERROR(RemoveChildren(fd.get(), st.st_dev, path));
+  fd.Reset();
+  if (::unlinkat(dirfd, path.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return Status::FromErrno("removing " + path, errno);
+  }
+  return {};
 }
 
 }  // namespace layerstore::fsutil

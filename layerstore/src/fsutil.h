@@ -23,5 +23,12 @@ Status WriteFileAtomicAt(int dirfd, const std::string& path, std::string_view da
 Result<UniqueFd> CreateTemp(int dirfd, std::string* name);
 // Apparent-size-independent bytes a file occupies (st_blocks * 512); 0 when missing.
 uint64_t AllocatedBytes(int dirfd, const std::string& path);
+// Whether `path` (relative to dirfd, not followed) is the root of a mount.
+bool IsMountPoint(int dirfd, const std::string& path);
+// rm -rf of `path` (relative to dirfd): never follows a symlink and never descends into a mount
+// (a directory on another device or a mount root is left in place, and the result is
+// FailedPrecondition naming it); directories without write permission are made writable first.
+// Removes all it can before returning the first error. OK when `path` does not exist.
+Status RemoveTreeAt(int dirfd, const std::string& path);
 
 }  // namespace layerstore::fsutil

@@ -314,7 +314,40 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
   Tables t;
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
   std::vector<Reference> untag = by_tag ? std::vector<Reference>{*by_tag} : view.tags;
+  // Containers keep their image (Docker's conflicts; a mounted container is a running one).
+  bool keep_image = false;
   if (untag.size() == view.tags.size()) {
+    LS_ASSIGN_OR_RETURN(std::vector<ContainerRecord> users, ContainersUsing(txn, t, view.record.id));
+    if (!users.empty()) {
+      const std::string user = users[0].id.substr(0, 12);
+      if (by_tag && !force) {
+        return Status::FailedPrecondition("conflict: unable to remove repository reference \"" +
+                                          std::string(name_or_id) + "\" (must force) - container " + user +
+                                          " is using its referenced image " + short_id);
+      }
+      if (!by_tag) {
+        for (const ContainerRecord& c : users) {
+          LS_ASSIGN_OR_RETURN(auto mounted, ContainerMountedAt(txn, t, c.id));
+          if (mounted) {
+            return Status::FailedPrecondition("conflict: unable to delete " + short_id +
+                                              " (cannot be forced) - image is being used by running container " +
+                                              c.id.substr(0, 12));
+          }
+        }
+        if (!force && view.tags.size() <= 1) {
+          return Status::FailedPrecondition("conflict: unable to delete " + short_id +
+                                            " (must be forced) - image is being used by stopped container " + user);
+        }
+        if (force && view.tags.empty()) {
+          return Status::FailedPrecondition("conflict: unable to delete " + short_id +
+                                            " - image is being used by container " + user +
+                                            " (remove the container first)");
+        }
+      }
+      keep_image = true;  // with force: untagged, kept (dangling) while the containers exist
+    }
+  }
+  if (untag.size() == view.tags.size() && !keep_image) {
     LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
     if (mounted) {
       return Status::FailedPrecondition("conflict: unable to delete " + short_id + " - image is in use by the mount at " +
@@ -330,7 +363,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
     events.push_back({RemovalEvent::kUntagged, tag.FamiliarString()});
   }
   DoomedFiles doomed;
-  if (untag.size() == view.tags.size()) {
+  if (untag.size() == view.tags.size() && !keep_image) {
     for (const std::string& rd : view.record.repo_digests) {
       auto ref = ParseReference(rd);
       events.push_back({RemovalEvent::kUntagged, ref.ok() ? ref->FamiliarString() : rd});
@@ -354,6 +387,8 @@ Result<PruneReport> StoreImpl::PruneImages(bool all) {
     if (!all && !view.tags.empty()) continue;
     LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
     if (mounted) continue;
+    LS_ASSIGN_OR_RETURN(std::vector<ContainerRecord> users, ContainersUsing(txn, t, view.record.id));
+    if (!users.empty()) continue;
     for (const Reference& tag : view.tags) {
       LS_RETURN_IF_ERROR(txn.Del(t.tags, tag.String()).status());
       report.events.push_back({RemovalEvent::kUntagged, tag.FamiliarString()});

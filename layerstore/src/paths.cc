@@ -21,6 +21,9 @@ std::string LayerDir(const Digest& diff_id) { return std::string(kLayersDir) + "
 std::string TarSplit(const Digest& diff_id) { return LayerDir(diff_id) + "/tar-split.zst"; }
 std::string ChainIndex(const Digest& chain_id) { return std::string(kChainsDir) + "/" + chain_id.hex() + ".idx"; }
 
+std::string ContainerDir(std::string_view id) { return std::string(kContainersDir) + "/" + std::string(id); }
+std::string ContainerLock(std::string_view id) { return ContainerDir(id) + "/" + kLockName; }
+
 bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out) {
   if (shard.size() != 2 || name.size() != 62) return false;
   auto d = Digest::FromHex(shard + name);

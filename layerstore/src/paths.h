@@ -7,10 +7,13 @@
 //   objects/<2 hex>/<62 hex>       one file per distinct regular-file content, read-only
 //   layers/<diff_id hex>/tar-split.zst   headers and padding that regenerate the layer's tar
 //   chains/<chain id hex>.idx      merged rootfs index of a layer chain (a cache: rebuilt when missing)
+//   containers/<id>/               a container's writable layer: upper/, work/ (the FUSE driver's,
+//                                  overlayfs format) and lock (flock held by the daemon serving it)
 //   tmp/                           in-flight files; anything here after a crash is garbage
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "layerstore/digest.h"
 
@@ -24,6 +27,7 @@ inline constexpr const char* kObjectsDir = "objects";
 inline constexpr const char* kLayersDir = "layers";
 inline constexpr const char* kTmpDir = "tmp";
 inline constexpr const char* kChainsDir = "chains";
+inline constexpr const char* kContainersDir = "containers";
 
 // All relative to the root.
 std::string Blob(const Digest& d);
@@ -32,6 +36,12 @@ std::string ObjectShard(unsigned shard);  // "objects/ab"
 std::string LayerDir(const Digest& diff_id);
 std::string TarSplit(const Digest& diff_id);
 std::string ChainIndex(const Digest& chain_id);
+std::string ContainerDir(std::string_view id);   // "containers/<id>"
+std::string ContainerLock(std::string_view id);  // "containers/<id>/lock"
+// Names inside a container's directory.
+inline constexpr const char* kUpperDir = "upper";
+inline constexpr const char* kWorkDir = "work";
+inline constexpr const char* kLockName = "lock";
 
 // Parses "objects/ab/<62 hex>" back to a digest; false for anything else.
 bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out);

@@ -9,6 +9,11 @@
 //   objects   content digest (32)           -> ObjectRecord  v1: refcount (entries naming it), size
 //   blobs     blob digest (32)              -> BlobRecord    v1: refcount (images naming it), size, media type
 //   leases    mountpoint (absolute path)    -> MountLease    v1: image id, daemon pid and start time
+//                                                           v2: v1 + container id (a container mount;
+//                                                               image mounts are still written as v1)
+//   containers  container id (64 hex chars) -> ContainerRecord v1: name, image id, image as named,
+//                                                               created (unix s), config JSON
+//               (src/containers.cc; names are unique, checked by scanning inside the write txn)
 //   remote_blobs  diff_id (32) + "registry/repository"
 //                                           -> RemoteBlobRecord v1: blob digest, media type, size
 //                 (src/distribution.cc: where registries hold each layer; push skips, mounts and
@@ -20,7 +25,9 @@
 // Invariants (checked by Fsck): every layer named by an image has a row in `layers` whose refcount
 // equals the number of times images name it; every object named by an entry has a row in
 // `objects` whose refcount equals the number of entries naming it, and a file of that size under
-// objects/; every blob row has its file under blobs/; every tag names an existing image.
+// objects/; every blob row has its file under blobs/; every tag names an existing image; every
+// container row has its directory containers/<id>/ and names an existing image, and every
+// directory under containers/ has a row.
 #pragma once
 
 #include <lmdb.h>
@@ -39,7 +46,7 @@ namespace layerstore {
 inline constexpr std::string_view kFormatVersion = "1";
 
 struct Tables {
-  MDB_dbi meta, images, tags, layers, entries, objects, blobs, leases, remote_blobs;
+  MDB_dbi meta, images, tags, layers, entries, objects, blobs, leases, remote_blobs, containers;
   // Opens all tables in `txn` (creating them when it is a write txn).
   static Result<Tables> Open(lmdb::Txn& txn);
 };
@@ -78,6 +85,9 @@ Result<Entry> DecodeEntry(std::string_view v);
 
 std::string EncodeLease(const MountLease& l);
 Result<MountLease> DecodeLease(std::string_view key, std::string_view v);
+
+std::string EncodeContainer(const ContainerRecord& c);
+Result<ContainerRecord> DecodeContainer(std::string_view key, std::string_view v);
 
 std::string EntryKey(const Digest& diff_id, uint32_t seq);
 

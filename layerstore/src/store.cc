@@ -92,7 +92,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
   }
 
   for (const char* dir : {paths::kMetaDir, "blobs", paths::kBlobsDir, paths::kObjectsDir, paths::kLayersDir,
-                          paths::kTmpDir, paths::kChainsDir}) {
+                          paths::kTmpDir, paths::kChainsDir, paths::kContainersDir}) {
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), dir, 0700));
   }
   for (unsigned shard = 0; shard < 256; ++shard) {

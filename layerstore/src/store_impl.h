@@ -1,5 +1,6 @@
 // StoreImpl: the one implementation of Store. Split over store.cc (open, blobs, layers),
-// images.cc (image records, tags, removal) and fsck.cc (check, repair, disk usage).
+// images.cc (image records, tags, removal), containers.cc (container records and directories)
+// and fsck.cc (check, repair, disk usage).
 #pragma once
 
 #include <memory>
@@ -48,6 +49,14 @@ class StoreImpl final : public Store {
   Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) override;
   Result<PruneReport> PruneImages(bool all) override;
 
+  Result<ContainerRecord> CreateContainer(std::string_view name, std::string_view image,
+                                          std::string_view config_json) override;
+  Result<ContainerRecord> ResolveContainer(std::string_view name_or_id) override;
+  Result<std::vector<ContainerRecord>> ListContainers() override;
+  Status RemoveContainer(std::string_view id) override;
+  std::string ContainerDir(std::string_view id) const override;
+  Result<std::string> MakeTempDir() override;
+
   Status AddMountLease(const MountLease& lease) override;
   Status RemoveMountLease(const std::string& mountpoint) override;
   Result<std::vector<MountLease>> ListMountLeases() override;
@@ -81,6 +90,10 @@ class StoreImpl final : public Store {
   Result<std::vector<Reference>> TagsOf(lmdb::Txn& txn, const Tables& t, const Digest& id);
   // The mountpoint of a live mount of `id`, if any.
   Result<std::optional<std::string>> MountedAt(lmdb::Txn& txn, const Tables& t, const Digest& id);
+  // Containers whose image is `image_id`, ordered by ID.
+  Result<std::vector<ContainerRecord>> ContainersUsing(lmdb::Txn& txn, const Tables& t, const Digest& image_id);
+  // The mountpoint of a live mount of container `id`, if any.
+  Result<std::optional<std::string>> ContainerMountedAt(lmdb::Txn& txn, const Tables& t, std::string_view id);
 
   StoreOptions options_;
   UniqueFd root_fd_;

@@ -13,6 +13,10 @@
 // Exception for parallel pulls and pushes: FindLayer, ImportLayer, ExportLayer, OpenLayerBlob,
 // RecordRemoteBlob and FindRemoteBlobs may run concurrently from several threads (each uses its
 // own LMDB transactions, and LMDB serialises writers), while one WriteLease is held for them all.
+//
+// Containers (src/containers.cc): a record per container names its image; its writable layer
+// lives in containers/<id>/ (upper/, work/, lock), written by the FUSE driver in overlayfs's
+// upper-directory format (docs/ARCHITECTURE.md). An image a container uses is never deleted.
 #pragma once
 
 #include <cstdint>
@@ -122,11 +126,22 @@ struct MountLease {
   Digest image;
   int pid = 0;             // the stratafs daemon serving it
   uint64_t start_time = 0; // its start time in clock ticks (/proc/PID/stat), so a reused pid is not mistaken
+  std::string container_id;  // the container mounted (its image is `image`); empty for an image mount
 };
 
 // Whether `pid` is alive and started at `start_time` (a lease of a crashed daemon is dead).
 bool ProcessAlive(int pid, uint64_t start_time);
 uint64_t ProcessStartTime(int pid);
+
+// A container: an image plus a writable layer in containers/<id>/. Value type.
+struct ContainerRecord {
+  std::string id;        // 64 lowercase hex, random (like Docker's container IDs)
+  std::string name;      // unique; generated Docker-style (adjective_surname) when not given
+  Digest image_id;
+  std::string image;     // the image as the user named it at create
+  int64_t created_at = 0;  // unix seconds
+  std::string config;    // JSON text, free for later use by `strata run` (command, env...); "{}" for now
+};
 
 class Store {
  public:
@@ -174,10 +189,44 @@ class Store {
   virtual Result<std::vector<ImageView>> ListImages() = 0;
   virtual Status Tag(const Digest& image_id, const Reference& ref) = 0;
   // docker rmi semantics: a tag untags; the image goes with its last tag; an ID with several
-  // tags needs force.
+  // tags needs force. While a container uses the image: without `force`, the image's last tag
+  // and its ID are refused with Docker's conflict errors; with `force` the tags go but the image
+  // stays (dangling) until its containers are removed; while such a container is mounted
+  // (Docker's "running"), an ID is refused even with `force`.
   virtual Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) = 0;
-  // Dangling images, or with `all` every image no container uses.
+  // Dangling images, or with `all` every tagged image too; never one that a live mount or any
+  // container uses.
   virtual Result<PruneReport> PruneImages(bool all) = 0;
+
+  // --- containers (src/containers.cc) ---
+  // Resolves `image` (as ResolveImage), builds containers/<id>/{upper,work,lock} under tmp/,
+  // syncs it, renames it into place and then commits the record; a crash leaves at worst a
+  // directory without a record, which Fsck removes. `name` empty: a generated one. `config_json`
+  // empty means "{}". Errors: InvalidArgument for a bad name ("Invalid container name (x), only
+  // [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") or config, NotFound for the image, AlreadyExists for a
+  // name in use (Docker's "Conflict. The container name \"/x\" is already in use ...").
+  virtual Result<ContainerRecord> CreateContainer(std::string_view name, std::string_view image,
+                                                  std::string_view config_json) = 0;
+  // An exact name (with or without Docker's leading '/'), a full ID, or a unique ID prefix, in
+  // Docker's order. NotFound "No such container: X"; InvalidArgument for an ambiguous prefix.
+  virtual Result<ContainerRecord> ResolveContainer(std::string_view name_or_id) = 0;
+  // Every container, ordered by ID.
+  virtual Result<std::vector<ContainerRecord>> ListContainers() = 0;
+  // Removes the record of the container with this full ID (committed first), then its directory.
+  // Unavailable while a daemon holds containers/<id>/lock (it serves the container: unmount it
+  // first); NotFound for an unknown ID. A crash between the two steps leaves a directory that
+  // Fsck removes.
+  virtual Status RemoveContainer(std::string_view id) = 0;
+  // <root>/containers/<id> as an absolute path: holds upper/, work/ and the lock file. Pure: does
+  // not check that the container exists. A daemon serving the container holds an exclusive flock
+  // on <dir>/lock; it should take it first and then check that the record still exists, since
+  // RemoveContainer takes the same lock (non-blocking) before it removes anything.
+  virtual std::string ContainerDir(std::string_view id) const = 0;
+  // A new empty directory (mode 0700) under the store's tmp/, as an absolute path, for a caller's
+  // scratch files or a temporary mount point. The caller removes it; Fsck removes what a crash
+  // leaves, but never descends into a mount. REQUIRES: a WriteLease is held while it is in use,
+  // so that a concurrent Fsck leaves it alone.
+  virtual Result<std::string> MakeTempDir() = 0;
 
   virtual Status AddMountLease(const MountLease& lease) = 0;
   virtual Status RemoveMountLease(const std::string& mountpoint) = 0;

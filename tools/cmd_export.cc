@@ -1,0 +1,63 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "commands.h"
+#include "layerstore/changes.h"
+#include "mounts.h"
+
+namespace cli {
+namespace {
+
+struct ExportOptions {
+  std::string output;
+  std::string container;
+};
+
+void RunExport(const ExportOptions& opts, Context& ctx) {
+  if (opts.output.empty() && StdoutIsTerminal()) {
+    return ctx.Fail(
+        layerstore::Status::InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+  }
+  auto store = ctx.Store();
+  if (!store.ok()) return ctx.Fail(store.status());
+  auto c = (*store)->ResolveContainer(opts.container);
+  if (!c.ok()) return ctx.Fail(c.status());
+  auto view = ContainerView::Open(**store, ctx.store_options.root, *c);
+  if (!view.ok()) return ctx.Fail(view.status());
+
+  // Into a temp file beside the target, renamed over it only when complete.
+  int fd = STDOUT_FILENO;
+  std::string temp;
+  if (!opts.output.empty()) {
+    temp = opts.output + ".strata-tmp-" + std::to_string(::getpid());
+    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ctx.Fail(layerstore::Status::FromErrno("creating " + temp, errno));
+  }
+  layerstore::FdSink sink(fd);
+  layerstore::Status s = layerstore::WriteDirectoryTar((*view)->dir(), sink);
+  if (!opts.output.empty()) {
+    if (s.ok() && ::fsync(fd) != 0) s = layerstore::Status::FromErrno("fsync " + temp, errno);
+    ::close(fd);
+    if (s.ok() && ::rename(temp.c_str(), opts.output.c_str()) != 0) {
+      s = layerstore::Status::FromErrno("renaming " + temp + " to " + opts.output, errno);
+    }
+    if (!s.ok()) ::unlink(temp.c_str());
+  }
+  if (!s.ok()) ctx.Fail(s.WithContext("exporting container " + c->name));
+}
+
+}  // namespace
+
+void RegisterExport(CLI::App& app, Context& ctx) {
+  auto opts = std::make_shared<ExportOptions>();
+  for (CLI::App* parent : {&app, app.get_subcommand("container")}) {
+    CLI::App* cmd = parent->add_subcommand("export", "Export a container's filesystem as a tar archive");
+    cmd->add_option("-o,--output", opts->output, "Write to a file, instead of STDOUT");
+    cmd->add_option("container", opts->container, "Container")->required();
+    cmd->callback([opts, &ctx] { RunExport(*opts, ctx); });
+  }
+}
+
+}  // namespace cli

@@ -1,0 +1,142 @@
+#include "mounts.h"
+
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+namespace cli {
+
+std::string FindStratafs() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const auto& candidate :
+       {self.parent_path() / "stratafs", self.parent_path().parent_path() / "fs" / "stratafs"}) {
+    if (!ec && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "stratafs";  // from PATH
+}
+
+layerstore::Status RunStratafs(const std::vector<std::string>& args) {
+  std::string stratafs = FindStratafs();
+  std::vector<std::string> storage = {stratafs};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);  // nothing buffered may be written twice
+  pid_t pid = ::fork();
+  if (pid < 0) return layerstore::Status::FromErrno("fork", errno);
+  if (pid == 0) {
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "Error: running %s: %s\n", stratafs.c_str(), std::strerror(errno));
+    std::_Exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return layerstore::Status::FailedPrecondition("");
+  return {};
+}
+
+layerstore::Status Unmount(const std::string& dir, bool detach_if_busy, std::string* real_out) {
+  char real[PATH_MAX];
+  std::string where;
+  if (!::realpath(dir.c_str(), real)) {
+    // A mount whose daemon died answers ENOTCONN to stat: detach it by the name given.
+    if (errno != ENOTCONN || ::umount2(dir.c_str(), MNT_DETACH) != 0) {
+      return layerstore::Status::FromErrno("umount " + dir, errno);
+    }
+    std::error_code ec;
+    where = std::filesystem::absolute(dir, ec).lexically_normal().string();
+    if (ec) where = dir;
+    if (where.size() > 1 && where.back() == '/') where.pop_back();
+  } else {
+    where = real;
+    if (::umount2(real, 0) != 0) {
+      int err = errno;
+      if (err == ENOTCONN && ::umount2(real, MNT_DETACH) == 0) {
+        // the daemon was dead
+      } else if (err == EBUSY && detach_if_busy && ::umount2(real, MNT_DETACH) == 0) {
+        // detached; it goes when its last user leaves
+      } else if (err == EPERM && ::geteuid() != 0) {
+        std::string cmd = "fusermount3 -u " + std::string(detach_if_busy ? "-z " : "") + "'" + where + "'";
+        if (std::system(cmd.c_str()) != 0) return layerstore::Status::FromErrno("umount " + where, err);
+      } else {
+        return layerstore::Status::FromErrno("umount " + where, err);
+      }
+    }
+  }
+  if (real_out) *real_out = where;
+  return {};
+}
+
+layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(layerstore::Store& store,
+                                                                             const std::string& id) {
+  LS_ASSIGN_OR_RETURN(std::vector<layerstore::MountLease> leases, store.ListMountLeases());
+  for (const auto& lease : leases) {
+    if (lease.container_id == id && layerstore::ProcessAlive(lease.pid, lease.start_time)) {
+      return std::optional<layerstore::MountLease>(lease);
+    }
+  }
+  return std::optional<layerstore::MountLease>();
+}
+
+layerstore::Result<std::unique_ptr<ContainerView>> ContainerView::Open(layerstore::Store& store,
+                                                                       const std::string& store_root,
+                                                                       const layerstore::ContainerRecord& container) {
+  std::unique_ptr<ContainerView> view(new ContainerView(store));
+  LS_ASSIGN_OR_RETURN(view->lease_, store.AcquireWriteLease());
+  LS_ASSIGN_OR_RETURN(auto live, LiveContainerMount(store, container.id));
+  if (live) {
+    view->dir_ = live->mountpoint;
+    return view;
+  }
+  LS_ASSIGN_OR_RETURN(std::string scratch, store.MakeTempDir());
+  std::string mnt = scratch + "/rootfs";
+  if (::mkdir(mnt.c_str(), 0700) != 0) {
+    int err = errno;
+    ::rmdir(scratch.c_str());
+    return layerstore::Status::FromErrno("creating " + mnt, err);
+  }
+  layerstore::Status s = RunStratafs({"--root", store_root, "--container", container.id, "--read-only", mnt});
+  if (!s.ok()) {
+    ::rmdir(mnt.c_str());
+    ::rmdir(scratch.c_str());
+    return layerstore::Status::FailedPrecondition("could not mount container " + container.name +
+                                                  " read-only to read it (stratafs said why above)");
+  }
+  view->scratch_ = std::move(scratch);
+  view->dir_ = std::move(mnt);
+  return view;
+}
+
+ContainerView::~ContainerView() {
+  if (scratch_.empty()) return;
+  // A reader that just closed its last file may keep the mount busy for a moment.
+  std::string real;
+  layerstore::Status s;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    s = Unmount(dir_, attempt == 49, &real);
+    if (s.ok() || s.posix_errno() != EBUSY) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "Error: %s (the temporary mount stays; strata umount it)\n", s.message().c_str());
+    return;
+  }
+  (void)store_.RemoveMountLease(real);
+  ::rmdir(dir_.c_str());
+  ::rmdir(scratch_.c_str());
+}
+
+}  // namespace cli
