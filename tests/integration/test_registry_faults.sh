@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pull through a fault-injecting proxy (tests/testutil/fault_proxy.py) in front of a real
 # registry: a connection cut mid-blob is resumed with a Range request (no byte downloaded
-# twice), a blob with wrong bytes is rejected and nothing is stored, 5xx answers are retried,
-# and a layer the store already has is not downloaded again.
+# twice), a blob or manifest with wrong bytes is rejected and nothing is stored, 5xx answers
+# are retried, and a layer the store already has is not downloaded again.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
 
@@ -71,6 +71,23 @@ store_is_empty "a rejected blob"
 expect_rc 1 pull --keep-blobs "$P/solo:v1"
 assert_contains "$ERR" "digest mismatch" "pull --keep-blobs of a corrupted blob"
 store_is_empty "a rejected blob with --keep-blobs"
+stop_pid "$PROXY_PID"
+
+step "a manifest with wrong bytes: rejected by tag (Docker-Content-Digest) and by digest, nothing stored"
+expect_rc 0 manifest inspect --raw "$R/solo:v1"
+SOLO_MANIFEST=sha256:$(printf '%s' "$OUT" | sha256sum | cut -d' ' -f1)
+start_proxy badmanifest "$R" --corrupt-manifests
+P=$PROXY
+new_root
+expect_rc 1 pull "$P/solo:v1"
+assert_contains "$ERR" "digest mismatch" "pull by tag of a corrupted manifest"
+store_is_empty "a rejected manifest"
+expect_rc 1 pull "$P/solo@$SOLO_MANIFEST"
+assert_contains "$ERR" "digest mismatch" "pull by digest of a corrupted manifest"
+store_is_empty "a rejected manifest pulled by digest"
+expect_rc 1 manifest inspect "$P/solo@$SOLO_MANIFEST"
+assert_contains "$ERR" "digest mismatch" "manifest inspect of a corrupted manifest"
+[ "$(proxy_count GET /manifests/)" -ge 3 ] || fail "the proxy served no manifests"
 stop_pid "$PROXY_PID"
 
 step "5xx answers, then success: retried"

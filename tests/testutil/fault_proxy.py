@@ -39,6 +39,8 @@ def main():
     p.add_argument("--stats")
     p.add_argument("--cut-after", type=int)
     p.add_argument("--corrupt", action="store_true")
+    p.add_argument("--corrupt-manifests", action="store_true",
+                   help="also flip a byte of every manifest GET (whatever --match says)")
     p.add_argument("--corrupt-offset", type=int, default=4)
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=503)
@@ -79,6 +81,7 @@ def main():
         def _forward(self):
             path = self.path
             is_blob = self.command == "GET" and "/blobs/sha256:" in path and args.match in path
+            is_manifest = self.command == "GET" and "/manifests/" in path
             entry = {"method": self.command, "path": path, "range": self.headers.get("Range", ""), "bytes": 0}
             if is_blob and args.fail_first:
                 with lock:
@@ -119,7 +122,8 @@ def main():
                         if path not in state["cut"]:
                             state["cut"].add(path)
                             cut_at = args.cut_after
-                flipped = not (is_blob and args.corrupt and resp.status in (200, 206))
+                corrupt = (is_blob and args.corrupt) or (is_manifest and args.corrupt_manifests)
+                flipped = not (corrupt and resp.status in (200, 206))
                 sent = 0
                 while self.command != "HEAD":
                     chunk = resp.read(64 * 1024)
