@@ -2,7 +2,8 @@
 # Pull through a fault-injecting proxy (tests/testutil/fault_proxy.py) in front of a real
 # registry: a connection cut mid-blob is resumed with a Range request (no byte downloaded
 # twice), a blob or manifest with wrong bytes is rejected and nothing is stored, 5xx answers
-# are retried, and a layer the store already has is not downloaded again.
+# are retried, a layer the store already has is not downloaded again, and a push in small
+# chunks (POST, PATCH..., PUT) arrives whole.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
 
@@ -125,5 +126,21 @@ assert_eq "$before_small" "$(proxy_blob_bytes "$SMALL")" "bytes of the shared sm
 [ "$(proxy_blob_bytes "$EXTRA")" -gt 0 ] || fail "the new layer was not downloaded"
 expect_rc 0 images -q --no-trunc
 assert_contains "$OUT" "$ID2" "v2 pulled"
+
+step "chunked upload: a layer bigger than the chunk size goes up in PATCHes, then reads back"
+stop_pid "$PROXY_PID"
+start_proxy chunks "$R"
+P=$PROXY
+chunky=$(random_layer chunky 1 300000)  # incompressible: ~300 kB of gzip, 5 chunks of 64 KiB
+CID=$(strata_image "$P/chunky:v1" "$chunky")
+STRATA_REGISTRY_CHUNK_SIZE=65536 expect_rc 0 push "$P/chunky:v1"
+assert_contains "$ERR" ": Pushed" "chunked push progress"
+patches=$(proxy_count PATCH /chunky/blobs/uploads/)
+[ "$patches" -ge 4 ] || fail "expected at least 4 PATCH requests for a ~300 kB layer in 64 KiB chunks, saw $patches"
+new_root
+expect_rc 0 pull -q "$R/chunky:v1"
+expect_rc 0 images -q --no-trunc
+assert_eq "$CID" "$OUT" "image pushed in chunks, pulled back"
+expect_rc 0 fsck
 
 pass
