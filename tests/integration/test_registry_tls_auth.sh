@@ -51,6 +51,10 @@ assert_eq "[\"$R\"]" "$(json_eval 'sorted(j["auths"].keys())' <"$CONFIG")" "one 
 # Stored credentials are checked when no user is given.
 expect_rc 0 login "$R" </dev/null
 assert_eq "Login Succeeded" "$OUT" "login with stored credentials"
+cp "$CONFIG" "$WORK/config.before"
+expect_rc 1 login -u alice --password-stdin "$R" <<<"$WRONG"
+assert_not_contains "$OUT$ERR" "$WRONG" "output of a failed login over saved credentials"
+cmp -s "$CONFIG" "$WORK/config.before" || fail "a failed login changed the saved credentials in $CONFIG"
 
 step "authenticated push and pull over verified TLS; skopeo agrees"
 layer=$(random_layer tlsl 2 100000)
