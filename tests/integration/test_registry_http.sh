@@ -91,6 +91,18 @@ assert_eq "${SKD#sha256:}" "$(printf '%s' "$OUT" | sha256sum | cut -d' ' -f1)" "
 expect_rc 0 manifest inspect "$R/sk:v1"
 assert_contains "$OUT" '   "schemaVersion": 2' "manifest inspect is indented"
 
+step "--max-concurrent-downloads/-uploads: 1 works layer by layer, 0 is refused"
+new_root
+expect_rc 1 pull --max-concurrent-downloads 0 "$R/app:v1"
+assert_contains "$ERR" "--max-concurrent-downloads must be at least 1" "pull with no download slots"
+expect_rc 0 pull -q --max-concurrent-downloads 1 "$R/app:v1"
+expect_rc 0 images -q --no-trunc
+assert_eq "$ID" "$OUT" "image pulled one layer at a time"
+expect_rc 1 push --max-concurrent-uploads 0 "$R/app:v1"
+assert_contains "$ERR" "--max-concurrent-uploads must be at least 1" "push with no upload slots"
+expect_rc 0 push --max-concurrent-uploads 1 "$R/app:v1"
+assert_eq "$PUSHED" "$(digest_of_push "$OUT")" "push one layer at a time"
+
 step "pull by digest"
 new_root
 expect_rc 0 pull "$R/sk@$SKD"
