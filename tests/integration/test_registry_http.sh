@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # strata against a real registry (Debian's docker-registry) over plain HTTP: push/pull round
-# trip, interop with skopeo in both directions (equal digests), pull by digest, multi-platform
+# trip, interop with skopeo in both directions (equal digests), a Docker v2 schema 2 image,
+# --max-concurrent-downloads/-uploads, pull by digest, multi-platform
 # index selection, cross-repository mount, re-push that uploads nothing, --keep-blobs keeping
 # manifest digests, search over a paginated catalog, manifest inspect.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -90,6 +91,26 @@ assert_eq 0 "$RC" "manifest inspect --raw"
 assert_eq "${SKD#sha256:}" "$(printf '%s' "$OUT" | sha256sum | cut -d' ' -f1)" "raw manifest digest"
 expect_rc 0 manifest inspect "$R/sk:v1"
 assert_contains "$OUT" '   "schemaVersion": 2' "manifest inspect is indented"
+
+step "Docker v2 schema 2: skopeo pushes one, strata pulls it and pushes it on unchanged"
+skopeo_cp --format v2s2 "oci:$WORK/sk-src:v1" "docker://$R/dock:v1"
+"${SKOPEO[@]}" inspect --tls-verify=false --raw "docker://$R/dock:v1" >"$WORK/dock.json"
+assert_eq "application/vnd.docker.distribution.manifest.v2+json" "$(json_eval 'j["mediaType"]' <"$WORK/dock.json")" \
+  "skopeo pushed a Docker schema 2 manifest"
+DOCKD="sha256:$(sha256_of "$WORK/dock.json")"
+DOCK_ID=$(json_eval 'j["config"]["digest"]' <"$WORK/dock.json")
+new_root
+expect_rc 0 pull -q "$R/dock:v1"
+expect_rc 0 images -q --no-trunc
+assert_eq "$DOCK_ID" "$OUT" "image ID of a Docker schema 2 image"
+expect_rc 0 inspect -f '{{json .RepoDigests}}' "$R/dock:v1"
+assert_eq "[\"$R/dock@$DOCKD\"]" "$OUT" "RepoDigests of a Docker schema 2 image"
+expect_rc 0 tag "$R/dock:v1" "$R/dock2:v1"
+expect_rc 0 push "$R/dock2:v1"
+assert_eq "$DOCKD" "$(digest_of_push "$OUT")" "Docker schema 2 manifest pushed on unchanged (mounted layers)"
+assert_eq "application/vnd.docker.distribution.manifest.v2+json" \
+  "$("${SKOPEO[@]}" inspect --tls-verify=false --raw "docker://$R/dock2:v1" | json_eval 'j["mediaType"]')" \
+  "media type of the re-pushed manifest"
 
 step "--max-concurrent-downloads/-uploads: 1 works layer by layer, 0 is refused"
 new_root
