@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Pull through a fault-injecting proxy (tests/testutil/fault_proxy.py) in front of a real
 # registry: a connection cut mid-blob is resumed with a Range request (no byte downloaded
-# twice), a blob or manifest with wrong bytes is rejected and nothing is stored, 5xx answers
-# are retried, a layer the store already has is not downloaded again, and a push in small
-# chunks (POST, PATCH..., PUT) arrives whole.
+# twice), a blob or manifest with wrong bytes or a layer with a wrong declared size is rejected
+# and nothing is stored, 5xx answers are retried, a layer the store already has is not
+# downloaded again, and a push in small chunks (POST, PATCH..., PUT) arrives whole.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
 
@@ -90,6 +90,24 @@ expect_rc 1 manifest inspect "$P/solo@$SOLO_MANIFEST"
 assert_contains "$ERR" "digest mismatch" "manifest inspect of a corrupted manifest"
 [ "$(proxy_count GET /manifests/)" -ge 3 ] || fail "the proxy served no manifests"
 stop_pid "$PROXY_PID"
+
+step "a manifest that declares the wrong layer size (smaller, then larger): rejected, nothing stored"
+expect_rc 0 manifest inspect --raw "$R/solo:v1"
+for delta in -1 1; do
+  printf '%s' "$OUT" | "$PYTHON" -c 'import json, sys
+m = json.load(sys.stdin)
+m["layers"][0]["size"] += int(sys.argv[1])
+sys.stdout.write(json.dumps(m))' "$delta" >"$WORK/badsize.json"
+  mtype=$(json_eval 'j["mediaType"]' <"$WORK/badsize.json")
+  curl -fsS -X PUT -H "Content-Type: $mtype" --data-binary "@$WORK/badsize.json" \
+    "http://$R/v2/solo/manifests/badsize" >/dev/null || fail "could not PUT the manifest with a wrong size"
+  new_root
+  run_strata pull "$R/solo:badsize"
+  assert_eq 1 "$RC" "pull of a layer whose declared size is off by $delta"
+  assert_contains "$ERR" "bytes" "the error of a size off by $delta names the byte counts"
+  store_is_empty "a layer whose declared size is off by $delta"
+  expect_rc 0 manifest inspect --raw "$R/solo:v1"
+done
 
 step "5xx answers, then success: retried"
 start_proxy flaky "$R" --fail-first 2 --fail-status 503 --match "$SOLO"
