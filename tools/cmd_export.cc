@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "layerstore/changes.h"
 #include "mounts.h"
+#include "output_file.h"
 
 namespace cli {
 namespace {
@@ -27,24 +28,10 @@ void RunExport(const ExportOptions& opts, Context& ctx) {
   auto view = ContainerView::Open(**store, ctx.store_options.root, *c);
   if (!view.ok()) return ctx.Fail(view.status());
 
-  // Into a temp file beside the target, renamed over it only when complete.
-  int fd = STDOUT_FILENO;
-  std::string temp;
-  if (!opts.output.empty()) {
-    temp = opts.output + ".strata-tmp-" + std::to_string(::getpid());
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return ctx.Fail(layerstore::Status::FromErrno("creating " + temp, errno));
-  }
-  layerstore::FdSink sink(fd);
-  layerstore::Status s = layerstore::WriteDirectoryTar((*view)->dir(), sink);
-  if (!opts.output.empty()) {
-    if (s.ok() && ::fsync(fd) != 0) s = layerstore::Status::FromErrno("fsync " + temp, errno);
-    ::close(fd);
-    if (s.ok() && ::rename(temp.c_str(), opts.output.c_str()) != 0) {
-      s = layerstore::Status::FromErrno("renaming " + temp + " to " + opts.output, errno);
-    }
-    if (!s.ok()) ::unlink(temp.c_str());
-  }
+  layerstore::Status s = WriteOutput(opts.output, [&](int fd) {
+    layerstore::FdSink sink(fd);
+    return layerstore::WriteDirectoryTar((*view)->dir(), sink);
+  });
   if (!s.ok()) ctx.Fail(s.WithContext("exporting container " + c->name));
 }
 

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "layerstore/archive.h"
+#include "output_file.h"
 #include "progress.h"
 
 namespace cli {
@@ -49,24 +50,10 @@ void RunSave(const SaveOptions& opts, Context& ctx) {
     }
   }
 
-  // Into a temp file beside the target, renamed over it only when complete.
-  int fd = STDOUT_FILENO;
-  std::string temp;
-  if (!opts.output.empty()) {
-    temp = opts.output + ".strata-tmp-" + std::to_string(::getpid());
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return ctx.Fail(layerstore::Status::FromErrno("creating " + temp, errno));
-  }
   TerminalProgress progress(stderr, StderrIsTerminal(), false);
-  layerstore::Status s = layerstore::SaveImageArchive(**store, items, format, fd, &progress);
-  if (!opts.output.empty()) {
-    if (s.ok() && ::fsync(fd) != 0) s = layerstore::Status::FromErrno("fsync " + temp, errno);
-    ::close(fd);
-    if (s.ok() && ::rename(temp.c_str(), opts.output.c_str()) != 0) {
-      s = layerstore::Status::FromErrno("renaming " + temp + " to " + opts.output, errno);
-    }
-    if (!s.ok()) ::unlink(temp.c_str());
-  }
+  layerstore::Status s = WriteOutput(opts.output, [&](int fd) {
+    return layerstore::SaveImageArchive(**store, items, format, fd, &progress);
+  });
   if (!s.ok()) ctx.Fail(s);
 }
 

@@ -33,6 +33,7 @@
 #include "layerstore/store.h"
 #include "lmdb_env.h"
 #include "schema.h"
+#include "testutil/temp_base.h"
 
 namespace layerstore {
 namespace {
@@ -40,13 +41,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// tmpfs when available (imports end in syncfs), else $TMPDIR or /tmp; as store_test.cc.
-std::string TempBase() {
-  if (const char* env = std::getenv("STRATA_TEST_TMPDIR"); env && *env) return env;
-  if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
-  if (const char* env = std::getenv("TMPDIR"); env && *env) return env;
-  return "/tmp";
-}
 
 void WriteFile(const fs::path& path, std::string_view data, mode_t mode = 0644) {
   fs::create_directories(path.parent_path());

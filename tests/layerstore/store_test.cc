@@ -30,6 +30,7 @@
 #include "lmdb_env.h"
 #include "schema.h"
 #include "testutil/tar_builder.h"
+#include "testutil/temp_base.h"
 
 namespace layerstore {
 namespace {
@@ -40,14 +41,6 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-// Where test stores live: tmpfs when available, since every import ends in syncfs() and every
-// store open in fsync()s, which cost a second on a busy disk; else $TMPDIR or /tmp.
-std::string TempBase() {
-  if (const char* env = std::getenv("STRATA_TEST_TMPDIR"); env && *env) return env;
-  if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
-  if (const char* env = std::getenv("TMPDIR"); env && *env) return env;
-  return "/tmp";
-}
 
 // mkdtemp under TempBase(); empty on failure.
 std::string MakeTempDir(const std::string& prefix) {
