@@ -65,6 +65,7 @@ int Errno(int fallback = EIO) { return errno ? errno : fallback; }
 // Copies [0, size) of src into dst keeping holes: only data extents are copied.
 int CopySparse(int src, int dst, off_t size) {
   off_t pos = 0;
+  bool in_kernel = true;
   while (pos < size) {
     off_t data = ::lseek(src, pos, SEEK_DATA);
     if (data < 0) {
@@ -77,8 +78,13 @@ int CopySparse(int src, int dst, off_t size) {
     if (hole > size) hole = size;
     off_t in = data, out = data;
     while (in < hole) {
-      ssize_t n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(hole - in), 0);
-      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      ssize_t n = -1;
+      if (in_kernel) {
+        n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(hole - in), 0);
+        // Across filesystems (store and upper on different ones) it never works: stop asking.
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) in_kernel = false;
+      }
+      if (!in_kernel) {
         char buf[1 << 16];
         ssize_t r = ::pread(src, buf, std::min<off_t>(sizeof buf, hole - in), in);
         if (r <= 0) return r < 0 ? errno : EIO;

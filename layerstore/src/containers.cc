@@ -27,6 +27,21 @@
 namespace layerstore {
 namespace {
 
+// Every container row in ID order, decoded, until fn returns false; a row that does not decode
+// ends the scan with an error naming it.
+Status ScanContainers(lmdb::Txn& txn, const Tables& t, const std::function<bool(ContainerRecord&)>& fn) {
+  Status damaged;
+  LS_RETURN_IF_ERROR(txn.Scan(t.containers, "", [&](std::string_view key, std::string_view value) {
+    auto rec = DecodeContainer(key, value);
+    if (!rec.ok()) {
+      damaged = rec.status().WithContext("container " + std::string(key));
+      return false;
+    }
+    return fn(*rec);
+  }));
+  return damaged;
+}
+
 // Docker's namesgenerator lists (github.com/moby/moby pkg/namesgenerator), abridged.
 constexpr std::array kAdjectives = {
     "admiring",  "adoring",       "affectionate", "agitated",      "amazing",     "angry",       "awesome",
@@ -284,22 +299,16 @@ Result<ContainerRecord> StoreImpl::ResolveContainer(std::string_view name_or_id)
   std::string_view name = name_or_id[0] == '/' ? name_or_id.substr(1) : name_or_id;
   std::optional<ContainerRecord> by_name;
   std::vector<ContainerRecord> by_prefix;
-  Status inner;
-  LS_RETURN_IF_ERROR(txn.Scan(t.containers, "", [&](std::string_view key, std::string_view value) {
-    auto rec = DecodeContainer(key, value);
-    if (!rec.ok()) {
-      inner = rec.status().WithContext("container " + std::string(key));
+  Status scanned = ScanContainers(txn, t, [&](ContainerRecord& rec) {
+    if (rec.name == name) {
+      by_name = rec;
       return false;
     }
-    if (rec->name == name) {
-      by_name = *rec;
-      return false;
-    }
-    if (key.substr(0, name_or_id.size()) == name_or_id) by_prefix.push_back(*rec);
+    if (std::string_view(rec.id).substr(0, name_or_id.size()) == name_or_id) by_prefix.push_back(rec);
     return true;
-  }));
+  });
   if (by_name) return *by_name;
-  LS_RETURN_IF_ERROR(inner);
+  LS_RETURN_IF_ERROR(scanned);
   if (IsLowerHex(name_or_id)) {
     if (by_prefix.size() == 1) return by_prefix[0];
     if (by_prefix.size() > 1) {
@@ -313,17 +322,10 @@ Result<std::vector<ContainerRecord>> StoreImpl::ListContainers() {
   Tables t;
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(false, &t));
   std::vector<ContainerRecord> out;
-  Status inner;
-  LS_RETURN_IF_ERROR(txn.Scan(t.containers, "", [&](std::string_view key, std::string_view value) {
-    auto rec = DecodeContainer(key, value);
-    if (!rec.ok()) {
-      inner = rec.status().WithContext("container " + std::string(key));
-      return false;
-    }
-    out.push_back(std::move(*rec));
+  LS_RETURN_IF_ERROR(ScanContainers(txn, t, [&](ContainerRecord& rec) {
+    out.push_back(std::move(rec));
     return true;
   }));
-  LS_RETURN_IF_ERROR(inner);
   return out;
 }
 

@@ -162,16 +162,16 @@ Result<PullResult> Pull(layerstore::Store& store, Client& client, const layersto
     layers.push_back(std::move(l));
   }
 
-  std::vector<size_t> todo;
+  std::vector<size_t> missing;  // layers the store lacks
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (!layers[i].present) todo.push_back(i);
+    if (!layers[i].present) missing.push_back(i);
   }
   std::atomic<bool> cancel{false};
-  Status s = RunParallel(todo.size(), options.max_concurrent_downloads, &cancel, [&](size_t k) {
-    return PullLayer(store, client, repository, layers[todo[k]], options.keep_blobs, &cancel, progress);
+  Status s = RunParallel(missing.size(), options.max_concurrent_downloads, &cancel, [&](size_t k) {
+    return PullLayer(store, client, repository, layers[missing[k]], options.keep_blobs, &cancel, progress);
   });
   if (!s.ok()) return s.WithContext(ref.FamiliarString());
-  result.layers_downloaded = static_cast<int>(todo.size());
+  result.layers_downloaded = static_cast<int>(missing.size());
 
   // Everything verified: record the image.
   LS_ASSIGN_OR_RETURN(result.manifest, store.PutBlob(fetched.body, &fetched.digest, fetched.media_type));
