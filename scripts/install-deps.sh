@@ -8,11 +8,11 @@ packages=(
   build-essential cmake pkg-config git
   libfuse3-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev liblmdb-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcurl4-openssl-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libcap-dev
   # run
   fuse3 ca-certificates
   # tests, interop peers and fixtures
-  busybox-static skopeo umoci python3 tar gzip zstd xz-utils attr file
+  busybox-static skopeo umoci runc python3 tar gzip zstd xz-utils attr file
   # registry tests: a real registry, bcrypt htpasswd, test CAs, raw HTTP
   docker-registry apache2-utils openssl curl
   # benchmarks

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -6,6 +7,8 @@
 #include "commands.h"
 #include "mounts.h"
 #include "output.h"
+#include "container_config.h"
+#include "run_state.h"
 
 namespace cli {
 namespace {
@@ -79,28 +82,13 @@ std::string Ellipsis(const std::string& s, size_t width) {
   return out + "…";
 }
 
-std::vector<std::string> Strings(const json& j) {
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (const json& v : j) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-// What the container would run: the image's entrypoint, then the container's command or else
-// the image's (as Docker's COMMAND column shows it).
+// What the container runs: its image's entrypoint and command as the container's own settings
+// override them (Docker's COMMAND column).
 std::string CommandOf(layerstore::Store& store, const layerstore::ContainerRecord& c) {
   json image_config;
-  if (auto text = store.ReadBlob(c.image_id); text.ok()) {
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_object() && j.contains("config") && j["config"].is_object()) image_config = j["config"];
-  }
-  json own = json::parse(c.config, nullptr, false);
-  std::vector<std::string> argv = Strings(image_config.value("Entrypoint", json()));
-  std::vector<std::string> cmd =
-      own.is_object() && own.contains("Cmd") ? Strings(own["Cmd"]) : Strings(image_config.value("Cmd", json()));
-  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  if (auto text = store.ReadBlob(c.image_id); text.ok()) image_config = json::parse(*text, nullptr, false);
+  std::vector<std::string> argv = runtime::CommandLine(runtime::ImageDefaults::FromImageConfig(image_config),
+                                                       ContainerConfig::FromJson(c.config).run);
   std::string out;
   for (const std::string& a : argv) out += (out.empty() ? "" : " ") + a;
   return out;
@@ -113,16 +101,22 @@ void RunPs(const PsOptions& opts, Context& ctx) {
   if (!containers.ok()) return ctx.Fail(containers.status());
   auto leases = (*store)->ListMountLeases();
   if (!leases.ok()) return ctx.Fail(leases.status());
-  // No process runs in a container yet: a mounted container is the closest to a running one.
+  // A mounted container without a process (strata mount --container) is listed as mounted.
   std::map<std::string, std::string> mounted_at;
   for (const auto& lease : *leases) {
     if (!lease.container_id.empty() && layerstore::ProcessAlive(lease.pid, lease.start_time)) {
       mounted_at.emplace(lease.container_id, lease.mountpoint);
     }
   }
+  std::map<std::string, RunState> states;
+  for (const auto& c : *containers) {
+    auto state = ReadRunState((*store)->ContainerDir(c.id));
+    if (state.ok()) states[c.id] = *state;
+  }
+  auto running = [&](const std::string& id) { return states.count(id) && states[id].Alive(); };
   std::vector<layerstore::ContainerRecord> shown;
   for (const auto& c : *containers) {
-    if (opts.all || mounted_at.count(c.id)) shown.push_back(c);
+    if (opts.all || running(c.id) || mounted_at.count(c.id)) shown.push_back(c);
   }
   // Newest first, as Docker lists them.
   std::stable_sort(shown.begin(), shown.end(),
@@ -143,6 +137,19 @@ void RunPs(const PsOptions& opts, Context& ctx) {
       image = opts.no_trunc ? c.image_id.str() : c.image_id.hex().substr(0, 12);
     std::string command = CommandOf(**store, c);
     auto where = mounted_at.find(c.id);
+    const RunState& state = states[c.id];
+    std::string state_name = "created";
+    std::string status = "Created";
+    if (running(c.id)) {
+      state_name = "running";
+      status = "Up " + HumanDuration(std::chrono::seconds(now - state.started_at));
+    } else if (where != mounted_at.end()) {
+      state_name = "mounted";
+      status = "Mounted at " + where->second;
+    } else if (state.finished_at > 0) {
+      state_name = "exited";
+      status = "Exited (" + std::to_string(state.exit_code) + ") " + CreatedSince(state.finished_at, now);
+    }
     rows.push_back({{"Command", GoQuote(opts.no_trunc ? command : Ellipsis(command, 20))},
                     {"CreatedAt", FormatTimestamp(c.created_at, 0)},
                     {"ID", id_text(c.id)},
@@ -155,8 +162,8 @@ void RunPs(const PsOptions& opts, Context& ctx) {
                     {"Ports", ""},
                     {"RunningFor", CreatedSince(c.created_at, now)},
                     {"Size", "0B"},
-                    {"State", where == mounted_at.end() ? "created" : "mounted"},
-                    {"Status", where == mounted_at.end() ? "Created" : "Mounted at " + where->second}});
+                    {"State", state_name},
+                    {"Status", status}});
   }
   auto s = PrintRows(opts.format, rows,
                      {{"CONTAINER ID", "ID"},
@@ -177,7 +184,7 @@ void RunPs(const PsOptions& opts, Context& ctx) {
 }
 
 void AddPsOptions(CLI::App* cmd, std::shared_ptr<PsOptions> opts) {
-  cmd->add_flag("-a,--all", opts->all, "Show all containers (default shows just mounted ones)");
+  cmd->add_flag("-a,--all", opts->all, "Show all containers (default shows just running and mounted ones)");
   cmd->add_flag("-q,--quiet", opts->quiet, "Only display container IDs");
   cmd->add_flag("--no-trunc", opts->no_trunc, "Don't truncate output");
   cmd->add_option("--format", opts->format, "Format output: table, json, or a Go template");

@@ -4,6 +4,8 @@
 
 #include "commands.h"
 #include "mounts.h"
+#include "run_state.h"
+#include "runner.h"
 
 namespace cli {
 namespace {
@@ -16,6 +18,15 @@ struct RmOptions {
 // Removes one container; with `force` a mounted one is unmounted first.
 layerstore::Status RemoveOne(layerstore::Store& store, const std::string& name, bool force) {
   LS_ASSIGN_OR_RETURN(layerstore::ContainerRecord c, store.ResolveContainer(name));
+  LS_ASSIGN_OR_RETURN(RunState state, ReadRunState(store.ContainerDir(c.id)));
+  if (state.Alive()) {
+    if (!force) {
+      return layerstore::Status::FailedPrecondition("cannot remove container \"/" + c.name +
+                                                    "\": container is running: stop the container before removing or force remove");
+    }
+    // Docker's rm -f kills at once; the container's supervisor then unmounts.
+    LS_RETURN_IF_ERROR(StopContainer(store, c, 0));
+  }
   LS_ASSIGN_OR_RETURN(auto mounted, LiveContainerMount(store, c.id));
   if (mounted) {
     if (!force) {
@@ -66,7 +77,7 @@ void RegisterRm(CLI::App& app, Context& ctx) {
   CLI::App* crm = app.get_subcommand("container")->add_subcommand("rm", "Remove one or more containers");
   crm->alias("remove");
   for (CLI::App* cmd : {rm, crm}) {
-    cmd->add_flag("-f,--force", opts->force, "Force the removal of a mounted container (unmounts it)");
+    cmd->add_flag("-f,--force", opts->force, "Force the removal of a running or mounted container (kills and unmounts it)");
     cmd->add_option("containers", opts->containers, "Containers to remove")->required();
     cmd->callback([opts, &ctx] { RunRm(*opts, ctx); });
   }

@@ -25,6 +25,7 @@ void RegisterRm(CLI::App& app, Context& ctx);
 void RegisterDiff(CLI::App& app, Context& ctx);
 void RegisterCommit(CLI::App& app, Context& ctx);
 void RegisterExport(CLI::App& app, Context& ctx);
+void RegisterRun(CLI::App& app, Context& ctx);  // run, start, exec, stop, bundle
 void RegisterVersion(CLI::App& app, Context& ctx);
 // Registries (tools/registry/): `pull`/`push` also as `image pull`/`image push`.
 void RegisterPull(CLI::App& app, Context& ctx);

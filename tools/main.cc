@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   cli::RegisterDiff(app, ctx);
   cli::RegisterCommit(app, ctx);
   cli::RegisterExport(app, ctx);
+  cli::RegisterRun(app, ctx);
   cli::RegisterVersion(app, ctx);
   cli::RegisterPull(app, ctx);
   cli::RegisterPush(app, ctx);
@@ -74,5 +75,6 @@ int main(int argc, char** argv) {
     if (!ctx.status.message().empty()) std::cerr << "Error: " << ctx.status.message() << "\n";
     return ctx.exit_code ? ctx.exit_code : cli::kExitError;
   }
-  return cli::kExitOk;
+  // run, start and exec exit with their process's status.
+  return ctx.exit_code;
 }

@@ -1,0 +1,317 @@
+#include "runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "layerstore/options.h"
+#include "layerstore/unique_fd.h"
+#include "mounts.h"
+#include "runtime/process.h"
+
+namespace cli {
+
+using layerstore::Result;
+using layerstore::Status;
+using layerstore::UniqueFd;
+
+namespace {
+
+std::string ReadHostFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  return text.str();
+}
+
+Status WriteSmallFile(const std::string& path, const std::string& text) {
+  std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::FromErrno("writing " + tmp, errno ? errno : EIO);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("renaming " + tmp, errno);
+  return {};
+}
+
+// Removes a container whose process has ended; its stratafs daemon lets go of the container's
+// lock a moment after its unmount.
+Status RemoveWhenFree(layerstore::Store& store, const layerstore::ContainerRecord& c) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    Status s = store.RemoveContainer(c.id);
+    if (s.code() != layerstore::Code::kUnavailable || std::chrono::steady_clock::now() >= deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+bool WaitReadable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+}  // namespace
+
+void AddRunFlags(CLI::App* cmd, RunFlags& f) {
+  // -h is Docker's --hostname here, so help is --help alone.
+  cmd->set_help_flag("--help", "Print this help message and exit");
+  cmd->add_option("--name", f.name, "Assign a name to the container");
+  cmd->add_option("-e,--env", f.env, "Set environment variables (K=V, or K to pass strata's own)")->allow_extra_args(false);
+  cmd->add_option("--env-file", f.env_files, "Read in a file of environment variables")->allow_extra_args(false);
+  cmd->add_option("-w,--workdir", f.workdir, "Working directory inside the container");
+  cmd->add_option("-u,--user", f.user, "Username or UID (format: <name|uid>[:<group|gid>])");
+  cmd->add_option("-v,--volume", f.volumes, "Bind mount a volume (HOST:CONTAINER[:ro])")->allow_extra_args(false);
+  cmd->add_option("--entrypoint", "Overwrite the default ENTRYPOINT of the image")
+      ->each([&f](const std::string& v) { f.entrypoint = v; });
+  cmd->add_option("-h,--hostname", f.hostname, "Container host name");
+  cmd->add_option("--network,--net", f.network, "Connect a container to a network: host (default) or none");
+  cmd->add_flag("-i,--interactive", f.interactive, "Keep STDIN open");
+  cmd->add_flag("-t,--tty", f.tty, "Allocate a pseudo-TTY");
+  cmd->add_flag("--read-only", f.read_only, "Mount the container's root filesystem as read only");
+  cmd->add_option("image", f.image, "Image; then COMMAND [ARG...]")->required();
+  // Everything after IMAGE is the command and its arguments, options included.
+  cmd->prefix_command();
+}
+
+Result<ContainerConfig> ConfigFromFlags(const RunFlags& f, const std::vector<std::string>& command) {
+  ContainerConfig c;
+  for (const auto& file : f.env_files) {
+    LS_ASSIGN_OR_RETURN(auto entries, runtime::ReadEnvFile(file));
+    c.run.env = runtime::MergeEnv(c.run.env, entries);
+  }
+  c.run.env = runtime::MergeEnv(c.run.env, runtime::ExpandEnvArgs(f.env));
+  c.run.entrypoint = f.entrypoint;
+  c.run.cmd = command;
+  if (!f.workdir.empty() && f.workdir[0] != '/') {
+    return Status::InvalidArgument("the working directory '" + f.workdir + "' is invalid: it needs to be an absolute path");
+  }
+  c.run.working_dir = f.workdir;
+  c.run.user = f.user;
+  c.run.hostname = f.hostname;
+  c.run.tty = f.tty;
+  c.open_stdin = f.interactive;
+  LS_ASSIGN_OR_RETURN(c.network, ParseNetwork(f.network));
+  for (const auto& v : f.volumes) {
+    LS_ASSIGN_OR_RETURN(runtime::BindMount m, ParseVolume(v));
+    c.binds.push_back(std::move(m));
+  }
+  c.read_only_rootfs = f.read_only;
+  return c;
+}
+
+Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const layerstore::ContainerRecord& c) {
+  RunMount m;
+  LS_ASSIGN_OR_RETURN(auto live, LiveContainerMount(store, c.id));
+  if (live) {
+    m.dir_ = live->mountpoint;
+    return m;
+  }
+  m.dir_ = store.ContainerDir(c.id) + "/merged";
+  if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
+  std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
+  if (!RunStratafs({"--root", root, "--container", c.id, m.dir_}).ok()) {
+    return Status::FailedPrecondition("could not mount container " + c.name + " (stratafs said why above)");
+  }
+  m.owned_ = true;
+  return m;
+}
+
+void RunMount::Release(layerstore::Store& store) {
+  if (!owned_) return;
+  owned_ = false;
+  std::string real;
+  Status s = Unmount(dir_, true, &real);
+  if (!s.ok()) {
+    std::cerr << "Error: " << s.message() << " (the container's mount stays; strata umount it)\n";
+    return;
+  }
+  (void)store.RemoveMountLease(real);
+}
+
+Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerstore::ContainerRecord& c,
+                                         const ContainerConfig& config, const std::string& rootfs) {
+  LS_ASSIGN_OR_RETURN(std::string image_text, store.ReadBlob(c.image_id));
+  nlohmann::json image = nlohmann::json::parse(image_text, nullptr, false);
+  runtime::RunOverrides run = config.run;
+  // Docker's default hostname: the short container ID.
+  if (run.hostname.empty()) run.hostname = c.id.substr(0, 12);
+
+  runtime::ContainerSpec spec;
+  spec.rootfs = rootfs;
+  LS_ASSIGN_OR_RETURN(spec.process,
+                      runtime::ResolveProcess(runtime::ImageDefaults::FromImageConfig(image), run, rootfs));
+  spec.hostname = run.hostname;
+  spec.network = config.network;
+  spec.read_only_rootfs = config.read_only_rootfs;
+  spec.keep_stdin = config.open_stdin;
+
+  // The host's name service files, as Docker gives them; the host's own names come along with
+  // the host network, loopback only without it.
+  std::string dir = store.ContainerDir(c.id);
+  std::string hosts = config.network == runtime::Network::kHost
+                          ? ReadHostFile("/etc/hosts")
+                          : "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  if (!hosts.empty() && hosts.back() != '\n') hosts += '\n';
+  hosts += "127.0.1.1\t" + run.hostname + "\n";
+  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/hosts", hosts));
+  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/hostname", run.hostname + "\n"));
+  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/resolv.conf", ReadHostFile("/etc/resolv.conf")));
+  spec.mounts = {{dir + "/hosts", "/etc/hosts", false},
+                 {dir + "/hostname", "/etc/hostname", false},
+                 {dir + "/resolv.conf", "/etc/resolv.conf", false}};
+  for (const auto& b : config.binds) {
+    // As docker run -v does, a missing host directory is created.
+    std::error_code ec;
+    if (!std::filesystem::exists(b.source, ec)) {
+      std::filesystem::create_directories(b.source, ec);
+      if (ec) return Status::FromErrno("creating the volume source " + b.source, ec.value());
+    }
+    spec.mounts.push_back(b);
+  }
+  return spec;
+}
+
+int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::ContainerRecord& c, bool remove,
+             int output_fd, const std::function<void(int)>& on_started) {
+  const std::string dir = store.ContainerDir(c.id);
+  std::optional<RunMount> mount;
+  auto fail = [&](int code, const Status& s) {
+    if (!s.message().empty()) std::cerr << "Error: " << s.message() << "\n";
+    if (mount) mount->Release(store);
+    if (remove) (void)RemoveWhenFree(store, c);
+    on_started(code);
+    return code;
+  };
+  auto previous = ReadRunState(dir);
+  if (!previous.ok()) return fail(kExitRuntime, previous.status());
+  if (previous->Alive()) return fail(kExitRuntime, Status::FailedPrecondition("container " + c.name + " is already running"));
+
+  auto acquired = RunMount::Acquire(ctx, store, c);
+  if (!acquired.ok()) return fail(kExitRuntime, acquired.status());
+  mount = std::move(*acquired);
+  auto spec = BuildSpec(store, c, ContainerConfig::FromJson(c.config), mount->dir());
+  if (!spec.ok()) return fail(kExitRuntime, spec.status());
+  spec->output_fd = output_fd;
+
+  runtime::StartFailure failure;
+  auto child = runtime::StartContainer(*spec, &failure);
+  if (!child.ok()) return fail(failure.exit_code, failure.status);
+
+  RunState state;
+  state.pid = child->pid();
+  state.pid_start_time = layerstore::ProcessStartTime(child->pid());
+  state.monitor_pid = ::getpid();
+  state.monitor_start_time = layerstore::ProcessStartTime(::getpid());
+  state.running = true;
+  state.started_at = static_cast<int64_t>(::time(nullptr));
+  state.mountpoint = mount->dir();
+  Status written = WriteRunState(dir, state);
+  if (!written.ok()) std::cerr << "Error: " << written.message() << "\n";
+  on_started(0);
+
+  int code = runtime::Supervise(*child, spec->keep_stdin);
+
+  state.running = false;
+  state.exit_code = code;
+  state.finished_at = static_cast<int64_t>(::time(nullptr));
+  mount->Release(store);
+  if (remove) {
+    Status s = RemoveWhenFree(store, c);
+    if (!s.ok()) std::cerr << "Error: removing container " << c.name << ": " << s.message() << "\n";
+  } else {
+    written = WriteRunState(dir, state);
+    if (!written.ok()) std::cerr << "Error: " << written.message() << "\n";
+  }
+  return code;
+}
+
+int Detach(const std::function<int(const std::function<void(int)>& on_started)>& body) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    std::perror("Error: pipe");
+    return kExitRuntime;
+  }
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("Error: fork");
+    return kExitRuntime;
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    ::setsid();
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, STDIN_FILENO);
+    int report = p[1];
+    int code = body([&](int started) {
+      if (report < 0) return;
+      ssize_t ignored = ::write(report, &started, sizeof started);
+      (void)ignored;
+      ::close(report);
+      report = -1;
+      // The caller may be reading our stdout to its end ($(strata run -d ...)): let go of it.
+      std::fflush(nullptr);
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+    });
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ::close(p[1]);
+  int started = kExitRuntime;
+  ssize_t n;
+  while ((n = ::read(p[0], &started, sizeof started)) < 0 && errno == EINTR) {
+  }
+  ::close(p[0]);
+  if (n != sizeof started) {
+    // It died before it could say: reap it, its stderr already told why.
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return kExitRuntime;
+  }
+  return started;
+}
+
+Status StopContainer(layerstore::Store& store, const layerstore::ContainerRecord& c, int timeout) {
+  const std::string dir = store.ContainerDir(c.id);
+  LS_ASSIGN_OR_RETURN(RunState state, ReadRunState(dir));
+  if (!state.Alive()) return {};
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0)));
+  // Checked after the pidfd is held, so the signal cannot reach a process that reused the PID.
+  if (pidfd && layerstore::ProcessStartTime(state.pid) == state.pid_start_time) {
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0);
+    if (!WaitReadable(pidfd.get(), timeout * 1000)) {
+      ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      if (!WaitReadable(pidfd.get(), 10000)) {
+        return Status::Unavailable("container " + c.name + " did not stop after SIGKILL");
+      }
+    }
+  }
+  // Its supervisor records the exit and unmounts; wait for that so the caller can go on (rm).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (state.MonitorAlive() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return {};
+}
+
+}  // namespace cli
