@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# strata run / start / exec / stop / bundle on the busybox demo image and on an image made of
+# Debian's own dynamically linked binaries: exit codes (0, 42, 126, 127, 125, signals), image
+# config (env, working dir, user, entrypoint/cmd), isolation (PID 1, hostname, /proc, /dev,
+# ro /sys, --network none), bind mounts (ro enforced), stdin as a pipe and a pty, signals
+# forwarded, the writable layer (diff, kept across start), --rm leaving nothing behind, no
+# leftover processes or mounts, and the OCI bundle run by runc.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ "$(id -u)" = 0 ] || fail "needs root: namespaces, mounts and pivot_root"
+need_cmd script runc ldd
+
+# Whatever is still mounted under WORK goes at exit (containers' own mounts live in the store).
+unmount_all() {
+  local m
+  for m in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+at_exit unmount_all
+mounts_under_store() { awk -v w="$STRATA_ROOT" 'index($2, w) == 1' /proc/mounts | wc -l | tr -d ' '; }
+
+step "images"
+demo_image "$WORK/demo.tar" >/dev/null
+expect_rc 0 load -i "$WORK/demo.tar"
+
+# A Debian image: bash, coreutils and their libraries copied from this machine.
+DEB=$WORK/debian
+mkdir -p "$DEB"/{etc,tmp,root,home/app}
+chmod 1777 "$DEB/tmp"
+for bin in /bin/bash /usr/bin/id /usr/bin/cat /usr/bin/ls /usr/bin/env /usr/bin/touch /usr/bin/sort /usr/bin/grep; do
+  real=$(readlink -f "$bin")
+  mkdir -p "$DEB$(dirname "$bin")"
+  cp "$real" "$DEB$bin"
+  for lib in $(ldd "$real" | grep -o '/[^ ]*'); do
+    mkdir -p "$DEB$(dirname "$lib")"
+    cp -n "$(readlink -f "$lib")" "$DEB$lib"
+  done
+done
+printf 'root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bin/bash\n' > "$DEB/etc/passwd"
+printf 'root:x:0:\nusers:x:100:app\napp:x:1000:\n' > "$DEB/etc/group"
+chown 1000:1000 "$DEB/home/app"
+mkimage --format docker-archive -o "$WORK/debian.tar" --tag test/debian:1 --layer "$DEB" \
+  --env PATH=/usr/bin:/bin --env GREETING=hello --workdir /home/app --cmd '["bash"]' >/dev/null
+expect_rc 0 load -i "$WORK/debian.tar"
+
+step "echo and exit codes"
+expect_rc 0 run --rm strata-demo echo hello
+assert_eq "hello" "$OUT" "echo"
+expect_rc 42 run --rm strata-demo sh -c 'exit 42'
+expect_rc 127 run --rm strata-demo no-such-command
+assert_contains "$ERR" 'exec: "no-such-command": executable file not found in $PATH'
+expect_rc 127 run --rm strata-demo /no/such/path
+expect_rc 126 run --rm strata-demo /etc/passwd
+assert_contains "$ERR" "Permission denied"
+expect_rc 125 run --rm no-such-image:1 true
+expect_rc 125 run --rm --network bridge strata-demo true
+assert_contains "$ERR" "bridge"
+expect_rc 125 run --rm -v relative:/data strata-demo true
+assert_contains "$ERR" "relative:/data"
+expect_rc 125 run --rm -u nobody-at-all strata-demo true
+assert_contains "$ERR" "unable to find user nobody-at-all"
+assert_eq "" "$(strata_ok ps -aq)" "failed runs with --rm leave no container"
+assert_eq 0 "$(mounts_under_store)" "mounts after --rm runs"
+
+step "image config: env, working dir, entrypoint, cmd"
+expect_rc 0 run --rm test/debian:1 bash -c 'echo "$GREETING $PWD $HOME"; env | sort | grep -E "^(HOSTNAME|PATH)="'
+assert_eq "hello /home/app /root
+HOSTNAME=$(echo "$OUT" | sed -n 's/^HOSTNAME=//p')
+PATH=/usr/bin:/bin" "$OUT" "env of the Debian image"
+printf 'FROM_FILE=1\n# comment\nGREETING=from-file\n' > "$WORK/env.list"
+expect_rc 0 run --rm --env-file "$WORK/env.list" -e GREETING=from-flag -e EXTRA=x -w /srv/new/dir test/debian:1 bash \
+  -c 'echo "$FROM_FILE $GREETING $EXTRA $PWD"'
+assert_eq "1 from-flag x /srv/new/dir" "$OUT" "-e over --env-file, -w created"
+expect_rc 0 run --rm --entrypoint /bin/echo strata-demo a b
+assert_eq "a b" "$OUT" "--entrypoint"
+expect_rc 0 run --rm strata-demo pwd
+assert_eq "/app" "$OUT" "the image's WorkingDir"
+
+step "users"
+expect_rc 0 run --rm -u app test/debian:1 bash -c 'id; echo $HOME'
+assert_eq "uid=1000(app) gid=1000(app) groups=1000(app),100(users)
+/home/app" "$OUT" "-u app"
+expect_rc 0 run --rm -u 1000:100 strata-demo id
+assert_match "$OUT" '^uid=1000\(app\) gid=100' "-u uid:gid"
+expect_rc 1 run --rm -u app test/debian:1 bash -c 'touch /etc/passwd'
+assert_contains "$ERR" "Permission denied" "uid 1000 writing a root-owned file"
+expect_rc 0 run --rm -u app strata-demo sh -c 'grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
+assert_eq "CapEff:	0000000000000000
+NoNewPrivs:	1" "$OUT" "a non-root user has no capabilities and no_new_privs"
+expect_rc 0 run --rm strata-demo sh -c 'grep -E "^CapBnd" /proc/self/status'
+assert_eq "CapBnd:	00000000a80425fb" "$OUT" "root keeps only Docker's default capabilities"
+
+step "isolation"
+expect_rc 0 run --rm --hostname box strata-demo sh -c 'echo $$; hostname; cat /etc/hostname; [ "$(ps -o pid | wc -l)" -le 5 ] && echo own-tree'
+assert_eq "1
+box
+box
+own-tree" "$OUT" "PID 1, hostname, a process tree of its own"
+expect_rc 0 run --name named strata-demo hostname
+assert_match "$OUT" '^[0-9a-f]{12}$' "default hostname: the short container ID"
+expect_rc 0 rm named
+expect_rc 0 run --rm strata-demo sh -c 'ls /dev | tr "\n" " "; touch /sys/x 2>&1; grep -c " /sys sysfs ro" /proc/mounts'
+assert_eq "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero touch: /sys/x: Read-only file system
+1" "$OUT" "/dev and a read-only /sys"
+expect_rc 0 run --rm --network none strata-demo sh -c 'ls /sys/class/net'
+assert_eq "lo" "$OUT" "--network none has only lo"
+expect_rc 0 run --rm --network none strata-demo sh -c 'ip -o link show lo | grep -c UP'
+assert_eq "1" "$OUT" "lo is up"
+expect_rc 1 run --rm --read-only strata-demo touch /app/x
+assert_contains "$ERR" "Read-only file system"
+
+step "bind mounts"
+mkdir -p "$WORK/vol"
+echo from-host > "$WORK/vol/in"
+expect_rc 0 run --rm -v "$WORK/vol:/data" strata-demo sh -c 'cat /data/in; echo from-container > /data/out'
+assert_eq "from-host" "$OUT"
+assert_eq "from-container" "$(cat "$WORK/vol/out")" "a rw volume writes to the host"
+expect_rc 1 run --rm -v "$WORK/vol:/data:ro" strata-demo sh -c 'cat /data/in; echo x > /data/out2'
+assert_contains "$ERR" "Read-only file system"
+[ ! -e "$WORK/vol/out2" ] || fail ":ro volume was written"
+expect_rc 0 run --rm -v "$WORK/made-by-run:/made" strata-demo true
+[ -d "$WORK/made-by-run" ] || fail "a missing volume source is created, as docker run -v does"
+
+step "stdin and tty"
+OUT=$(echo piped | "$STRATA_BIN" run --rm -i strata-demo sh -c 'cat; echo done')
+assert_eq "piped
+done" "$OUT" "-i with a pipe"
+OUT=$(echo piped | "$STRATA_BIN" run --rm strata-demo cat)
+assert_eq "" "$OUT" "without -i stdin is /dev/null"
+OUT=$(script -qec "stty cols 91 rows 33; $STRATA_BIN run --rm -t strata-demo sh -c 'tty; stty size; echo \$TERM'" /dev/null | tr -d '\r')
+assert_eq "/dev/pts/0
+33 91
+xterm" "$OUT" "-t: a pty of the container's own devpts with the window size"
+OUT=$(printf 'echo typed-$((6*7))\nexit 9\n' | script -qec "$STRATA_BIN run --rm -it strata-demo sh" /dev/null | tr -d '\r' || true)
+assert_contains "$OUT" "typed-42" "-it relays the terminal"
+
+step "signals and stop"
+"$STRATA_BIN" run --name sig strata-demo sh -c 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.05; done' \
+  >"$WORK/sig.out" 2>&1 &
+RUN_PID=$!
+track_pid $RUN_PID
+for _ in $(seq 100); do grep -q ready "$WORK/sig.out" 2>/dev/null && break; sleep 0.05; done
+kill -TERM $RUN_PID
+rc=0
+wait $RUN_PID || rc=$?
+assert_eq 3 "$rc" "SIGTERM forwarded to the container; its exit code is strata's"
+assert_contains "$(cat "$WORK/sig.out")" "got-term"
+expect_rc 0 rm sig
+"$STRATA_BIN" run --name stubborn strata-demo sleep 1234.5 >/dev/null 2>&1 &
+RUN_PID=$!
+track_pid $RUN_PID
+for _ in $(seq 200); do [ "$("$STRATA_BIN" ps --format '{{.State}}')" = running ] && break; sleep 0.05; done
+expect_rc 0 ps --format '{{.Names}} {{.State}}'
+assert_eq "stubborn running" "$OUT" "ps shows the running container"
+expect_rc 0 stop -t 1 stubborn
+rc=0
+wait $RUN_PID || rc=$?
+assert_eq 137 "$rc" "PID 1 ignores SIGTERM; stop kills it after -t"
+expect_rc 0 ps -a --format '{{.Names}} {{.State}} {{.Status}}'
+assert_match "$OUT" '^stubborn exited Exited \(137\) ' "ps after stop"
+expect_rc 0 rm stubborn
+
+step "detached, exec, rm of a running container"
+CID=$(strata_ok run -d --name bg -e FROM_RUN=1 strata-demo sh -c 'echo started; sleep 1234.5')
+assert_match "$CID" '^[0-9a-f]{64}$' "run -d prints the ID"
+expect_rc 0 exec bg sh -c 'echo $$ $FROM_RUN $PWD; ps -o args | grep -c "^sleep 1234.5$"'
+assert_match "$OUT" '^[0-9]+ 1 /app
+1$' "exec sees the container's env, dir and processes"
+expect_rc 0 exec -u app -w /tmp -e X=y bg sh -c 'id -u; pwd; echo $X'
+assert_eq "1000
+/tmp
+y" "$OUT" "exec -u -w -e"
+expect_rc 143 exec bg sh -c 'kill -TERM $$'
+expect_rc 7 exec bg sh -c 'exit 7'
+expect_rc 127 exec bg nope
+expect_rc 0 exec bg sh -c 'echo written-by-exec > /app/exec.txt'
+expect_rc 1 rm bg
+assert_contains "$ERR" "container is running"
+assert_eq "started" "$(cat "$STRATA_ROOT/containers/$CID/container.log")" "a detached container's output"
+expect_rc 0 rm -f bg
+assert_eq "" "$(strata_ok ps -aq)" "rm -f removed the running container"
+assert_eq 0 "$(mounts_under_store)" "mounts after rm -f"
+assert_eq 0 "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" "processes left after rm -f"
+expect_rc 125 exec bg true
+assert_contains "$ERR" "No such container: bg"
+
+step "the writable layer: diff, start, children"
+expect_rc 0 create --name keep strata-demo sh -c 'echo run >> /app/log; cat /app/log; sleep 1234.5 & sleep 1234.5 & exit 0'
+expect_rc 0 start -a keep
+assert_eq "run" "$OUT" "first start"
+expect_rc 0 diff keep
+assert_contains "$OUT" "A /app/log"
+expect_rc 0 start -a keep
+assert_eq "run
+run" "$OUT" "the layer is kept across start"
+assert_eq 0 "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" "children of an exited container are gone"
+assert_eq 0 "$(ps -eo stat,args | grep -c '^Z.*sleep' || true)" "no zombies of the container's children"
+assert_eq 0 "$(mounts_under_store)" "no mounts once the container exited"
+expect_rc 0 start keep
+assert_eq "keep" "$OUT" "start without -a prints the name"
+for _ in $(seq 100); do [ "$("$STRATA_BIN" ps -q)" = "" ] && break; sleep 0.05; done
+expect_rc 0 ps -a --format '{{.Names}} {{.Status}}'
+assert_match "$OUT" '^keep Exited \(0\)' "detached start ran to its end"
+expect_rc 0 rm keep
+
+step "--rm leaves nothing"
+expect_rc 0 run --rm strata-demo sh -c 'echo x > /app/file; sleep 1234.5 & exit 0'
+assert_eq "" "$(strata_ok ps -aq)" "containers after --rm"
+assert_eq "" "$(ls "$STRATA_ROOT/containers")" "container directories after --rm"
+assert_eq 0 "$(mounts_under_store)" "mounts after --rm"
+assert_eq 0 "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" "processes after --rm"
+
+step "OCI bundle run by runc"
+expect_rc 0 create --name oci -u app -e FROM_BUNDLE=yes --hostname ocibox strata-demo sh -c 'echo $FROM_BUNDLE; id -u; hostname; echo by-runc > /tmp/runc.txt'
+expect_rc 0 bundle oci "$WORK/bundle"
+[ -f "$WORK/bundle/config.json" ] || fail "bundle has no config.json"
+assert_eq "$WORK/bundle/rootfs" "$(json_eval 'j["root"]["path"]' < "$WORK/bundle/config.json")" "root.path"
+OUT=$(runc run --bundle "$WORK/bundle" "strata-test-$$" 2>&1) || fail "runc run failed: $OUT"
+runc delete -f "strata-test-$$" >/dev/null 2>&1 || true
+assert_eq "yes
+1000
+ocibox" "$OUT" "runc runs the bundle as strata would"
+expect_rc 0 umount "$WORK/bundle/rootfs"
+expect_rc 0 diff oci
+assert_contains "$OUT" "A /tmp/runc.txt" "what runc wrote is in the container's layer"
+expect_rc 0 rm oci
+
+pass
