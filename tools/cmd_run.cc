@@ -173,7 +173,8 @@ void RunExec(const ExecFlags& flags, const std::vector<std::string>& command, Co
     log = std::move(*opened);
   }
   runtime::StartFailure failure;
-  auto child = runtime::ExecInContainer(pidfd.get(), state->pid, *process, flags.interactive, log.get(), &failure);
+  runtime::ExecIo io{flags.interactive, log.get(), !flags.detach};
+  auto child = runtime::ExecInContainer(pidfd.get(), state->pid, *process, io, &failure);
   if (!child.ok()) {
     ctx.Fail(failure.status);
     ctx.exit_code = failure.exit_code;

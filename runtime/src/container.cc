@@ -226,8 +226,7 @@ std::vector<cap_value_t> DefaultCapabilityValues() {
 
 // Everything after the namespaces and the root are in place: the working directory, stdio,
 // capabilities, user, environment, and exec. Never returns.
-[[noreturn]] void FinishAndExec(const Process& process, bool keep_stdin, int output_fd, int report_fd,
-                                int pty_sock) {
+[[noreturn]] void FinishAndExec(const Process& process, const ExecIo& io, int report_fd, int pty_sock) {
   ::umask(022);
   // The working directory is created as root, as Docker does, before the user changes.
   std::string dir;
@@ -243,11 +242,11 @@ std::vector<cap_value_t> DefaultCapabilityValues() {
 
   if (process.tty) {
     AttachPty(pty_sock, report_fd);
-  } else if (!keep_stdin) {
+  } else if (!io.keep_stdin) {
     UniqueFd null(::open("/dev/null", O_RDONLY));
     if (!null || ::dup2(null.get(), STDIN_FILENO) < 0) Die(report_fd, kSetupFailed, errno, "opening /dev/null");
   }
-  if (output_fd >= 0 && (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0))
+  if (io.output_fd >= 0 && (::dup2(io.output_fd, STDOUT_FILENO) < 0 || ::dup2(io.output_fd, STDERR_FILENO) < 0))
     Die(report_fd, kSetupFailed, errno, "redirecting the output");
   if (pty_sock >= 0) ::close(pty_sock);
   // Whatever this process had open (the store's files, the caller's pipes) stays out of the container.
@@ -276,7 +275,8 @@ std::vector<cap_value_t> DefaultCapabilityValues() {
   if (u.uid != 0 && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     Die(report_fd, kSetupFailed, errno, "setting no_new_privs");
   // A container outlives no supervisor (set last: changing credentials clears it).
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) Die(report_fd, kSetupFailed, errno, "PR_SET_PDEATHSIG");
+  if (io.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    Die(report_fd, kSetupFailed, errno, "PR_SET_PDEATHSIG");
 
   std::vector<char*> argv;
   for (const auto& a : process.args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -342,7 +342,7 @@ std::vector<cap_value_t> DefaultCapabilityValues() {
   if (::umount2(".", MNT_DETACH) != 0) Die(report_fd, kSetupFailed, errno, "detaching the host's root");
   if (::chdir("/") != 0) Die(report_fd, kSetupFailed, errno, "entering /");
   root.Reset();
-  FinishAndExec(spec.process, spec.keep_stdin, spec.output_fd, report_fd, pty_sock);
+  FinishAndExec(spec.process, ExecIo{spec.keep_stdin, spec.output_fd, true}, report_fd, pty_sock);
 }
 
 // The end of a start: waits for the child's exec or its failure report.
@@ -460,8 +460,8 @@ Result<Child> StartContainer(const ContainerSpec& spec, StartFailure* failure) {
                    failure);
 }
 
-Result<Child> ExecInContainer(int init_pidfd, pid_t init_pid, const Process& process, bool keep_stdin,
-                              int output_fd, StartFailure* failure) {
+Result<Child> ExecInContainer(int init_pidfd, pid_t init_pid, const Process& process, const ExecIo& io,
+                              StartFailure* failure) {
   auto channels = OpenChannels(process.tty);
   if (!channels.ok()) {
     failure->status = channels.status();
@@ -487,7 +487,7 @@ Result<Child> ExecInContainer(int init_pidfd, pid_t init_pid, const Process& pro
     // Entering the mount namespace also moves root and working directory to its root.
     if (::setns(init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
       Die(report, kSetupFailed, errno, "entering the container's namespaces");
-    FinishAndExec(process, keep_stdin, output_fd, report, channels->pty_child.get());
+    FinishAndExec(process, io, report, channels->pty_child.get());
   }
   channels->report_write.Reset();
   channels->pty_child.Reset();

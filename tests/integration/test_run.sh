@@ -175,6 +175,11 @@ expect_rc 143 exec bg sh -c 'kill -TERM $$'
 expect_rc 7 exec bg sh -c 'exit 7'
 expect_rc 127 exec bg nope
 expect_rc 0 exec bg sh -c 'echo written-by-exec > /app/exec.txt'
+expect_rc 0 exec -d bg sh -c 'sleep 0.3; echo late > /app/late.txt'
+assert_eq "" "$OUT" "exec -d prints nothing"
+for _ in $(seq 100); do "$STRATA_BIN" exec bg cat /app/late.txt >/dev/null 2>&1 && break; sleep 0.05; done
+expect_rc 0 exec bg cat /app/late.txt
+assert_eq "late" "$OUT" "a detached exec runs on after strata exec returned"
 expect_rc 1 rm bg
 assert_contains "$ERR" "container is running"
 assert_eq "started" "$(cat "$STRATA_ROOT/containers/$CID/container.log")" "a detached container's output"

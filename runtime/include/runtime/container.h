@@ -67,10 +67,18 @@ struct StartFailure {
 // Starts spec.process as PID 1 of its new namespaces; returns once it has exec'd.
 layerstore::Result<Child> StartContainer(const ContainerSpec& spec, StartFailure* failure);
 
+// Where an exec'd process's stdio goes, and whether it dies with the strata process that
+// started it (not when detached: it then runs on as a child of the container's init).
+struct ExecIo {
+  bool keep_stdin = false;
+  int output_fd = -1;
+  bool die_with_parent = true;
+};
+
 // Starts `process` inside the namespaces and root of the running container whose init is
 // `init_pid` (and whose pidfd is `init_pidfd`), as `docker exec` does.
-layerstore::Result<Child> ExecInContainer(int init_pidfd, pid_t init_pid, const Process& process, bool keep_stdin,
-                                          int output_fd, StartFailure* failure);
+layerstore::Result<Child> ExecInContainer(int init_pidfd, pid_t init_pid, const Process& process, const ExecIo& io,
+                                          StartFailure* failure);
 
 // Waits for `child` to exit. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
 // process are passed on to it; with a pty, this process's stdin (when `relay_stdin`) and stdout
