@@ -1,6 +1,7 @@
 #include "registry/http.h"
 
-#include <curl/curl.h>
+#include "curl_api.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -14,31 +15,18 @@ namespace {
 
 using layerstore::Status;
 
-// libcurl's process-wide state: initialised before the first handle, released at exit.
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-  ~CurlGlobal() { curl_global_cleanup(); }
-  CurlGlobal(const CurlGlobal&) = delete;
-  CurlGlobal& operator=(const CurlGlobal&) = delete;
-};
-
-void EnsureCurlGlobal() {
-  static CurlGlobal global;  // thread-safe initialisation (C++11 magic statics)
-  (void)global;
-}
-
 struct EasyCleanup {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const noexcept { Curl()->easy_cleanup(c); }
 };
 using EasyPtr = std::unique_ptr<CURL, EasyCleanup>;
 
 struct SlistFree {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const noexcept { Curl()->slist_free_all(l); }
 };
 using SlistPtr = std::unique_ptr<curl_slist, SlistFree>;
 
 struct ShareCleanup {
-  void operator()(CURLSH* s) const noexcept { curl_share_cleanup(s); }
+  void operator()(CURLSH* s) const noexcept { Curl()->share_cleanup(s); }
 };
 using SharePtr = std::unique_ptr<CURLSH, ShareCleanup>;
 
@@ -201,11 +189,11 @@ struct HttpClient::Shared {
       if (!pool.empty()) {
         EasyPtr e = std::move(pool.back());
         pool.pop_back();
-        curl_easy_reset(e.get());  // options back to defaults; connections and caches stay
+        Curl()->easy_reset(e.get());  // options back to defaults; connections and caches stay
         return e;
       }
     }
-    return EasyPtr(curl_easy_init());
+    return EasyPtr(Curl() ? Curl()->easy_init() : nullptr);
   }
   void Give(EasyPtr e) {
     std::lock_guard<std::mutex> lock(pool_mu);
@@ -221,15 +209,15 @@ struct HttpClient::Shared {
 };
 
 HttpClient::HttpClient() : shared_(new Shared) {
-  EnsureCurlGlobal();
-  shared_->share.reset(curl_share_init());
+  if (!Curl()) return;  // Do() reports why
+  shared_->share.reset(Curl()->share_init());
   if (shared_->share) {
     CURLSH* sh = shared_->share.get();
-    curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, &Shared::Lock);
-    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, &Shared::Unlock);
-    curl_share_setopt(sh, CURLSHOPT_USERDATA, shared_.get());
-    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    Curl()->share_setopt(sh, CURLSHOPT_LOCKFUNC, &Shared::Lock);
+    Curl()->share_setopt(sh, CURLSHOPT_UNLOCKFUNC, &Shared::Unlock);
+    Curl()->share_setopt(sh, CURLSHOPT_USERDATA, shared_.get());
+    Curl()->share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    Curl()->share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   }
 }
 
@@ -245,6 +233,10 @@ std::string HttpClient::UserAgent() {
 
 HttpResult HttpClient::Do(const HttpRequest& request, const Endpoint& tls) {
   HttpResult result;
+  if (!Curl()) {
+    result.status = Status::Unavailable(CurlLoadError());
+    return result;
+  }
   EasyPtr easy = shared_->Take();
   if (!easy) {
     result.status = Status::IOError("curl_easy_init failed");
@@ -260,86 +252,86 @@ HttpResult HttpClient::Do(const HttpRequest& request, const Endpoint& tls) {
   Transfer transfer{&request, &result.response};
   char errbuf[CURL_ERROR_SIZE] = {0};
 
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM-based DNS timeouts
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent().c_str());
-  if (shared_->share) curl_easy_setopt(c, CURLOPT_SHARE, shared_->share.get());
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout.count()));
+  Curl()->easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  Curl()->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  Curl()->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM-based DNS timeouts
+  Curl()->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  Curl()->easy_setopt(c, CURLOPT_USERAGENT, UserAgent().c_str());
+  if (shared_->share) Curl()->easy_setopt(c, CURLOPT_SHARE, shared_->share.get());
+  Curl()->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout.count()));
+  Curl()->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  Curl()->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout.count()));
   if (request.follow_redirects) {
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    Curl()->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    Curl()->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    Curl()->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     // libcurl (>= 7.58) does not send a custom Authorization header to another host after a
     // redirect, so a registry token never reaches the storage backend it redirects to.
   }
 
   // TLS. An extra CA file replaces libcurl's default bundle, so the system directory is named
   // too: a registry with a private CA may still redirect blobs to a publicly signed backend.
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.verify_tls ? 1L : 0L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.verify_tls ? 2L : 0L);
+  Curl()->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.verify_tls ? 1L : 0L);
+  Curl()->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.verify_tls ? 2L : 0L);
   if (!tls.ca_file.empty()) {
-    curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
-    if (IsDirectory("/etc/ssl/certs")) curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
+    Curl()->easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
+    if (IsDirectory("/etc/ssl/certs")) Curl()->easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
   if (!tls.client_cert.empty()) {
-    curl_easy_setopt(c, CURLOPT_SSLCERT, tls.client_cert.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, tls.client_key.c_str());
+    Curl()->easy_setopt(c, CURLOPT_SSLCERT, tls.client_cert.c_str());
+    Curl()->easy_setopt(c, CURLOPT_SSLKEY, tls.client_key.c_str());
   }
 
   curl_slist* raw_headers = nullptr;
   bool has_content_type = false;
   for (const std::string& h : request.headers) {
-    raw_headers = curl_slist_append(raw_headers, h.c_str());
+    raw_headers = Curl()->slist_append(raw_headers, h.c_str());
     if (Lower(h.substr(0, 13)) == "content-type:") has_content_type = true;
   }
   // No "Expect: 100-continue" round trip before bodies.
-  raw_headers = curl_slist_append(raw_headers, "Expect:");
+  raw_headers = Curl()->slist_append(raw_headers, "Expect:");
   const bool sends_body = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
   // libcurl would label a POST body as a form; registries want no type or an explicit one.
-  if (sends_body && !has_content_type) raw_headers = curl_slist_append(raw_headers, "Content-Type:");
+  if (sends_body && !has_content_type) raw_headers = Curl()->slist_append(raw_headers, "Content-Type:");
   SlistPtr headers(raw_headers);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  Curl()->easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
 
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnWrite);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  Curl()->easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+  Curl()->easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+  Curl()->easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnWrite);
+  Curl()->easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
 
   if (request.method == "GET") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    Curl()->easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    Curl()->easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (sends_body && request.body_reader) {
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, &OnRead);
-    curl_easy_setopt(c, CURLOPT_READDATA, &transfer);
-    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &OnSeek);
-    curl_easy_setopt(c, CURLOPT_SEEKDATA, &transfer);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
-    if (request.method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    Curl()->easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    Curl()->easy_setopt(c, CURLOPT_READFUNCTION, &OnRead);
+    Curl()->easy_setopt(c, CURLOPT_READDATA, &transfer);
+    Curl()->easy_setopt(c, CURLOPT_SEEKFUNCTION, &OnSeek);
+    Curl()->easy_setopt(c, CURLOPT_SEEKDATA, &transfer);
+    Curl()->easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
+    if (request.method != "PUT") Curl()->easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (sends_body) {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    if (request.method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    Curl()->easy_setopt(c, CURLOPT_POST, 1L);
+    Curl()->easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+    Curl()->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    if (request.method != "POST") Curl()->easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    Curl()->easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
 
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = Curl()->easy_perform(c);
   char* effective = nullptr;
-  if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective) {
+  if (Curl()->easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective) {
     result.response.url = effective;
   } else {
     result.response.url = request.url;
   }
   if (rc == CURLE_OK) {
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    Curl()->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (code != 0) result.response.status = code;
     // A body-less response still announces itself (HEAD, 201 Created, 202 Accepted).
     if (!transfer.started && request.on_response) request.on_response(result.response.status, result.response.headers);
@@ -353,7 +345,7 @@ HttpResult HttpClient::Do(const HttpRequest& request, const Endpoint& tls) {
     return result;
   }
   result.error = Classify(rc);
-  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  std::string detail = errbuf[0] ? errbuf : Curl()->easy_strerror(rc);
   while (!detail.empty() && detail.back() == '\n') detail.pop_back();
   std::string msg = request.method + " " + request.url + ": " + detail;
   switch (result.error) {
