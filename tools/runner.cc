@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "layerfs/mount.h"
 #include "layerstore/options.h"
 #include "layerstore/unique_fd.h"
 #include "mounts.h"
@@ -126,8 +127,13 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
   }
   m.dir_ = store.ContainerDir(c.id) + "/merged";
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
-  std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-  if (!RunStratafs({"--root", root, "--container", c.id, m.dir_}).ok()) {
+  // The driver of `strata mount`, forked from this process rather than exec'd as stratafs:
+  // a container start pays no second program load.
+  layerfs::MountOptions options;
+  options.store_root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
+  options.container = c.id;
+  options.mountpoint = m.dir_;
+  if (layerfs::RunMount(options) != 0) {
     return Status::FailedPrecondition("could not mount container " + c.name + " (stratafs said why above)");
   }
   m.owned_ = true;

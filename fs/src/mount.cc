@@ -9,7 +9,9 @@
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -223,6 +225,13 @@ int RunMount(const MountOptions& options) {
   }
   if (pid == 0) {
     ::close(fds[0]);
+    // The daemon keeps nothing of its parent's open files but stdio (redirected once mounted)
+    // and the ready pipe: `strata run` forks it with its own store open, and LMDB must not see
+    // a second handle of an environment in one process; nor may the daemon hold its parent's
+    // pipes open for as long as the mount lives.
+    if (fds[1] > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(fds[1] - 1), 0u);
+    ::syscall(SYS_close_range, static_cast<unsigned>(fds[1] + 1), ~0u, 0u);
+    ::prctl(PR_SET_NAME, "stratafs", 0, 0, 0);
     ::setsid();
     ReadyPipe ready(fds[1]);
     int rc = Serve(opts, ready, true);
