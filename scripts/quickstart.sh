@@ -2,7 +2,8 @@
 # From a fresh Debian 12 machine: install what strata needs, build it, and run the main job on a
 # bundled demo image (made from Debian's busybox-static, no network): load it into a store, then
 # list, trace and inspect it, mount it and read it with ordinary tools, write into a container
-# of it, show the container's changes and commit them as a new image, and show what
+# of it, show the container's changes and commit them as a new image, run commands in containers
+# of it (in the foreground, and in the background with exec and stop), and show what
 # deduplication saves.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +46,18 @@ run cat "$mnt/app/note.txt"
 run "$strata" umount "$mnt"
 run "$strata" ps -a
 run "$strata" rm quickstart-demo
+# Run commands in containers: new namespaces over the union mount, the image's config applied.
+if [ "$(id -u)" -eq 0 ]; then
+  "$strata" rm -f quickstart-bg >/dev/null 2>&1 || true
+  run "$strata" run --rm strata-demo sh -c 'id; hostname; echo "I am PID $$"; cat /app/hello.txt'
+  run "$strata" run -d --name quickstart-bg strata-demo sleep 600
+  run "$strata" exec quickstart-bg ps -o pid,user,args
+  run "$strata" ps
+  run "$strata" stop -t 1 quickstart-bg
+  run "$strata" rm quickstart-bg
+else
+  printf '\n(skipping strata run, exec and stop: they need root)\n'
+fi
 run "$strata" system df
 run "$strata" fsck
 printf '\nThe store is at %s (set STRATA_ROOT to choose another).\n' "$STRATA_ROOT"
