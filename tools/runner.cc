@@ -121,11 +121,13 @@ Result<ContainerConfig> ConfigFromFlags(const RunFlags& f, const std::vector<std
 Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const layerstore::ContainerRecord& c) {
   RunMount m;
   LS_ASSIGN_OR_RETURN(auto live, LiveContainerMount(store, c.id));
+  m.dir_ = store.ContainerDir(c.id) + "/merged";
   if (live) {
+    // Ours when an earlier run left it (its supervisor was killed): then this run unmounts it.
+    m.owned_ = live->mountpoint == m.dir_;
     m.dir_ = live->mountpoint;
     return m;
   }
-  m.dir_ = store.ContainerDir(c.id) + "/merged";
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
   // The driver of `strata mount`, forked from this process rather than exec'd as stratafs:
   // a container start pays no second program load.

@@ -4,29 +4,41 @@
 #include <cerrno>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "store_impl.h"
 
 namespace layerstore {
 
-uint64_t ProcessStartTime(int pid) {
+namespace {
+
+// Fields 3 (state) and 22 (start time) of /proc/PID/stat; start time 0 when unreadable.
+std::pair<char, uint64_t> StateAndStartTime(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // The command name may hold spaces and parentheses: fields count from the last ')'.
   size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {'?', 0};
   std::istringstream fields(stat.substr(close + 2));
   std::string field;
+  char state = '?';
   for (int i = 3; i <= 22 && fields >> field; ++i) {
-    if (i == 22) return std::stoull(field);
+    if (i == 3) state = field[0];
+    if (i == 22) return {state, std::stoull(field)};
   }
-  return 0;
+  return {state, 0};
 }
+
+}  // namespace
+
+uint64_t ProcessStartTime(int pid) { return StateAndStartTime(pid).second; }
 
 bool ProcessAlive(int pid, uint64_t start_time) {
   if (pid <= 0) return false;
   if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  return ProcessStartTime(pid) == start_time;
+  // A zombie has ended: its parent (or an init that does not reap) just has not collected it.
+  auto [state, started] = StateAndStartTime(pid);
+  return state != 'Z' && state != 'X' && started == start_time;
 }
 
 Status StoreImpl::AddMountLease(const MountLease& lease) {

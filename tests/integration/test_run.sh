@@ -209,6 +209,22 @@ expect_rc 0 ps -a --format '{{.Names}} {{.Status}}'
 assert_match "$OUT" '^keep Exited \(0\)' "detached start ran to its end"
 expect_rc 0 rm keep
 
+step "a supervisor killed with SIGKILL"
+expect_rc 0 create --name killed strata-demo sh -c 'test -f /app/once && exit 0; touch /app/once; sleep 1234.5'
+"$STRATA_BIN" start -a killed >/dev/null 2>&1 &
+RUN_PID=$!
+track_pid $RUN_PID
+for _ in $(seq 200); do [ "$("$STRATA_BIN" ps --format '{{.State}}')" = running ] && break; sleep 0.05; done
+kill -KILL $RUN_PID
+wait $RUN_PID 2>/dev/null || true
+for _ in $(seq 200); do [ "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" = 0 ] && break; sleep 0.05; done
+assert_eq 0 "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" "the container dies with its supervisor"
+expect_rc 0 ps -a --format '{{.Names}} {{.State}}'
+assert_eq "killed mounted" "$OUT" "the union outlived the supervisor"
+expect_rc 0 start -a killed
+assert_eq 0 "$(mounts_under_store)" "the next start takes the mount the killed run left, and unmounts it"
+expect_rc 0 rm killed
+
 step "--rm leaves nothing"
 expect_rc 0 run --rm strata-demo sh -c 'echo x > /app/file; sleep 1234.5 & exit 0'
 assert_eq "" "$(strata_ok ps -aq)" "containers after --rm"
