@@ -7,6 +7,11 @@ namespace cli {
 namespace {
 
 void RunCreate(const RunFlags& flags, const std::vector<std::string>& command, Context& ctx) {
+  if (layerstore::Status s = CheckNoUnknownFlag(ctx, flags.image, command); !s.ok()) {
+    ctx.Fail(s);
+    ctx.exit_code = kExitUsage;
+    return;
+  }
   auto config = ConfigFromFlags(flags, command);
   if (!config.ok()) return ctx.Fail(config.status());
   auto store = ctx.Store();

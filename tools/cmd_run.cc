@@ -69,6 +69,7 @@ int RunInThisProcess(Context& ctx, const std::function<layerstore::Result<layers
 }
 
 void RunRun(const RunFlags& flags, const RunOnlyFlags& only, const std::vector<std::string>& command, Context& ctx) {
+  if (Status s = CheckNoUnknownFlag(ctx, flags.image, command); !s.ok()) return FailRuntime(ctx, s);
   auto config = ConfigFromFlags(flags, command);
   if (!config.ok()) return FailRuntime(ctx, config.status());
   std::string created_id;
@@ -128,6 +129,7 @@ struct ExecFlags {
 };
 
 void RunExec(const ExecFlags& flags, const std::vector<std::string>& command, Context& ctx) {
+  if (Status s = CheckNoUnknownFlag(ctx, flags.container, command); !s.ok()) return FailRuntime(ctx, s);
   if (command.empty()) {
     ctx.Fail(Status::InvalidArgument("\"strata exec\" requires at least 2 arguments: CONTAINER COMMAND [ARG...]"));
     ctx.exit_code = kExitUsage;

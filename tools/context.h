@@ -24,6 +24,7 @@ enum ExitCode : int {
 };
 
 struct Context {
+  std::vector<std::string> argv;  // the command line as given, for checks CLI11 cannot make
   layerstore::StoreOptions store_options;
   std::string log_level;
   layerstore::Status status;  // the command's outcome

@@ -24,6 +24,7 @@ void InitLogging(const std::string& level) {
 
 int main(int argc, char** argv) {
   cli::Context ctx;
+  ctx.argv.assign(argv, argv + argc);
   CLI::App app{"strata: manage and mount container images kept in a deduplicated layer store", "strata"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("strata version ") + STRATA_VERSION);

@@ -92,6 +92,15 @@ void AddRunFlags(CLI::App* cmd, RunFlags& f) {
   cmd->prefix_command();
 }
 
+Status CheckNoUnknownFlag(const Context& ctx, const std::string& positional, const std::vector<std::string>& command) {
+  if (command.empty() || command[0].size() < 2 || command[0][0] != '-') return {};
+  for (size_t i = 1; i < ctx.argv.size(); ++i) {
+    if (ctx.argv[i] == positional) return {};  // the word follows IMAGE: it is the command
+    if (ctx.argv[i] == command[0]) break;
+  }
+  return Status::InvalidArgument("unknown flag: " + command[0] + "\nRun with --help for more information.");
+}
+
 Result<ContainerConfig> ConfigFromFlags(const RunFlags& f, const std::vector<std::string>& command) {
   ContainerConfig c;
   for (const auto& file : f.env_files) {

@@ -40,6 +40,12 @@ void AddRunFlags(CLI::App* cmd, RunFlags& flags);
 // The flags and the command after IMAGE, checked (a bad -v, --network or env file is named).
 layerstore::Result<ContainerConfig> ConfigFromFlags(const RunFlags& flags, const std::vector<std::string>& command);
 
+// Everything after IMAGE (or CONTAINER) is the command, so CLI11 hands back an unknown option
+// given before it as the command's first word too. InvalidArgument ("unknown flag: --x") when
+// `command`'s first word comes before `positional` on the command line and looks like a flag.
+layerstore::Status CheckNoUnknownFlag(const Context& ctx, const std::string& positional,
+                                      const std::vector<std::string>& command);
+
 // Where a container's process runs: its live mount (made by `strata mount --container`, left as
 // it is afterwards) or one made now under the container's directory and undone by Release().
 class RunMount {

@@ -58,6 +58,11 @@ expect_rc 125 run --rm --network bridge strata-demo true
 assert_contains "$ERR" "bridge"
 expect_rc 125 run --rm -v relative:/data strata-demo true
 assert_contains "$ERR" "relative:/data"
+expect_rc 125 run --rm --bogus strata-demo true
+assert_contains "$ERR" "unknown flag: --bogus"
+expect_rc 125 run --rm --nmae x strata-demo true
+assert_contains "$ERR" "unknown flag: --nmae"
+expect_rc 2 create --bogus strata-demo
 expect_rc 125 run --rm -u nobody-at-all strata-demo true
 assert_contains "$ERR" "unable to find user nobody-at-all"
 assert_eq "" "$(strata_ok ps -aq)" "failed runs with --rm leave no container"
