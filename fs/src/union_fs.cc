@@ -69,6 +69,23 @@ std::optional<std::string> ReadXattr(const std::string& path, const char* name, 
 
 int Errno(int fallback = EIO) { return errno ? errno : fallback; }
 
+// The process umask, read without changing it (umask(2) can only set it, racing other threads
+// that create files); 0777 when unknown, which sends every new file the O_TMPFILE way.
+mode_t CurrentUmask() {
+  std::FILE* status = std::fopen("/proc/self/status", "re");
+  if (!status) return 0777;
+  mode_t mask = 0777;
+  char line[256];
+  while (std::fgets(line, sizeof line, status)) {
+    if (std::strncmp(line, "Umask:", 6) == 0) {
+      mask = static_cast<mode_t>(std::strtoul(line + 6, nullptr, 8));
+      break;
+    }
+  }
+  std::fclose(status);
+  return mask;
+}
+
 // Copies [0, size) of src into dst keeping holes: only data extents are copied.
 int CopySparse(int src, int dst, off_t size) {
   off_t pos = 0;
@@ -216,6 +233,9 @@ layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<layer
     else ::close(scan);
   }
 
+  fs->uid_ = ::geteuid();
+  fs->gid_ = ::getegid();
+  fs->umask_ = CurrentUmask();
   rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
   fs->max_cached_fds_ = static_cast<size_t>(std::clamp(lim.rlim_cur / 4, kMinCachedFds, kMaxCachedFds));
@@ -882,14 +902,71 @@ int UnionFs::Symlink(const char* target, uint64_t parent, const char* name, cons
   }, out);
 }
 
+// A new file at its name, complete in one step: created there with O_EXCL when it comes out with
+// its final owner and mode by itself (the caller is this daemon's user, and the umask takes
+// nothing from the mode), else made unnamed with O_TMPFILE, given its owner and mode, and linked
+// in. Either way no work/ entry and no rename. EEXIST: the upper has an entry or a whiteout at
+// the name; EOPNOTSUPP: no O_TMPFILE on this filesystem; nothing was made on either.
+// REQUIRES: dir is in upper.
+int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags, const Caller& caller,
+                          EntryOut* out, std::unique_ptr<FileHandle>* fh) {
+  int dir_fd;
+  if (int err = UpperFd(dir, &dir_fd)) return err;
+  const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_TRUNC)) | O_CLOEXEC;
+  UniqueFd file;
+  if (caller.uid == uid_ && caller.gid == gid_ && (perms & umask_) == 0) {
+    // Its group is this daemon's, or that of a setgid directory: what InstallNew gives too.
+    file.Reset(::openat(dir_fd, name, open_flags | O_CREAT | O_EXCL, perms));
+    if (!file) return errno;
+  } else {
+    struct stat pst;
+    if (int err = StatOf(dir, &pst)) return err;
+    UniqueFd unnamed(::openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, perms));
+    if (!unnamed) return errno;
+    const gid_t gid = (pst.st_mode & S_ISGID) ? pst.st_gid : caller.gid;
+    if (::fchown(unnamed.get(), caller.uid, gid) != 0 || ::fchmod(unnamed.get(), perms) != 0) return errno;
+    const std::string path = ProcPath(unnamed.get());
+    if (::linkat(AT_FDCWD, path.c_str(), dir_fd, name, AT_SYMLINK_FOLLOW) != 0) return errno;
+    file.Reset(::open(path.c_str(), open_flags));  // with the caller's flags
+    if (!file) return errno;
+  }
+  UniqueFd entry(::openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!entry) return errno;
+  Found made;
+  if (::fstatat(entry.get(), "", &made.upper_stat, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  // A default ACL on the directory sets the mode instead of the umask: put it right.
+  if ((made.upper_stat.st_mode & 07777) != perms) {
+    if (::fchmod(file.get(), perms) != 0) return errno;
+    made.upper_stat.st_mode = (made.upper_stat.st_mode & S_IFMT) | perms;
+  }
+  made.upper = std::move(entry);
+  made.type = S_IFREG;
+  made.nodeid = kUpperBase + made.upper_stat.st_ino;
+  Inode* inode = Intern(made, dir, name);
+  out->nodeid = inode->nodeid;
+  out->attr = made.upper_stat;
+  out->attr.st_ino = inode->nodeid;
+  auto handle = std::make_unique<FileHandle>();
+  handle->inode_ = inode;
+  handle->fd_ = std::move(file);
+  *fh = std::move(handle);
+  return 0;
+}
+
 int UnionFs::Create(uint64_t parent, const char* name, mode_t mode, int flags, const Caller& caller, EntryOut* out,
                     std::unique_ptr<FileHandle>* fh) {
   Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
-  Found existing;
-  if (int err = Resolve(dir, name, &existing); err == 0) {
-    if (flags & O_EXCL) return EEXIST;
+  if (std::strlen(name) > 255) return ENAMETOOLONG;
+  if (dir->type != S_IFDIR) return ENOTDIR;
+  // Where the lower view has nothing at the name there is no whiteout to replace, so the file is
+  // made at its name directly. EEXIST there, a whiteout left where the lower view no longer has
+  // anything, and filesystems without O_TMPFILE take the way through work/ below.
+  if (dir->lower_dir == kNoNode || !index_->Lookup(dir->lower_dir, name)) {
+    if (int err = CopyUp(dir, false)) return err;
+    int err = CreateAtName(dir, name, mode & 07777, flags, caller, out, fh);
+    if (err != EEXIST && err != EOPNOTSUPP) return err;
   }
   int err = InstallNew(dir, name, caller, S_IFREG | (mode & 07777), [&](int work, const std::string& tmp) {
     int fd = ::openat(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);

@@ -10,8 +10,9 @@
 //                       "sha256:<hex>": size and metadata in upper, content still the object
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
 //   user trusted.overlay.X xattrs are stored escaped as trusted.overlay.overlay.X, as overlayfs does.
-// Every new upper entry is made complete in the work directory and renamed into place, so a crash
-// never leaves a half-copied file under a visible name.
+// Every upper entry appears complete or not at all: copies, and entries that replace a whiteout,
+// are made in the work directory and renamed into place; a new file is made at its name in one
+// step (O_EXCL with its final owner and mode, or unnamed with O_TMPFILE and then linked).
 //
 // Identity: an inode that exists in the lower view keeps nodeid = st_ino = lower node + 1, before
 // and after copy-up (stable across remounts); one that exists only in upper gets kUpperBase + its
@@ -150,6 +151,8 @@ class UnionFs {
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
   int IsUnionEmpty(Inode* dir, bool* empty);
   int ListUnion(Inode* dir, std::vector<DirHandle::Item>* items);
+  int CreateAtName(Inode* dir, const char* name, mode_t perms, int flags, const Caller& caller, EntryOut* out,
+                   std::unique_ptr<FileHandle>* fh);
   int InstallNew(Inode* parent, const char* name, const Caller& caller, mode_t mode,
                  const std::function<int(int work_fd, const std::string& tmp)>& make, EntryOut* out);
   std::string LowerPath(uint32_t node);
@@ -164,6 +167,9 @@ class UnionFs {
   UniqueFd upper_root_;  // O_PATH
   UniqueFd work_;        // O_PATH
   std::string upper_dir_;
+  uid_t uid_ = 0;  // whom a file this daemon creates belongs to, before any chown
+  gid_t gid_ = 0;
+  mode_t umask_ = 0;
   size_t max_cached_fds_ = 0;
   std::mutex mu_;  // taken through Locked; after FileHandle::mu_
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_

@@ -291,6 +291,25 @@ TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EXPECT_EQ(ReadAll("etc/mine"), "hi");
 }
 
+TEST_F(UnionFsTest, NewFilesAreMadeInPlaceOrOverTheirWhiteout) {
+  EntryOut out;
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
+  ASSERT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), 0) << "over its whiteout";
+  EXPECT_GE(out.nodeid, UnionFs::kUpperBase);
+  ASSERT_EQ(::pwrite(fh->fd(), "new", 3, 0), 3);
+  EXPECT_EQ(ReadAll("etc/other"), "new");
+  EXPECT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST);
+  EXPECT_EQ(fs_->Create(Walk("etc"), "config", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST) << "a lower file";
+  // Bits this process' umask would take away stay.
+  ASSERT_EQ(fs_->Create(1, "open", 0777, O_RDWR, Caller{}, &out, &fh), 0);
+  EXPECT_EQ(out.attr.st_mode & 07777, 0777u);
+  struct stat st;
+  ASSERT_EQ(::lstat(Upper("open").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  EXPECT_TRUE(fs::is_empty(tmp_ / "work"));
+}
+
 // The kernel may know far more files than the daemon may open: a mount used to hold an fd per
 // upper inode the kernel knew, and creating files failed with EMFILE at the fd limit.
 TEST_F(UnionFsTest, KnownFilesOutnumberTheFdLimit) {
