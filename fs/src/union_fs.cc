@@ -639,6 +639,12 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   times[0].tv_sec = times[1].tv_sec = n->mtime_sec;
   times[0].tv_nsec = times[1].tv_nsec = n->mtime_nsec;
   if (::utimensat(work, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+  // Copied data reaches the disk before the name does: otherwise, after a crash of the machine,
+  // the rename could be on disk without the blocks (delayed allocation), and an empty or short
+  // file would hide the lower content. Kernel overlayfs syncs here too (ovl_copy_up_file).
+  // Metadata-only copies need no sync: the size, xattrs and attributes set above are journaled
+  // ahead of the rename, so they are never lost without it.
+  if (with_data && type == S_IFREG && ::fsync(file.get()) != 0) return fail(errno);
   // The copy appears complete or not at all; NOREPLACE guards against ever clobbering upper data.
   if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) return fail(errno);
   out->Reset(::openat(parent_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -741,8 +747,9 @@ int UnionFs::FillData(Inode* inode) {
   if (::fstat(src->get(), &os) != 0) return errno;
   if (int err = CopySparse(src->get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
   if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
-  // The markers go last: until then the content is still read from the object, so an
-  // interrupted fill is harmless.
+  // The markers go last, once the data is on disk: until then the content is still read from the
+  // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
+  if (::fdatasync(fd.get()) != 0) return errno;
   if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
   inode->metacopy = false;
   inode->data_in_upper = true;
