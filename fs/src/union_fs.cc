@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +30,11 @@ constexpr char kEscapedPrefix[] = "trusted.overlay.overlay.";
 constexpr char kObject[] = "trusted.strata.object";
 constexpr char kOrigin[] = "trusted.strata.origin";
 constexpr char kStrataPrefix[] = "trusted.strata.";
+
+// The fd cache takes a quarter of the fd limit (the rest is for open files, held inodes, the
+// store and FUSE), within these bounds: more fds save little once directories stay cached.
+constexpr rlim_t kMinCachedFds = 16;
+constexpr rlim_t kMaxCachedFds = 4096;
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -61,6 +68,23 @@ std::optional<std::string> ReadXattr(const std::string& path, const char* name, 
 }
 
 int Errno(int fallback = EIO) { return errno ? errno : fallback; }
+
+// The process umask, read without changing it (umask(2) can only set it, racing other threads
+// that create files); 0777 when unknown, which sends every new file the O_TMPFILE way.
+mode_t CurrentUmask() {
+  std::FILE* status = std::fopen("/proc/self/status", "re");
+  if (!status) return 0777;
+  mode_t mask = 0777;
+  char line[256];
+  while (std::fgets(line, sizeof line, status)) {
+    if (std::strncmp(line, "Umask:", 6) == 0) {
+      mask = static_cast<mode_t>(std::strtoul(line + 6, nullptr, 8));
+      break;
+    }
+  }
+  std::fclose(status);
+  return mask;
+}
 
 // Copies [0, size) of src into dst keeping holes: only data extents are copied.
 int CopySparse(int src, int dst, off_t size) {
@@ -136,7 +160,11 @@ struct UnionFs::Inode {
   uint32_t lower_dir = kNoNode;  // directories: the lower directory merged under it
   Inode* parent = nullptr;       // pinned while this inode lives (copy-up needs the way up)
   std::string name;              // its name in parent (for hardlinks: the name it was found by)
-  UniqueFd upper;                // O_PATH to the upper entry; invalid while only in lower
+  bool in_upper = false;         // it has an upper entry
+  ino_t upper_ino = 0;           // that entry's inode number: what parent/name must lead to
+  UniqueFd fd;                   // O_PATH to the upper entry, while cached or held
+  bool held = false;             // fd kept until forgotten: parent/name may no longer lead here
+  std::list<Inode*>::iterator lru;  // its place in fd_lru_ while fd is cached and not held
   bool metacopy = false;         // upper holds metadata only
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
   std::atomic<bool> data_in_upper{false};
@@ -155,6 +183,22 @@ struct UnionFs::Found {
   uint32_t lower_dir = kNoNode;
   bool metacopy = false;
   std::optional<layerstore::Digest> object;
+};
+
+// Holds mu_ for one operation. Fds taken from the cache during the operation stay open until it
+// ends (callers use them as plain ints); only then is the cache trimmed back to its bound.
+class UnionFs::Locked {
+ public:
+  explicit Locked(UnionFs* fs) : fs_(fs) { fs_->mu_.lock(); }
+  ~Locked() {
+    fs_->TrimFds();
+    fs_->mu_.unlock();
+  }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+
+ private:
+  UnionFs* fs_;
 };
 
 layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<layerstore::Store> store,
@@ -189,12 +233,23 @@ layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<layer
     else ::close(scan);
   }
 
+  fs->uid_ = ::geteuid();
+  fs->gid_ = ::getegid();
+  fs->umask_ = CurrentUmask();
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  fs->max_cached_fds_ = static_cast<size_t>(std::clamp(lim.rlim_cur / 4, kMinCachedFds, kMaxCachedFds));
+
   auto root = std::make_unique<Inode>();
   root->nodeid = FUSE_ROOT_ID;
   root->type = S_IFDIR;
   root->lower = layerstore::RootfsIndex::kRoot;
-  root->upper.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  bool opaque = ReadXattr(ProcPath(root->upper.get()), kOpaque, false) == "y";
+  root->in_upper = true;
+  root->upper_ino = us.st_ino;
+  root->fd.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root->fd) return layerstore::Status::FromErrno("upper directory " + upper_dir, errno);
+  root->held = true;  // the way to everything else
+  bool opaque = ReadXattr(ProcPath(root->fd.get()), kOpaque, false) == "y";
   root->lower_dir = opaque ? kNoNode : layerstore::RootfsIndex::kRoot;
   root->nlookup = 1;  // never forgotten
   fs->inodes_.emplace(FUSE_ROOT_ID, std::move(root));
@@ -212,15 +267,85 @@ UnionFs::Inode* UnionFs::Get(uint64_t nodeid) {
   return it == inodes_.end() ? nullptr : it->second.get();
 }
 
+int UnionFs::UpperFd(Inode* inode, int* fd) {
+  if (inode->fd) {
+    if (!inode->held) fd_lru_.splice(fd_lru_.begin(), fd_lru_, inode->lru);
+    *fd = inode->fd.get();
+    return 0;
+  }
+  if (!inode->in_upper || !inode->parent) return EIO;
+  int parent_fd;
+  if (int err = UpperFd(inode->parent, &parent_fd)) return err;
+  UniqueFd found(::openat(parent_fd, inode->name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!found) return errno == ENOENT ? ESTALE : errno;
+  struct stat st;
+  if (::fstatat(found.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  // Every change of the namespace keeps parent and name right, and an inode that loses its name
+  // is held; anything else there means that bookkeeping failed: never act on the wrong file.
+  if (st.st_ino != inode->upper_ino) return ESTALE;
+  *fd = found.get();
+  CacheFd(inode, std::move(found));
+  return 0;
+}
+
+void UnionFs::CacheFd(Inode* inode, UniqueFd fd) {
+  if (inode->fd) return;
+  inode->fd = std::move(fd);
+  inode->lru = fd_lru_.insert(fd_lru_.begin(), inode);
+}
+
+int UnionFs::Adopt(Inode* inode, UniqueFd fd) {
+  struct stat st;
+  if (::fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  inode->in_upper = true;
+  inode->upper_ino = st.st_ino;
+  CacheFd(inode, std::move(fd));
+  return 0;
+}
+
+// From now on the fd is the only sure way to the inode (the name it was known by is about to go),
+// and it keeps the inode allocated, so the upper filesystem cannot give its number, which is an
+// upper-only inode's node id, to a new file while the kernel still uses the id. The kernel
+// forgets a removed inode once nothing has it open, so held fds do not pile up.
+int UnionFs::Hold(Inode* inode) {
+  if (inode->held || !inode->in_upper) return 0;
+  int fd;
+  if (int err = UpperFd(inode, &fd)) return err;
+  fd_lru_.erase(inode->lru);
+  inode->held = true;
+  return 0;
+}
+
+int UnionFs::HoldIfKnown(uint64_t nodeid) {
+  Inode* inode = Get(nodeid);
+  return inode ? Hold(inode) : 0;
+}
+
+void UnionFs::DropFd(Inode* inode) {
+  if (inode->fd && !inode->held) fd_lru_.erase(inode->lru);
+  inode->fd.Reset();
+}
+
+void UnionFs::TrimFds() {
+  while (fd_lru_.size() > max_cached_fds_) {
+    Inode* oldest = fd_lru_.back();
+    fd_lru_.pop_back();
+    oldest->fd.Reset();
+  }
+}
+
 int UnionFs::UpperXattrPath(Inode* inode, std::string* path, bool* no_follow) {
   // An O_PATH fd of a symlink cannot carry xattr calls; go through the parent by name instead,
   // never following the link (which may point back into this mount).
+  int fd;
   if (inode->type == S_IFLNK) {
-    if (!inode->parent || !inode->parent->upper) return EIO;
-    *path = ProcPath(inode->parent->upper.get()) + "/" + inode->name;
+    if (!inode->parent || !inode->parent->in_upper) return EIO;
+    if (int err = UpperFd(inode->parent, &fd)) return err;
+    *path = ProcPath(fd) + "/" + inode->name;
     *no_follow = true;
   } else {
-    *path = ProcPath(inode->upper.get());
+    if (int err = UpperFd(inode, &fd)) return err;
+    *path = ProcPath(fd);
     *no_follow = false;
   }
   return 0;
@@ -269,8 +394,10 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
   if (dir->lower_dir != kNoNode) {
     if (auto c = index_->Lookup(dir->lower_dir, name)) f->lower_here = *c;
   }
-  if (dir->upper) {
-    int fd = ::openat(dir->upper.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  int dir_fd = -1;
+  if (dir->in_upper) {
+    if (int err = UpperFd(dir, &dir_fd)) return err;
+    int fd = ::openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       if (errno != ENOENT) return errno;
     } else {
@@ -287,7 +414,7 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
     f->type = f->upper_stat.st_mode & S_IFMT;
     std::string path;
     bool no_follow = f->type == S_IFLNK;
-    path = no_follow ? ProcPath(dir->upper.get()) + "/" + name : ProcPath(f->upper.get());
+    path = no_follow ? ProcPath(dir_fd) + "/" + name : ProcPath(f->upper.get());
     if (auto origin = ReadXattr(path, kOrigin, no_follow)) {
       unsigned long v = std::strtoul(origin->c_str(), nullptr, 10);
       if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
@@ -333,12 +460,14 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
   Inode* inode;
   if (it != inodes_.end()) {
     inode = it->second.get();
-    if (!inode->upper && f.upper) {
-      inode->upper = std::move(f.upper);
+    if (!inode->in_upper && f.upper) {
+      inode->in_upper = true;
+      inode->upper_ino = f.upper_stat.st_ino;
       inode->metacopy = f.metacopy;
       if (f.metacopy) inode->object = f.object;
       inode->data_in_upper = inode->type == S_IFREG && !f.metacopy;
     }
+    if (f.upper && f.upper_stat.st_ino == inode->upper_ino) CacheFd(inode, std::move(f.upper));
   } else {
     auto fresh = std::make_unique<Inode>();
     inode = fresh.get();
@@ -352,7 +481,9 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->metacopy = f.metacopy;
     inode->object = f.object;
     inode->data_in_upper = f.upper && f.type == S_IFREG && !f.metacopy;
-    inode->upper = std::move(f.upper);
+    inode->in_upper = f.upper.valid();
+    inode->upper_ino = f.upper_stat.st_ino;
+    if (f.upper) CacheFd(inode, std::move(f.upper));
     inodes_.emplace(f.nodeid, std::move(fresh));
   }
   ++inode->nlookup;
@@ -364,6 +495,7 @@ void UnionFs::Unref(Inode* inode, uint64_t n) {
     inode->nlookup -= std::min(n, inode->nlookup);
     if (inode->nlookup > 0 || inode->pins > 0 || inode->nodeid == FUSE_ROOT_ID) return;
     Inode* parent = inode->parent;
+    DropFd(inode);
     inodes_.erase(inode->nodeid);
     if (!parent) return;
     --parent->pins;
@@ -380,8 +512,10 @@ int UnionFs::LowerStat(uint32_t node, uint64_t nodeid, struct stat* st) {
 }
 
 int UnionFs::StatOf(Inode* inode, struct stat* st) {
-  if (!inode->upper) return LowerStat(inode->lower, inode->nodeid, st);
-  if (::fstatat(inode->upper.get(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if (!inode->in_upper) return LowerStat(inode->lower, inode->nodeid, st);
+  int fd;
+  if (int err = UpperFd(inode, &fd)) return err;
+  if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
   st->st_ino = inode->nodeid;
   if (inode->metacopy) st->st_blocks = (st->st_size + 511) / 512;
   // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
@@ -391,7 +525,7 @@ int UnionFs::StatOf(Inode* inode, struct stat* st) {
 }
 
 int UnionFs::Lookup(uint64_t parent, const char* name, EntryOut* out) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   Found f;
@@ -406,30 +540,32 @@ int UnionFs::Lookup(uint64_t parent, const char* name, EntryOut* out) {
 }
 
 void UnionFs::Forget(uint64_t nodeid, uint64_t nlookup) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   if (Inode* inode = Get(nodeid)) Unref(inode, nlookup);
 }
 
 int UnionFs::GetAttr(uint64_t nodeid, struct stat* st) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   return StatOf(inode, st);
 }
 
 int UnionFs::ReadLink(uint64_t nodeid, std::string* target) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (inode->type != S_IFLNK) return EINVAL;
-  if (!inode->upper) {
+  if (!inode->in_upper) {
     auto t = index_->SymlinkTarget(inode->lower);
     if (!t.ok()) return EIO;
     *target = std::string(*t);
     return 0;
   }
+  int fd;
+  if (int err = UpperFd(inode, &fd)) return err;
   char buf[PATH_MAX + 1];
-  ssize_t n = ::readlinkat(inode->upper.get(), "", buf, sizeof buf);
+  ssize_t n = ::readlinkat(fd, "", buf, sizeof buf);
   if (n < 0) return errno;
   target->assign(buf, static_cast<size_t>(n));
   return 0;
@@ -503,6 +639,12 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   times[0].tv_sec = times[1].tv_sec = n->mtime_sec;
   times[0].tv_nsec = times[1].tv_nsec = n->mtime_nsec;
   if (::utimensat(work, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+  // Copied data reaches the disk before the name does: otherwise, after a crash of the machine,
+  // the rename could be on disk without the blocks (delayed allocation), and an empty or short
+  // file would hide the lower content. Kernel overlayfs syncs here too (ovl_copy_up_file).
+  // Metadata-only copies need no sync: the size, xattrs and attributes set above are journaled
+  // ahead of the rename, so they are never lost without it.
+  if (with_data && type == S_IFREG && ::fsync(file.get()) != 0) return fail(errno);
   // The copy appears complete or not at all; NOREPLACE guards against ever clobbering upper data.
   if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) return fail(errno);
   out->Reset(::openat(parent_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -510,17 +652,19 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
 }
 
 int UnionFs::CopyUp(Inode* inode, bool with_data) {
-  if (inode->upper) {
+  if (inode->in_upper) {
     if (with_data && inode->metacopy) return FillData(inode);
     return 0;
   }
   Inode* parent = inode->parent;
   if (!parent) return EIO;
   if (int err = CopyUp(parent, false)) return err;
+  int parent_fd;
+  if (int err = UpperFd(parent, &parent_fd)) return err;
   UniqueFd fd;
   bool data = with_data && inode->type == S_IFREG;
-  if (int err = MakeUpperCopy(parent->upper.get(), inode->name, inode->lower, data, &fd)) return err;
-  inode->upper = std::move(fd);
+  if (int err = MakeUpperCopy(parent_fd, inode->name, inode->lower, data, &fd)) return err;
+  if (int err = Adopt(inode, std::move(fd))) return err;
   if (inode->type == S_IFREG) {
     inode->metacopy = !data;
     inode->data_in_upper = data;
@@ -568,8 +712,8 @@ int UnionFs::CopyUpAliases(Inode* inode) {
           }
         } else if (errno == ENOENT) {
           if (int err = MakeUpperCopy(cur.get(), comp, lower, false, &next)) return err;
-          if (Inode* known = Get(uint64_t{lower} + 1); known && !known->upper) {
-            known->upper.Reset(::openat(cur.get(), comp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+          if (Inode* known = Get(uint64_t{lower} + 1); known && !known->in_upper) {
+            if (int err = Adopt(known, UniqueFd(::dup(next.get())))) return err;
           }
         } else {
           return errno;
@@ -581,7 +725,9 @@ int UnionFs::CopyUpAliases(Inode* inode) {
     if (!reachable) continue;
     struct stat st;
     if (::fstatat(cur.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;  // already there, or deleted
-    if (::linkat(AT_FDCWD, ProcPath(inode->upper.get()).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    int fd;
+    if (int err = UpperFd(inode, &fd)) return err;
+    if (::linkat(AT_FDCWD, ProcPath(fd).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return errno;
     }
   }
@@ -589,7 +735,9 @@ int UnionFs::CopyUpAliases(Inode* inode) {
 }
 
 int UnionFs::FillData(Inode* inode) {
-  UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_CLOEXEC));
+  int upper;
+  if (int err = UpperFd(inode, &upper)) return err;
+  UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) return errno;
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return errno;
@@ -599,8 +747,9 @@ int UnionFs::FillData(Inode* inode) {
   if (::fstat(src->get(), &os) != 0) return errno;
   if (int err = CopySparse(src->get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
   if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
-  // The markers go last: until then the content is still read from the object, so an
-  // interrupted fill is harmless.
+  // The markers go last, once the data is on disk: until then the content is still read from the
+  // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
+  if (::fdatasync(fd.get()) != 0) return errno;
   if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
   inode->metacopy = false;
   inode->data_in_upper = true;
@@ -632,8 +781,10 @@ int UnionFs::RemoveUpper(int parent_fd, const std::string& name, bool is_dir) {
 
 int UnionFs::ListUnion(Inode* dir, std::vector<DirHandle::Item>* items) {
   std::set<std::string> hidden;
-  if (dir->upper) {
-    int fd = ::openat(dir->upper.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir->in_upper) {
+    int dir_fd;
+    if (int err = UpperFd(dir, &dir_fd)) return err;
+    int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
     DIR* d = ::fdopendir(fd);
     if (!d) {
@@ -687,6 +838,8 @@ int UnionFs::InstallNew(Inode* parent, const char* name, const Caller& caller, m
   if (err == 0) return EEXIST;
   if (err != ENOENT) return err;
   if (int e = CopyUp(parent, false)) return e;
+  int parent_fd;
+  if (int e = UpperFd(parent, &parent_fd)) return e;
   struct stat pst;
   if (int e = StatOf(parent, &pst)) return e;
   const std::string tmp = TempName();
@@ -713,11 +866,11 @@ int UnionFs::InstallNew(Inode* parent, const char* name, const Caller& caller, m
     }
   }
   if (!f.whiteout) {
-    if (::renameat2(work_.get(), tmp.c_str(), parent->upper.get(), name, RENAME_NOREPLACE) != 0) return fail(errno);
+    if (::renameat2(work_.get(), tmp.c_str(), parent_fd, name, RENAME_NOREPLACE) != 0) return fail(errno);
   } else {
     // Replace the whiteout in one step; a directory cannot be renamed over a device, so swap the
     // two and remove the whiteout afterwards.
-    if (::renameat2(work_.get(), tmp.c_str(), parent->upper.get(), name, RENAME_EXCHANGE) != 0) return fail(errno);
+    if (::renameat2(work_.get(), tmp.c_str(), parent_fd, name, RENAME_EXCHANGE) != 0) return fail(errno);
     if (::unlinkat(work_.get(), tmp.c_str(), 0) != 0) return errno;
   }
   Found made;
@@ -730,7 +883,7 @@ int UnionFs::InstallNew(Inode* parent, const char* name, const Caller& caller, m
 int UnionFs::MkNod(uint64_t parent, const char* name, mode_t mode, dev_t rdev, const Caller& caller, EntryOut* out) {
   // A 0:0 character device would read back as a whiteout: refused, as kernel overlayfs does.
   if (S_ISCHR(mode) && rdev == makedev(0, 0)) return EPERM;
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   return InstallNew(dir, name, caller, mode, [&](int work, const std::string& tmp) {
@@ -739,7 +892,7 @@ int UnionFs::MkNod(uint64_t parent, const char* name, mode_t mode, dev_t rdev, c
 }
 
 int UnionFs::MkDir(uint64_t parent, const char* name, mode_t mode, const Caller& caller, EntryOut* out) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   return InstallNew(dir, name, caller, S_IFDIR | (mode & 07777), [&](int work, const std::string& tmp) {
@@ -748,7 +901,7 @@ int UnionFs::MkDir(uint64_t parent, const char* name, mode_t mode, const Caller&
 }
 
 int UnionFs::Symlink(const char* target, uint64_t parent, const char* name, const Caller& caller, EntryOut* out) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   return InstallNew(dir, name, caller, S_IFLNK | 0777, [&](int work, const std::string& tmp) {
@@ -756,14 +909,71 @@ int UnionFs::Symlink(const char* target, uint64_t parent, const char* name, cons
   }, out);
 }
 
+// A new file at its name, complete in one step: created there with O_EXCL when it comes out with
+// its final owner and mode by itself (the caller is this daemon's user, and the umask takes
+// nothing from the mode), else made unnamed with O_TMPFILE, given its owner and mode, and linked
+// in. Either way no work/ entry and no rename. EEXIST: the upper has an entry or a whiteout at
+// the name; EOPNOTSUPP: no O_TMPFILE on this filesystem; nothing was made on either.
+// REQUIRES: dir is in upper.
+int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags, const Caller& caller,
+                          EntryOut* out, std::unique_ptr<FileHandle>* fh) {
+  int dir_fd;
+  if (int err = UpperFd(dir, &dir_fd)) return err;
+  const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_TRUNC)) | O_CLOEXEC;
+  UniqueFd file;
+  if (caller.uid == uid_ && caller.gid == gid_ && (perms & umask_) == 0) {
+    // Its group is this daemon's, or that of a setgid directory: what InstallNew gives too.
+    file.Reset(::openat(dir_fd, name, open_flags | O_CREAT | O_EXCL, perms));
+    if (!file) return errno;
+  } else {
+    struct stat pst;
+    if (int err = StatOf(dir, &pst)) return err;
+    UniqueFd unnamed(::openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, perms));
+    if (!unnamed) return errno;
+    const gid_t gid = (pst.st_mode & S_ISGID) ? pst.st_gid : caller.gid;
+    if (::fchown(unnamed.get(), caller.uid, gid) != 0 || ::fchmod(unnamed.get(), perms) != 0) return errno;
+    const std::string path = ProcPath(unnamed.get());
+    if (::linkat(AT_FDCWD, path.c_str(), dir_fd, name, AT_SYMLINK_FOLLOW) != 0) return errno;
+    file.Reset(::open(path.c_str(), open_flags));  // with the caller's flags
+    if (!file) return errno;
+  }
+  UniqueFd entry(::openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!entry) return errno;
+  Found made;
+  if (::fstatat(entry.get(), "", &made.upper_stat, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  // A default ACL on the directory sets the mode instead of the umask: put it right.
+  if ((made.upper_stat.st_mode & 07777) != perms) {
+    if (::fchmod(file.get(), perms) != 0) return errno;
+    made.upper_stat.st_mode = (made.upper_stat.st_mode & S_IFMT) | perms;
+  }
+  made.upper = std::move(entry);
+  made.type = S_IFREG;
+  made.nodeid = kUpperBase + made.upper_stat.st_ino;
+  Inode* inode = Intern(made, dir, name);
+  out->nodeid = inode->nodeid;
+  out->attr = made.upper_stat;
+  out->attr.st_ino = inode->nodeid;
+  auto handle = std::make_unique<FileHandle>();
+  handle->inode_ = inode;
+  handle->fd_ = std::move(file);
+  *fh = std::move(handle);
+  return 0;
+}
+
 int UnionFs::Create(uint64_t parent, const char* name, mode_t mode, int flags, const Caller& caller, EntryOut* out,
                     std::unique_ptr<FileHandle>* fh) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
-  Found existing;
-  if (int err = Resolve(dir, name, &existing); err == 0) {
-    if (flags & O_EXCL) return EEXIST;
+  if (std::strlen(name) > 255) return ENAMETOOLONG;
+  if (dir->type != S_IFDIR) return ENOTDIR;
+  // Where the lower view has nothing at the name there is no whiteout to replace, so the file is
+  // made at its name directly. EEXIST there, a whiteout left where the lower view no longer has
+  // anything, and filesystems without O_TMPFILE take the way through work/ below.
+  if (dir->lower_dir == kNoNode || !index_->Lookup(dir->lower_dir, name)) {
+    if (int err = CopyUp(dir, false)) return err;
+    int err = CreateAtName(dir, name, mode & 07777, flags, caller, out, fh);
+    if (err != EEXIST && err != EOPNOTSUPP) return err;
   }
   int err = InstallNew(dir, name, caller, S_IFREG | (mode & 07777), [&](int work, const std::string& tmp) {
     int fd = ::openat(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
@@ -775,19 +985,23 @@ int UnionFs::Create(uint64_t parent, const char* name, mode_t mode, int flags, c
   Inode* inode = Get(out->nodeid);
   auto handle = std::make_unique<FileHandle>();
   handle->inode_ = inode;
-  handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(),
-                           (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_TRUNC)) | O_CLOEXEC));
-  if (!handle->fd_) {
-    int e = errno;
+  int upper;
+  err = UpperFd(inode, &upper);
+  if (!err) {
+    handle->fd_.Reset(::open(ProcPath(upper).c_str(),
+                             (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_TRUNC)) | O_CLOEXEC));
+    if (!handle->fd_) err = errno;
+  }
+  if (err) {
     Unref(inode, 1);
-    return e;
+    return err;
   }
   *fh = std::move(handle);
   return 0;
 }
 
 int UnionFs::Link(uint64_t nodeid, uint64_t new_parent, const char* new_name, EntryOut* out) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   Inode* dir = Get(new_parent);
   if (!inode || !dir) return ESTALE;
@@ -798,16 +1012,19 @@ int UnionFs::Link(uint64_t nodeid, uint64_t new_parent, const char* new_name, En
   if (err != ENOENT) return err;
   if (int e = CopyUp(inode, false)) return e;
   if (int e = CopyUp(dir, false)) return e;
-  const std::string source = ProcPath(inode->upper.get());
+  int inode_fd, dir_fd;
+  if (int e = UpperFd(inode, &inode_fd)) return e;
+  if (int e = UpperFd(dir, &dir_fd)) return e;
+  const std::string source = ProcPath(inode_fd);
   if (f.whiteout) {
     const std::string tmp = TempName();
     if (::linkat(AT_FDCWD, source.c_str(), work_.get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) return errno;
-    if (::renameat(work_.get(), tmp.c_str(), dir->upper.get(), new_name) != 0) {
+    if (::renameat(work_.get(), tmp.c_str(), dir_fd, new_name) != 0) {
       int e = errno;
       ::unlinkat(work_.get(), tmp.c_str(), 0);
       return e;
     }
-  } else if (::linkat(AT_FDCWD, source.c_str(), dir->upper.get(), new_name, AT_SYMLINK_FOLLOW) != 0) {
+  } else if (::linkat(AT_FDCWD, source.c_str(), dir_fd, new_name, AT_SYMLINK_FOLLOW) != 0) {
     return errno;
   }
   ++inode->nlookup;
@@ -816,7 +1033,7 @@ int UnionFs::Link(uint64_t nodeid, uint64_t new_parent, const char* new_name, En
 }
 
 int UnionFs::Unlink(uint64_t parent, const char* name) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   Found f;
@@ -831,23 +1048,29 @@ int UnionFs::Unlink(uint64_t parent, const char* name) {
       Unref(inode, 1);
       if (err) return err;
       if (int e = CopyUp(dir, false)) return e;
+      int dir_fd;
+      if (int e = UpperFd(dir, &dir_fd)) return e;
       struct stat st;
-      if (::fstatat(dir->upper.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        return ReplaceWithWhiteout(dir->upper.get(), name, false);
+      if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (int e = HoldIfKnown(f.nodeid)) return e;
+        return ReplaceWithWhiteout(dir_fd, name, false);
       }
       // This name was not reachable as an alias (a directory on its way was renamed).
     }
   }
   if (int err = CopyUp(dir, false)) return err;
+  int dir_fd;
+  if (int err = UpperFd(dir, &dir_fd)) return err;
   if (f.upper) {
-    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir->upper.get(), name, false);
-    return ::unlinkat(dir->upper.get(), name, 0) == 0 ? 0 : errno;
+    if (int err = HoldIfKnown(f.nodeid)) return err;
+    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir_fd, name, false);
+    return ::unlinkat(dir_fd, name, 0) == 0 ? 0 : errno;
   }
-  return ::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
+  return ::mknodat(dir_fd, name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
 }
 
 int UnionFs::RmDir(uint64_t parent, const char* name) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   if (!dir) return ESTALE;
   Found f;
@@ -856,21 +1079,24 @@ int UnionFs::RmDir(uint64_t parent, const char* name) {
   Inode* victim = Intern(f, dir, name);
   bool empty = false;
   int err = IsUnionEmpty(victim, &empty);
-  bool in_upper = victim->upper.valid();
+  bool in_upper = victim->in_upper;
   Unref(victim, 1);
   if (err) return err;
   if (!empty) return ENOTEMPTY;
   if (int e = CopyUp(dir, false)) return e;
+  int dir_fd;
+  if (int e = UpperFd(dir, &dir_fd)) return e;
   if (in_upper) {
-    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir->upper.get(), name, true);
-    return RemoveUpper(dir->upper.get(), name, true);
+    if (int e = HoldIfKnown(f.nodeid)) return e;
+    if (f.lower_here != kNoNode) return ReplaceWithWhiteout(dir_fd, name, true);
+    return RemoveUpper(dir_fd, name, true);
   }
-  return ::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
+  return ::mknodat(dir_fd, name, S_IFCHR | 0, makedev(0, 0)) == 0 ? 0 : errno;
 }
 
 int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, const char* new_name, unsigned flags) {
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* dir = Get(parent);
   Inode* new_dir = Get(new_parent);
   if (!dir || !new_dir) return ESTALE;
@@ -896,38 +1122,46 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
       bool empty = false;
       if (int err = IsUnionEmpty(target, &empty)) return done(err);
       if (!empty) return done(ENOTEMPTY);
+    }
+    // The target's upper name is about to be removed or replaced.
+    if (int err = Hold(target)) return done(err);
+    if (target->type == S_IFDIR && target->in_upper) {
       // Its upper copy may still hold whiteouts, which would make the rename fail.
       // Whatever the lower view has at the new name stays hidden: the source carries a redirect
       // (its lower part comes from elsewhere) or is made opaque below.
-      if (target->upper) {
-        if (int err = RemoveUpper(new_dir->upper.get(), new_name, true)) return done(err);
-      }
+      int new_dir_fd;
+      if (int err = UpperFd(new_dir, &new_dir_fd)) return done(err);
+      if (int err = RemoveUpper(new_dir_fd, new_name, true)) return done(err);
     }
   }
   if (int err = CopyUp(dir, false)) return done(err);
   if (int err = CopyUp(new_dir, false)) return done(err);
+  int dir_fd, new_dir_fd;
+  if (int err = UpperFd(dir, &dir_fd)) return done(err);
+  if (int err = UpperFd(new_dir, &new_dir_fd)) return done(err);
   // Directories that carry lower content move by reference: the upper copy records where its
   // lower part lives (overlayfs' redirect), so nothing below is copied.
   auto prepare = [&](Inode* inode) -> int {
     if (int err = CopyUp(inode, false)) return err;
     if (inode->type == S_IFDIR && inode->lower_dir != kNoNode) {
+      int fd;
+      if (int err = UpperFd(inode, &fd)) return err;
       std::string redirect = LowerPath(inode->lower_dir);
-      if (::setxattr(ProcPath(inode->upper.get()).c_str(), kRedirect, redirect.data(), redirect.size(), 0) != 0) {
-        return errno;
-      }
+      if (::setxattr(ProcPath(fd).c_str(), kRedirect, redirect.data(), redirect.size(), 0) != 0) return errno;
     }
     return 0;
   };
   if (int err = prepare(source)) return done(err);
   if (flags & RENAME_EXCHANGE) {
     if (int err = prepare(target)) return done(err);
-    if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, RENAME_EXCHANGE) != 0) return done(errno);
+    if (::renameat2(dir_fd, name, new_dir_fd, new_name, RENAME_EXCHANGE) != 0) return done(errno);
   } else {
     if (source->type == S_IFDIR && source->lower_dir == kNoNode && ft.lower_here != kNoNode) {
       auto n = index_->Node(ft.lower_here);
-      if (n.ok() && (n->mode & S_IFMT) == S_IFDIR &&
-          ::setxattr(ProcPath(source->upper.get()).c_str(), kOpaque, "y", 1, 0) != 0) {
-        return done(errno);
+      int fd;
+      if (n.ok() && (n->mode & S_IFMT) == S_IFDIR) {
+        if (int err = UpperFd(source, &fd)) return done(err);
+        if (::setxattr(ProcPath(fd).c_str(), kOpaque, "y", 1, 0) != 0) return done(errno);
       }
     }
     // Where the lower view has something at the old name, a whiteout must take the file's place
@@ -936,14 +1170,12 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
     if (ft.whiteout) {
       // Onto a whiteout: swap the two (a directory cannot replace a device), then the whiteout,
       // now at the old name, stays only if the lower view has something there.
-      if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, RENAME_EXCHANGE) != 0) {
-        return done(errno);
-      }
-      if (fs.lower_here == kNoNode && ::unlinkat(dir->upper.get(), name, 0) != 0) return done(errno);
-    } else if (::renameat2(dir->upper.get(), name, new_dir->upper.get(), new_name, rflags) != 0) {
+      if (::renameat2(dir_fd, name, new_dir_fd, new_name, RENAME_EXCHANGE) != 0) return done(errno);
+      if (fs.lower_here == kNoNode && ::unlinkat(dir_fd, name, 0) != 0) return done(errno);
+    } else if (::renameat2(dir_fd, name, new_dir_fd, new_name, rflags) != 0) {
       if (errno != EINVAL || rflags == 0) return done(errno);
-      if (::renameat(dir->upper.get(), name, new_dir->upper.get(), new_name) != 0) return done(errno);
-      if (::mknodat(dir->upper.get(), name, S_IFCHR | 0, makedev(0, 0)) != 0) return done(errno);
+      if (::renameat(dir_fd, name, new_dir_fd, new_name) != 0) return done(errno);
+      if (::mknodat(dir_fd, name, S_IFCHR | 0, makedev(0, 0)) != 0) return done(errno);
     }
   }
   auto move = [](Inode* inode, Inode* to, const char* to_name) {
@@ -962,15 +1194,17 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
 // --- attributes and data -----------------------------------------------------------------------
 
 int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct stat* out) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (to_set & FUSE_SET_ATTR_SIZE) {
     if (inode->type != S_IFREG) return EISDIR;
-    if (in.st_size == 0 && (!inode->upper || inode->metacopy)) {
+    if (in.st_size == 0 && (!inode->in_upper || inode->metacopy)) {
       // Truncating to nothing needs none of the old content.
       if (int err = CopyUp(inode, false)) return err;
-      UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+      int upper;
+      if (int err = UpperFd(inode, &upper)) return err;
+      UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
       if (!fd) return errno;
       if (inode->metacopy) {
         if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
@@ -979,12 +1213,15 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
       }
     } else {
       if (int err = CopyUp(inode, true)) return err;
-      if (::truncate(ProcPath(inode->upper.get()).c_str(), in.st_size) != 0) return errno;
+      int upper;
+      if (int err = UpperFd(inode, &upper)) return err;
+      if (::truncate(ProcPath(upper).c_str(), in.st_size) != 0) return errno;
     }
   } else if (int err = CopyUp(inode, false)) {
     return err;
   }
-  const int fd = inode->upper.get();
+  int fd;
+  if (int err = UpperFd(inode, &fd)) return err;
   if (to_set & FUSE_SET_ATTR_MODE) {
     if (::chmod(ProcPath(fd).c_str(), in.st_mode & 07777) != 0) return errno;
   }
@@ -1000,7 +1237,9 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
     if (to_set & FUSE_SET_ATTR_MTIME) times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? timespec{0, UTIME_NOW} : in.st_mtim;
     int rc;
     if (inode->type == S_IFLNK) {
-      rc = ::utimensat(inode->parent->upper.get(), inode->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      int parent_fd;
+      if (int err = UpperFd(inode->parent, &parent_fd)) return err;
+      rc = ::utimensat(parent_fd, inode->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
     } else {
       rc = ::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0);
     }
@@ -1010,7 +1249,7 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
 }
 
 int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   auto handle = std::make_unique<FileHandle>();
@@ -1019,10 +1258,12 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
   const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW)) | O_CLOEXEC;
   if (writes || (flags & O_TRUNC)) {
     // A file about to be emptied needs none of its old content copied.
-    if ((flags & O_TRUNC) && (!inode->upper || inode->metacopy)) {
+    if ((flags & O_TRUNC) && (!inode->in_upper || inode->metacopy)) {
       if (int err = CopyUp(inode, false)) return err;
       if (inode->metacopy) {
-        UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+        int upper;
+        if (int err = UpperFd(inode, &upper)) return err;
+        UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
         if (!fd) return errno;
         if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
         inode->metacopy = false;
@@ -1031,9 +1272,13 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
     } else if (int err = CopyUp(inode, true)) {
       return err;
     }
-    handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(), open_flags));
+    int upper;
+    if (int err = UpperFd(inode, &upper)) return err;
+    handle->fd_.Reset(::open(ProcPath(upper).c_str(), open_flags));
   } else if (inode->data_in_upper) {
-    handle->fd_.Reset(::open(ProcPath(inode->upper.get()).c_str(), open_flags));
+    int upper;
+    if (int err = UpperFd(inode, &upper)) return err;
+    handle->fd_.Reset(::open(ProcPath(upper).c_str(), open_flags));
   } else {
     if (!inode->object) return EIO;
     auto object = store_->OpenObject(*inode->object);
@@ -1050,8 +1295,9 @@ int UnionFs::ReadFd(FileHandle& fh) {
   if (!fh.lower_content_ || !fh.inode_->data_in_upper.load(std::memory_order_acquire)) return fh.fd();
   std::lock_guard lock(fh.mu_);
   if (fh.lower_content_) {
-    std::lock_guard tree(mu_);
-    UniqueFd fd(::open(ProcPath(fh.inode_->upper.get()).c_str(), O_RDONLY | O_CLOEXEC));
+    Locked tree(this);
+    int upper;
+    UniqueFd fd(UpperFd(fh.inode_, &upper) == 0 ? ::open(ProcPath(upper).c_str(), O_RDONLY | O_CLOEXEC) : -1);
     if (fd) {
       fh.fd_ = std::move(fd);
       fh.lower_content_ = false;
@@ -1061,7 +1307,7 @@ int UnionFs::ReadFd(FileHandle& fh) {
 }
 
 int UnionFs::OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (inode->type != S_IFDIR) return ENOTDIR;
@@ -1072,7 +1318,7 @@ int UnionFs::OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh) {
 }
 
 int UnionFs::Parent(uint64_t nodeid, uint64_t* parent) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   *parent = inode->parent ? inode->parent->nodeid : FUSE_ROOT_ID;
@@ -1080,11 +1326,13 @@ int UnionFs::Parent(uint64_t nodeid, uint64_t* parent) {
 }
 
 int UnionFs::FsyncDir(uint64_t nodeid, bool datasync) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
-  if (!inode->upper) return 0;  // nothing of it was ever written
-  UniqueFd fd(::open(ProcPath(inode->upper.get()).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!inode->in_upper) return 0;  // nothing of it was ever written
+  int upper;
+  if (int err = UpperFd(inode, &upper)) return err;
+  UniqueFd fd(::open(ProcPath(upper).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return errno;
   return (datasync ? ::fdatasync(fd.get()) : ::fsync(fd.get())) == 0 ? 0 : errno;
 }
@@ -1093,10 +1341,10 @@ int UnionFs::FsyncDir(uint64_t nodeid, bool datasync) {
 
 int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
   if (IsReservedXattr(name)) return ENODATA;
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
-  if (!inode->upper) {
+  if (!inode->in_upper) {
     auto xattrs = index_->Xattrs(inode->lower);
     if (!xattrs.ok()) return EIO;
     for (const auto& [n, v] : *xattrs) {
@@ -1120,11 +1368,11 @@ int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
 }
 
 int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   names->clear();
-  if (!inode->upper) {
+  if (!inode->in_upper) {
     auto xattrs = index_->Xattrs(inode->lower);
     if (!xattrs.ok()) return EIO;
     for (const auto& [n, v] : *xattrs) {
@@ -1152,7 +1400,7 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
 }
 
 int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change) {
-  std::lock_guard lock(mu_);
+  Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (int err = CopyUp(inode, false)) return err;

@@ -10,13 +10,15 @@
 //                       "sha256:<hex>": size and metadata in upper, content still the object
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
 //   user trusted.overlay.X xattrs are stored escaped as trusted.overlay.overlay.X, as overlayfs does.
-// Every new upper entry is made complete in the work directory and renamed into place, so a crash
-// never leaves a half-copied file under a visible name.
+// Every upper entry appears complete or not at all: copies, and entries that replace a whiteout,
+// are made in the work directory and renamed into place; a new file is made at its name in one
+// step (O_EXCL with its final owner and mode, or unnamed with O_TMPFILE and then linked).
 //
 // Identity: an inode that exists in the lower view keeps nodeid = st_ino = lower node + 1, before
 // and after copy-up (stable across remounts); one that exists only in upper gets kUpperBase + its
-// upper st_ino. The upper entry of every known inode is pinned by an O_PATH fd, so the upper
-// filesystem cannot reuse its inode number while the kernel still knows the nodeid.
+// upper st_ino. A known inode's upper entry is reached through a bounded cache of O_PATH fds,
+// found again by parent and name on a miss; an inode that loses a name while the kernel knows it
+// holds its fd until forgotten, so the upper filesystem cannot reuse its inode number meanwhile.
 //
 // Concurrency: namespace operations and copy-up take one mutex; data reads and writes on open
 // handles do not.
@@ -28,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -119,9 +122,22 @@ class UnionFs {
 
  private:
   struct Found;
+  class Locked;
   UnionFs() = default;
 
   Inode* Get(uint64_t nodeid);
+  // The O_PATH fd of an upper entry, from the cache or found again by parent and name (checked to
+  // be the same inode: ESTALE otherwise). Stays open until the running operation's Locked ends.
+  // REQUIRES: mu_ held through Locked; inode->in_upper.
+  int UpperFd(Inode* inode, int* fd);
+  void CacheFd(Inode* inode, UniqueFd fd);
+  // Records that inode now has an upper entry, reached through fd.
+  int Adopt(Inode* inode, UniqueFd fd);
+  // Keeps the inode's fd until it is forgotten: call before removing one of its names.
+  int Hold(Inode* inode);
+  int HoldIfKnown(uint64_t nodeid);
+  void DropFd(Inode* inode);
+  void TrimFds();
   int Resolve(Inode* dir, const char* name, Found* found);
   Inode* Intern(Found& found, Inode* parent, const char* name);
   void Unref(Inode* inode, uint64_t n);
@@ -135,9 +151,10 @@ class UnionFs {
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
   int IsUnionEmpty(Inode* dir, bool* empty);
   int ListUnion(Inode* dir, std::vector<DirHandle::Item>* items);
+  int CreateAtName(Inode* dir, const char* name, mode_t perms, int flags, const Caller& caller, EntryOut* out,
+                   std::unique_ptr<FileHandle>* fh);
   int InstallNew(Inode* parent, const char* name, const Caller& caller, mode_t mode,
                  const std::function<int(int work_fd, const std::string& tmp)>& make, EntryOut* out);
-  bool HasLowerAt(Inode* dir, const char* name, uint32_t* node);
   std::string LowerPath(uint32_t node);
   std::optional<uint32_t> LowerLookupPath(const std::string& path);
   std::string TempName();
@@ -150,8 +167,13 @@ class UnionFs {
   UniqueFd upper_root_;  // O_PATH
   UniqueFd work_;        // O_PATH
   std::string upper_dir_;
-  std::mutex mu_;
-  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;
+  uid_t uid_ = 0;  // whom a file this daemon creates belongs to, before any chown
+  gid_t gid_ = 0;
+  mode_t umask_ = 0;
+  size_t max_cached_fds_ = 0;
+  std::mutex mu_;  // taken through Locked; after FileHandle::mu_
+  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_
+  std::list<Inode*> fd_lru_;  // guarded by mu_: inodes with a cached (not held) fd, latest first
   std::atomic<uint64_t> temp_counter_{0};
 };
 

@@ -5,6 +5,7 @@
 // tests/integration/test_union.sh.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -288,6 +289,95 @@ TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   Mount(layers_);
   EXPECT_EQ(Walk("etc/mine"), out.nodeid) << "an upper-only node id survives a remount";
   EXPECT_EQ(ReadAll("etc/mine"), "hi");
+}
+
+TEST_F(UnionFsTest, NewFilesAreMadeInPlaceOrOverTheirWhiteout) {
+  EntryOut out;
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
+  ASSERT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), 0) << "over its whiteout";
+  EXPECT_GE(out.nodeid, UnionFs::kUpperBase);
+  ASSERT_EQ(::pwrite(fh->fd(), "new", 3, 0), 3);
+  EXPECT_EQ(ReadAll("etc/other"), "new");
+  EXPECT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST);
+  EXPECT_EQ(fs_->Create(Walk("etc"), "config", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST) << "a lower file";
+  // Bits this process' umask would take away stay.
+  ASSERT_EQ(fs_->Create(1, "open", 0777, O_RDWR, Caller{}, &out, &fh), 0);
+  EXPECT_EQ(out.attr.st_mode & 07777, 0777u);
+  struct stat st;
+  ASSERT_EQ(::lstat(Upper("open").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  EXPECT_TRUE(fs::is_empty(tmp_ / "work"));
+}
+
+// The kernel may know far more files than the daemon may open: a mount used to hold an fd per
+// upper inode the kernel knew, and creating files failed with EMFILE at the fd limit.
+TEST_F(UnionFsTest, KnownFilesOutnumberTheFdLimit) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  struct Restore {
+    rlimit lim;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &lim); }
+  } restore{saved};
+  rlimit low = saved;
+  low.rlim_cur = 128;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  Mount(layers_);  // sizes its fd cache for the lower limit
+  ASSERT_NE(fs_, nullptr);
+
+  constexpr int kFiles = 1000;
+  EntryOut dir;
+  ASSERT_EQ(fs_->MkDir(1, "many", 0755, Caller{}, &dir), 0);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kFiles; ++i) {
+    // Half under a copied-up lower directory, so lower-derived parents are found again too.
+    const uint64_t parent = i % 2 ? dir.nodeid : Walk("data/sub");
+    const std::string name = "f" + std::to_string(i);
+    EntryOut out;
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    ASSERT_EQ(fs_->Create(parent, name.c_str(), 0644, O_WRONLY, Caller{}, &out, &fh), 0) << name;
+    ASSERT_EQ(::pwrite(fh->fd(), name.data(), name.size(), 0), static_cast<ssize_t>(name.size()));
+    ids.push_back(out.nodeid);  // never forgotten: the kernel still knows every one
+  }
+  Write("etc/config", "changed", 0);
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "f" + std::to_string(i);
+    struct stat st;
+    ASSERT_EQ(fs_->GetAttr(ids[i], &st), 0) << name;
+    EXPECT_EQ(st.st_ino, ids[i]);
+    EXPECT_EQ(st.st_size, static_cast<off_t>(name.size()));
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    ASSERT_EQ(fs_->Open(ids[i], O_RDONLY, &fh), 0) << name;
+    EXPECT_EQ(Pread(fs_->ReadFd(*fh), 100), name);
+    ASSERT_EQ(fs_->SetXattr(ids[i], "user.n", name, 0), 0) << name;
+  }
+  // Removed names while the kernel still knows the files: they stay reachable, and their inode
+  // numbers (their node ids) are not given to new files meanwhile.
+  struct stat st;
+  ASSERT_EQ(fs_->Unlink(dir.nodeid, "f1"), 0);
+  ASSERT_EQ(fs_->Rename(dir.nodeid, "f3", dir.nodeid, "f5", 0), 0);
+  ASSERT_EQ(fs_->GetAttr(ids[1], &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);
+  ASSERT_EQ(fs_->GetAttr(ids[5], &st), 0) << "replaced by a rename";
+  EXPECT_EQ(st.st_nlink, 0u);
+  for (int i = 0; i < 50; ++i) {
+    EntryOut out;
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    ASSERT_EQ(fs_->Create(dir.nodeid, ("g" + std::to_string(i)).c_str(), 0644, O_WRONLY, Caller{}, &out, &fh), 0);
+    EXPECT_NE(out.nodeid, ids[1]);
+    EXPECT_NE(out.nodeid, ids[5]);
+  }
+  fs_->Forget(ids[1], 1);
+  fs_->Forget(ids[5], 1);
+
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("etc/config"), "changedonfig\n");
+  for (int i = 0; i < kFiles; ++i) {
+    if (i == 1 || i == 5) continue;
+    const std::string name = "f" + std::to_string(i);
+    const uint64_t node = Walk((i % 2 ? "many/" : "data/sub/") + (i == 3 ? std::string("f5") : name));
+    EXPECT_EQ(node, ids[i]) << name << ": node ids survive a remount";
+  }
 }
 
 }  // namespace

@@ -3,10 +3,11 @@
 # through a strata mount (image + upper) and through overlayfs (the image unpacked by umoci as
 # lowerdir) give the same tree; the changes survive umount/mount with the same inode numbers;
 # the upper directory is in overlay format (whiteouts, opaque, redirect, metacopy); another
-# writable layer over the same image sees none of it; a file fsynced before the daemon is killed
-# survives, and the mount comes back after `strata umount`.
+# writable layer over the same image sees none of it; 10,000 new files in one mount stay within a
+# low fd limit; a file fsynced before the daemon is killed survives, and the mount comes back
+# after `strata umount`.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_cmd umoci setfattr getfattr fallocate mknod
+need_cmd umoci setfattr getfattr fallocate mknod prlimit
 
 STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
 [ -x "$STRATAFS" ] || fail "stratafs not found at $STRATAFS"
@@ -188,6 +189,50 @@ expect_rc 0 umount "$WORK/mnt4"
 mount_layer c4 "$WORK/mnt4"
 assert_eq "$sums" "$(cd "$WORK/mnt4" && sha256sum integrity/* usr/bin/tool)" "contents after the integrity run and a remount"
 expect_rc 0 umount "$WORK/mnt4"
+
+step "10,000 new files in one mount: the daemon's fds stay bounded, every file stays readable"
+# It used to hold an fd per upper inode the kernel knew, and failed with EMFILE once the files
+# the kernel had not forgotten reached the fd limit (20,000 here: EMFILE at file 19,764); a limit
+# of 1,024 makes that show at a tenth of the files, and keeps the step short.
+mkdir -p "$WORK/c5/upper" "$WORK/c5/work" "$WORK/mnt5"
+track_mount "$WORK/mnt5"
+prlimit --nofile=1024:1024 "$STRATAFS" --root "$STRATA_ROOT" --upper "$WORK/c5/upper" --work "$WORK/c5/work" \
+  -f test/union:1 "$WORK/mnt5" &
+C5_PID=$!
+track_pid "$C5_PID"
+for _ in $(seq 1 100); do grep -q " $WORK/mnt5 fuse" /proc/mounts && break; sleep 0.05; done
+grep -q " $WORK/mnt5 fuse" /proc/mounts || fail "stratafs with a 1024-fd limit did not mount"
+"$PYTHON" - "$WORK/mnt5" "$C5_PID" > "$WORK/many-inodes.txt" <<'PY' || fail "creating and reading back 10,000 files"
+import os, sys
+root, pid = sys.argv[1], sys.argv[2]
+paths = [f"{root}/many{i % 10}/f{i}" for i in range(10000)]
+for d in range(10):
+    os.mkdir(f"{root}/many{d}")
+for i, p in enumerate(paths):
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, b"%d" % i)
+    os.close(fd)
+fds = len(os.listdir(f"/proc/{pid}/fd"))
+if fds > 512:
+    sys.exit(f"the daemon holds {fds} fds after creating {len(paths)} files")
+for i, p in enumerate(paths):
+    with open(p, "rb") as f:
+        if f.read() != b"%d" % i:
+            sys.exit(f"{p}: wrong content")
+    print(os.stat(p).st_ino, p[len(root) + 1:])
+PY
+expect_rc 0 umount "$WORK/mnt5"
+wait "$C5_PID" 2>/dev/null || true
+mount_layer c5 "$WORK/mnt5"
+"$PYTHON" - "$WORK/mnt5" "$WORK/many-inodes.txt" > "$WORK/many-again.txt" <<'PY'
+import os, sys
+for line in open(sys.argv[2]):
+    ino, rel = line.split()
+    print(os.stat(f"{sys.argv[1]}/{rel}").st_ino, rel)
+PY
+diff -q "$WORK/many-inodes.txt" "$WORK/many-again.txt" >/dev/null ||
+  fail "inode numbers of the 10,000 files changed across a remount"
+expect_rc 0 umount "$WORK/mnt5"
 
 step "data fsynced before the daemon dies survives; umount clears the dead mount"
 expect_rc 0 umount "$WORK/mnt"
