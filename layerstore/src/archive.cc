@@ -8,10 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "fsutil.h"
 #include "layerstore/sha256.h"
@@ -161,12 +165,12 @@ class TarMembers final : public Members {
 // A ByteSource that names itself as the layer being loaded.
 class NamedSource final : public ByteSource {
  public:
-  NamedSource(ByteSource& inner, std::string name) : inner_(inner), name_(std::move(name)) {}
-  Result<size_t> Read(void* buf, size_t size) override { return inner_.Read(buf, size); }
+  NamedSource(std::unique_ptr<ByteSource> inner, std::string name) : inner_(std::move(inner)), name_(std::move(name)) {}
+  Result<size_t> Read(void* buf, size_t size) override { return inner_->Read(buf, size); }
   std::string Name() const override { return name_; }
 
  private:
-  ByteSource& inner_;
+  std::unique_ptr<ByteSource> inner_;
   std::string name_;
 };
 
@@ -196,29 +200,95 @@ struct PendingLayer {
   LayerExpectation expect;
 };
 
+// Imports the image's new layers in order, overlapping each layer's sync and commit with the next
+// layer's import: layer i+1 starts as soon as layer i's files are all written and verified
+// (LayerExpectation::on_written), so one layer streams at a time and no import ever finds a file
+// that another one is still writing. Each layer still becomes visible only after its own syncfs.
+// After a failure no further layer starts; the first error in layer order is returned once the
+// imports already started have ended.
 Status LoadLayers(Store& store, Members& members, const std::string& archive_name, const std::string& image_name,
                   const std::vector<PendingLayer>& layers, ProgressSink* progress) {
-  for (size_t i = 0; i < layers.size(); ++i) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool writing = false;  // guarded by mu: a started import has not written its files yet
+  bool failed = false;   // guarded by mu
+  std::vector<Status> statuses(layers.size());  // each written by its import's thread only
+  std::vector<std::thread> threads;
+  auto join_all = [&] {
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+  };
+  auto first_error = [&]() -> Status {
+    for (const Status& s : statuses) {
+      if (!s.ok()) return s;
+    }
+    return {};
+  };
+  std::set<Digest> started;  // a layer listed twice is imported once
+  Status setup;
+  for (size_t i = 0; i < layers.size() && setup.ok(); ++i) {
     const PendingLayer& layer = layers[i];
     std::string id = layer.expect.diff_id->hex().substr(0, 12);
-    LS_ASSIGN_OR_RETURN(auto existing, store.FindLayer(*layer.expect.diff_id));
-    if (existing) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !writing; });
+      if (failed) break;
+    }
+    auto existing = store.FindLayer(*layer.expect.diff_id);
+    if (!existing.ok()) {
+      setup = existing.status();
+      break;
+    }
+    if (*existing || started.count(*layer.expect.diff_id)) {
       if (progress) {
         progress->Begin(id, "Loading layer", 0);
         progress->End(id, "Already exists");
       }
       continue;
     }
-    LS_ASSIGN_OR_RETURN(uint64_t size, members.Size(layer.member));
-    LS_ASSIGN_OR_RETURN(auto src, members.Open(layer.member));
-    NamedSource named(*src, archive_name + ": " + image_name + ": layer " + std::to_string(i + 1) + "/" +
-                                std::to_string(layers.size()) + " (" + layer.member + ")");
-    if (progress) progress->Begin(id, "Loading layer", size);
-    LS_ASSIGN_OR_RETURN(LayerInfo info, store.ImportLayer(named, layer.expect, progress));
-    (void)info;
-    if (progress) progress->End(id, "Loaded");
+    auto size = members.Size(layer.member);
+    setup = size.status();
+    if (!setup.ok()) break;
+    auto src = members.Open(layer.member);
+    if (!src.ok()) {
+      setup = src.status();
+      break;
+    }
+    started.insert(*layer.expect.diff_id);
+    auto named = std::make_shared<NamedSource>(std::move(*src), archive_name + ": " + image_name + ": layer " +
+                                                                    std::to_string(i + 1) + "/" +
+                                                                    std::to_string(layers.size()) + " (" +
+                                                                    layer.member + ")");
+    if (progress) progress->Begin(id, "Loading layer", *size);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      writing = true;
+    }
+    auto written = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      writing = false;
+      cv.notify_all();
+    };
+    LayerExpectation expect = layer.expect;
+    expect.on_written = written;
+    try {
+      threads.emplace_back([&, i, id, named, expect = std::move(expect)] {
+        auto info = store.ImportLayer(*named, expect, progress);
+        if (info.ok() && progress) progress->End(id, "Loaded");
+        std::lock_guard<std::mutex> lock(mu);
+        statuses[i] = info.status();
+        if (!info.ok()) failed = true;
+        writing = false;  // also when it failed before writing everything
+        cv.notify_all();
+      });
+    } catch (const std::system_error& e) {
+      written();
+      setup = Status::IOError(std::string("starting a layer import: ") + e.what());
+    }
   }
-  return {};
+  join_all();
+  LS_RETURN_IF_ERROR(first_error());
+  return setup;
 }
 
 std::vector<Reference> ParseTags(const json& tags, std::vector<std::string>* bad) {

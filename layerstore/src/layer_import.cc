@@ -510,6 +510,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   }
   ts_fd.Reset();
   result.tarsplit_temp = ts_guard.Release();
+  if (expect.on_written) expect.on_written();
   return result;
 }
 
