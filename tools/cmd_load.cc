@@ -12,6 +12,7 @@ namespace {
 struct LoadOptions {
   std::string input = "/dev/stdin";
   bool quiet = false;
+  bool keep_blobs = false;
 };
 
 void RunLoad(const LoadOptions& opts, Context& ctx) {
@@ -22,7 +23,9 @@ void RunLoad(const LoadOptions& opts, Context& ctx) {
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   TerminalProgress progress(stderr, StderrIsTerminal(), opts.quiet);
-  auto loaded = layerstore::LoadImageArchive(**store, opts.input, &progress);
+  layerstore::LoadArchiveOptions options;
+  options.keep_blobs = opts.keep_blobs;
+  auto loaded = layerstore::LoadImageArchive(**store, opts.input, &progress, options);
   if (!loaded.ok()) return ctx.Fail(loaded.status());
   for (const auto& image : *loaded) {
     if (image.tags.empty()) std::cout << "Loaded image ID: " << image.id.str() << "\n";
@@ -38,6 +41,8 @@ void RegisterLoad(CLI::App& app, Context& ctx) {
     CLI::App* cmd = parent->add_subcommand("load", "Load an image from a tar archive or STDIN");
     cmd->add_option("-i,--input", opts->input, "Read from tar archive file (or OCI layout directory), instead of STDIN");
     cmd->add_flag("-q,--quiet", opts->quiet, "Suppress the load output");
+    cmd->add_flag("--keep-blobs", opts->keep_blobs,
+                  "Also keep each gzip or zstd layer blob as read, so a push can send the exact bytes");
     auto& limits = ctx.store_options.limits;
     cmd->add_option("--max-layer-size", limits.max_layer_bytes, "Largest uncompressed layer accepted, in bytes");
     cmd->add_option("--max-entries", limits.max_entries, "Most entries accepted in one layer");
