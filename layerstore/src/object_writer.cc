@@ -287,7 +287,7 @@ Status ObjectWriter::Run(Op& op) {
       // layer's commit finds less to do. (Per small file the extra call costs more than it saves.)
       ::sync_file_range(f.fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
       f.fd.Reset();
-      LS_RETURN_IF_ERROR(PublishLarge(f, op.digest, op.size));
+      LS_RETURN_IF_ERROR(PublishTemp(f.temp_name, op.digest, op.size));
       Written(op.size);  // its writeback already started, but a syncfs waits for it
       return {};
     }
@@ -313,54 +313,73 @@ Result<bool> ObjectWriter::ExistingMatches(const std::string& path, const Digest
   return h.Finish() == d;
 }
 
-Status ObjectWriter::PublishLarge(LargeFile& f, const Digest& d, uint64_t size) {
+Status ObjectWriter::PublishTemp(std::string& temp_name, const Digest& d, uint64_t size) {
   std::string path = paths::Object(d);
-  if (::renameat2(root_fd_, f.temp_name.c_str(), root_fd_, path.c_str(), RENAME_NOREPLACE) == 0) {
-    f.temp_name.clear();
+  if (::renameat2(root_fd_, temp_name.c_str(), root_fd_, path.c_str(), RENAME_NOREPLACE) == 0) {
+    temp_name.clear();
     Created(d, size);
     return {};
   }
   if (errno != EEXIST) return Status::FromErrno("publishing object " + path, errno);
   // A file is there that the metadata does not vouch for: keep it only if it is whole.
   LS_ASSIGN_OR_RETURN(bool good, ExistingMatches(path, d));
-  if (good) return {};  // the temp file goes with f
-  if (::renameat(root_fd_, f.temp_name.c_str(), root_fd_, path.c_str()) != 0) {
+  if (good) return {};  // the caller removes the temp file
+  if (::renameat(root_fd_, temp_name.c_str(), root_fd_, path.c_str()) != 0) {
     return Status::FromErrno("replacing damaged object " + path, errno);
   }
-  f.temp_name.clear();
+  temp_name.clear();
   Created(d, size);
   return {};
 }
 
-// A small content's digest is known before it is written, so it goes straight to its final name:
-// no temp file, no rename. A crash mid-write leaves a short file there that no record names; the
-// next writer of that content finds it unvouched-for, re-hashes it and replaces it.
+// A small content goes to an unnamed file (O_TMPFILE) in its object directory, linked to its name
+// only once complete. linkat never replaces, so a name under objects/ never shows a partial
+// content: another importer finding it takes it as written (a dedup hit), and a crash mid-write
+// leaves nothing behind.
+Result<ObjectWriter::Linked> ObjectWriter::LinkUnnamed(const std::string& path, const std::string& bytes) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  UniqueFd fd(::openat(root_fd_, dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444));
+  if (!fd) {
+    // EOPNOTSUPP: a file system without it (NFS, older overlayfs); EISDIR: a kernel without it.
+    if (errno == EOPNOTSUPP || errno == EISDIR) return Linked::kUnsupported;
+    return Status::FromErrno("creating object " + path, errno);
+  }
+  LS_RETURN_IF_ERROR(fsutil::WriteAll(fd.get(), bytes.data(), bytes.size(), path));
+  if (::linkat(fd.get(), "", root_fd_, path.c_str(), AT_EMPTY_PATH) == 0) return Linked::kDone;
+  if (errno == EEXIST) return Linked::kExists;
+  // Linking a file one opened by its fd is allowed since Linux 6.10; before, only with
+  // CAP_DAC_READ_SEARCH (as root). (Linking /proc/self/fd/N instead costs as much as the way
+  // through tmp/, measured, so that is the one other way.)
+  if (errno == ENOENT || errno == EPERM) return Linked::kUnsupported;
+  return Status::FromErrno("linking object " + path, errno);
+}
+
 Status ObjectWriter::PublishSmall(const Digest& d, const std::string& bytes, const std::string& name) {
   std::string path = paths::Object(d);
-  UniqueFd fd(::openat(root_fd_, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  if (!fd) {
-    if (errno != EEXIST) return Status::FromErrno("creating object " + path + " for \"" + name + "\"", errno);
+  Linked linked = Linked::kUnsupported;
+  if (unnamed_files_) {
+    auto r = LinkUnnamed(path, bytes);
+    if (!r.ok()) return r.status().WithContext("entry \"" + name + "\"");
+    linked = *r;
+    if (linked == Linked::kUnsupported) unnamed_files_ = false;
+  }
+  if (linked == Linked::kExists) {
     LS_ASSIGN_OR_RETURN(bool good, ExistingMatches(path, d));
     if (good) return {};
+  }
+  if (linked != Linked::kDone) {
+    // A damaged file to replace, or no O_TMPFILE to link here: a named temp file, renamed.
     std::string temp_name;
     LS_ASSIGN_OR_RETURN(UniqueFd temp, fsutil::CreateTemp(root_fd_, &temp_name));
     Status s = fsutil::WriteAll(temp.get(), bytes.data(), bytes.size(), path);
     if (s.ok() && ::fchmod(temp.get(), 0444) != 0) s = Status::FromErrno("chmod " + temp_name, errno);
-    if (s.ok() && ::renameat(root_fd_, temp_name.c_str(), root_fd_, path.c_str()) != 0) {
-      s = Status::FromErrno("replacing damaged object " + path, errno);
-    }
-    if (!s.ok()) {
-      ::unlinkat(root_fd_, temp_name.c_str(), 0);
-      return s;
-    }
+    temp.Reset();
+    if (s.ok()) s = PublishTemp(temp_name, d, bytes.size());
+    if (!temp_name.empty()) ::unlinkat(root_fd_, temp_name.c_str(), 0);
+    if (!s.ok()) return s.WithContext("entry \"" + name + "\"");
   } else {
-    Status s = fsutil::WriteAll(fd.get(), bytes.data(), bytes.size(), path);
-    if (!s.ok()) {
-      ::unlinkat(root_fd_, path.c_str(), 0);
-      return s;
-    }
+    Created(d, bytes.size());
   }
-  Created(d, bytes.size());
   // A small file counts a block more: its inode and allocation are what syncfs spends time on.
   Written(bytes.size() + 4096);
   return {};

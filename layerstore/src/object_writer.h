@@ -2,10 +2,13 @@
 //
 // A content's bytes arrive in pieces (possibly with holes, for sparse files). Small contents are
 // hashed in memory first, so a content already in the store costs no write at all; large ones
-// stream into a temp file while being hashed. Small contents are created at their final name
-// (O_EXCL); large ones are published by a rename that never replaces a good object
-// (RENAME_NOREPLACE). In both cases an existing file not yet vouched for by the metadata is re-hashed,
-// since a crash between its link and the next sync could have left it incomplete.
+// stream into a temp file while being hashed. A name under objects/ appears only once its content
+// is complete, so a concurrent import (another process) that finds it may take it as written:
+// small contents are written to an unnamed file (O_TMPFILE) and linked to their name, large ones
+// are renamed from tmp/ (as small ones are where O_TMPFILE or its linking is not available);
+// neither ever replaces a file (linkat, RENAME_NOREPLACE). An existing file
+// not yet vouched for by the metadata is re-hashed and replaced only when damaged, since a crash
+// after its link but before the next sync could have left it short.
 //
 // Two threads share the work. The caller's thread (the importer) feeds the bytes, hashes them and
 // decides by digest whether a content is new, so Commit returns the digest at once; the file
@@ -91,8 +94,12 @@ class ObjectWriter {
   // Writer thread.
   void WriterLoop();
   Status Run(Op& op);
+  enum class Linked { kDone, kExists, kUnsupported };
   Status PublishSmall(const Digest& d, const std::string& bytes, const std::string& name);
-  Status PublishLarge(LargeFile& file, const Digest& d, uint64_t size);
+  Result<Linked> LinkUnnamed(const std::string& path, const std::string& bytes);
+  // Renames the complete, read-only tmp/ file `temp_name` to the object's name unless a good
+  // object is there; clears temp_name once renamed (else the caller removes the file).
+  Status PublishTemp(std::string& temp_name, const Digest& d, uint64_t size);
   Result<bool> ExistingMatches(const std::string& path, const Digest& d);
   void Created(const Digest& d, uint64_t size);
   // Counts bytes made dirty; every tuning_.flush_bytes wakes the flusher.
@@ -131,6 +138,7 @@ class ObjectWriter {
   std::atomic<bool> cancel_{false};   // drop ops not yet started
 
   // Writer thread only, until it is joined.
+  bool unnamed_files_ = true;  // O_TMPFILE + linkat(AT_EMPTY_PATH) work here (else: named temp files)
   std::vector<Digest> created_;
   uint64_t new_bytes_ = 0;
   uint64_t unflushed_bytes_ = 0;
