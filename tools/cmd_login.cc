@@ -52,10 +52,10 @@ void RunLogin(LoginOptions opts, Context& ctx) {
   const std::string domain = registry::NormalizeRegistry(opts.server.empty() ? "docker.io" : opts.server);
   const std::string shown = registry::ConfigKey(domain);
   if (opts.password_stdin && !opts.password.empty()) {
-    return ctx.Fail(Status::InvalidArgument("--password and --password-stdin are mutually exclusive"));
+    return ctx.FailUsage(Status::InvalidArgument("--password and --password-stdin are mutually exclusive"));
   }
   if (opts.password_stdin && opts.username.empty()) {
-    return ctx.Fail(Status::InvalidArgument("Must provide --username with --password-stdin"));
+    return ctx.FailUsage(Status::InvalidArgument("Must provide --username with --password-stdin"));
   }
   if (!opts.password.empty()) std::cerr << "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n";
   if (opts.password_stdin) {

@@ -22,7 +22,7 @@ void RunManifestInspect(const ManifestInspectOptions& opts, Context& ctx) {
   std::optional<registry::Platform> platform;
   if (!opts.platform.empty()) {
     auto p = registry::ParsePlatform(opts.platform);
-    if (!p.ok()) return ctx.Fail(p.status());
+    if (!p.ok()) return ctx.FailUsage(p.status());
     platform = *p;
   }
   registry::ClientOptions options = ClientOptionsFor(opts.registry);

@@ -23,11 +23,11 @@ void RunPull(const PullOptions& opts, Context& ctx) {
   registry::PullOptions pull;
   if (!opts.platform.empty()) {
     auto platform = registry::ParsePlatform(opts.platform);
-    if (!platform.ok()) return ctx.Fail(platform.status());
+    if (!platform.ok()) return ctx.FailUsage(platform.status());
     pull.platform = *platform;
   }
   if (opts.max_concurrent_downloads < 1) {
-    return ctx.Fail(layerstore::Status::InvalidArgument("--max-concurrent-downloads must be at least 1"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("--max-concurrent-downloads must be at least 1"));
   }
   pull.max_concurrent_downloads = opts.max_concurrent_downloads;
   pull.keep_blobs = opts.keep_blobs;

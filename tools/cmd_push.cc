@@ -25,11 +25,11 @@ void RunPush(const PushOptions& opts, Context& ctx) {
   registry::PushOptions push;
   if (!opts.compression_format.empty()) {
     auto c = registry::ParseCompression(opts.compression_format);
-    if (!c.ok()) return ctx.Fail(c.status());
+    if (!c.ok()) return ctx.FailUsage(c.status());
     push.compression = *c;
   }
   if (opts.max_concurrent_uploads < 1) {
-    return ctx.Fail(layerstore::Status::InvalidArgument("--max-concurrent-uploads must be at least 1"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("--max-concurrent-uploads must be at least 1"));
   }
   push.max_concurrent_uploads = opts.max_concurrent_uploads;
   auto store = ctx.Store();

@@ -17,6 +17,14 @@ layerstore::Result<layerstore::Store*> Context::Store() {
   return store_.get();
 }
 
+layerstore::Status CheckFormat(const std::string& format) {
+  std::string tmpl, error;
+  if (format == "json" || (FormatIsTable(format, &tmpl) && tmpl.empty())) return {};
+  TemplateHeader(tmpl, {}, &error);
+  if (!error.empty()) return layerstore::Status::InvalidArgument("invalid --format: " + error);
+  return {};
+}
+
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
                              const std::vector<std::pair<std::string, std::string>>& columns,
                              const std::map<std::string, std::string>& other_headers) {

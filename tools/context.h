@@ -35,6 +35,12 @@ struct Context {
     status = s;
     exit_code = kExitError;
   }
+  // A bad command line that only the command could see (a flag's value, a combination of flags):
+  // exits 2 like CLI11's parse errors, with the same hint.
+  void FailUsage(const layerstore::Status& s) {
+    status = layerstore::Status::InvalidArgument(s.message() + "\nRun with --help for more information.");
+    exit_code = kExitUsage;
+  }
 
  private:
   std::unique_ptr<layerstore::Store> store_;
@@ -47,6 +53,10 @@ struct Context {
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
                              const std::vector<std::pair<std::string, std::string>>& columns,
                              const std::map<std::string, std::string>& other_headers = {});
+
+// A --format value of the commands that print rows: OK when PrintRows can use it; else the
+// template error, for FailUsage, before any work is done.
+layerstore::Status CheckFormat(const std::string& format);
 
 // Human time since an RFC 3339 timestamp ("2 weeks ago"), "N/A" when it does not parse.
 std::string SinceRfc3339(const std::string& rfc3339);
