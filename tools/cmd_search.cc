@@ -53,7 +53,9 @@ void RunSearch(const SearchOptions& opts, Context& ctx) {
         layerstore::Status::InvalidArgument("limit " + std::to_string(opts.limit) + " is outside the range of [1, 100]"));
   }
   if (auto s = CheckFormat(opts.format); !s.ok()) return ctx.FailUsage(s);
-  registry::Client client(domain, ClientOptionsFor(opts.flags));
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
+  registry::Client client(domain, ClientOptionsFor(opts.flags, domain, **config));
   auto results = registry::Search(client, term, opts.limit);
   if (!results.ok()) return ctx.Fail(results.status());
   std::vector<json> rows;
