@@ -18,6 +18,7 @@ struct HistoryOptions {
 };
 
 void RunHistory(const HistoryOptions& opts, Context& ctx) {
+  if (auto s = CheckFormat(opts.format); !s.ok()) return ctx.FailUsage(s);
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   auto view = (*store)->ResolveImage(opts.image);
@@ -77,7 +78,7 @@ void RunHistory(const HistoryOptions& opts, Context& ctx) {
   auto s = PrintRows(opts.format, rows,
                      {{"IMAGE", "ID"}, {"CREATED", "CreatedSince"}, {"CREATED BY", "CreatedBy"}, {"SIZE", "Size"},
                       {"COMMENT", "Comment"}});
-  if (!s.ok()) ctx.Fail(s);
+  if (!s.ok()) ctx.FailUsage(s);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ struct Row {
 };
 
 void RunImages(const ImagesOptions& opts, Context& ctx) {
+  if (auto s = CheckFormat(opts.format); !s.ok()) return ctx.FailUsage(s);
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   auto images = (*store)->ListImages();
@@ -101,7 +102,7 @@ void RunImages(const ImagesOptions& opts, Context& ctx) {
   if (opts.digests) columns.push_back({"DIGEST", "Digest"});
   columns.insert(columns.end(), {{"IMAGE ID", "ID"}, {"CREATED", "CreatedSince"}, {"SIZE", "Size"}});
   auto s = PrintRows(opts.format, out, columns);
-  if (!s.ok()) ctx.Fail(s);
+  if (!s.ok()) ctx.FailUsage(s);
 }
 
 void AddImagesOptions(CLI::App* cmd, std::shared_ptr<ImagesOptions> opts) {

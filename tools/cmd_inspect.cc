@@ -14,6 +14,11 @@ struct InspectOptions {
 };
 
 void RunInspect(const InspectOptions& opts, Context& ctx) {
+  if (!opts.format.empty() && opts.format != "json") {
+    std::string error;
+    TemplateHeader(opts.format, {}, &error);  // parses it: a bad template fails before any work
+    if (!error.empty()) return ctx.FailUsage(layerstore::Status::InvalidArgument("invalid --format: " + error));
+  }
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   json out = json::array();
@@ -67,7 +72,7 @@ void RunInspect(const InspectOptions& opts, Context& ctx) {
   for (const auto& image : out) {
     std::string error;
     std::string line = opts.format == "json" ? image.dump() : RenderTemplate(opts.format, image, &error);
-    if (!error.empty()) return ctx.Fail(layerstore::Status::InvalidArgument("invalid --format: " + error));
+    if (!error.empty()) return ctx.FailUsage(layerstore::Status::InvalidArgument("invalid --format: " + error));
     std::cout << line << "\n";
   }
 }

@@ -52,18 +52,20 @@ void RunLogin(LoginOptions opts, Context& ctx) {
   const std::string domain = registry::NormalizeRegistry(opts.server.empty() ? "docker.io" : opts.server);
   const std::string shown = registry::ConfigKey(domain);
   if (opts.password_stdin && !opts.password.empty()) {
-    return ctx.Fail(Status::InvalidArgument("--password and --password-stdin are mutually exclusive"));
+    return ctx.FailUsage(Status::InvalidArgument("--password and --password-stdin are mutually exclusive"));
   }
   if (opts.password_stdin && opts.username.empty()) {
-    return ctx.Fail(Status::InvalidArgument("Must provide --username with --password-stdin"));
+    return ctx.FailUsage(Status::InvalidArgument("Must provide --username with --password-stdin"));
   }
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
   if (!opts.password.empty()) std::cerr << "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n";
   if (opts.password_stdin) {
     std::string all((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     opts.password = TrimNewlines(all);
   }
   registry::AuthFiles files = registry::DefaultAuthFiles();
-  registry::ClientOptions client_options = ClientOptionsFor(opts.registry);
+  registry::ClientOptions client_options = ClientOptionsFor(opts.registry, domain, **config);
   client_options.auth_files = files;
 
   // Without a user name or password, stored credentials are checked first, as docker login does.

@@ -22,10 +22,12 @@ void RunManifestInspect(const ManifestInspectOptions& opts, Context& ctx) {
   std::optional<registry::Platform> platform;
   if (!opts.platform.empty()) {
     auto p = registry::ParsePlatform(opts.platform);
-    if (!p.ok()) return ctx.Fail(p.status());
+    if (!p.ok()) return ctx.FailUsage(p.status());
     platform = *p;
   }
-  registry::ClientOptions options = ClientOptionsFor(opts.registry);
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
+  registry::ClientOptions options = ClientOptionsFor(opts.registry, ref->domain, **config);
   if (opts.insecure) options.tls_verify = false;
   registry::Client client(ref->domain, options);
   auto resolved = registry::ResolveManifest(client, *ref, platform);

@@ -18,10 +18,7 @@ struct MountOptions {
 
 void RunMount(const MountOptions& opts, Context& ctx) {
   const bool container = !opts.container.empty();
-  auto usage = [&](const std::string& msg) {
-    ctx.Fail(layerstore::Status::InvalidArgument(msg + "\nRun with --help for more information."));
-    ctx.exit_code = kExitUsage;
-  };
+  auto usage = [&](const std::string& msg) { ctx.FailUsage(layerstore::Status::InvalidArgument(msg)); };
   if (opts.args.size() != (container ? 1u : 2u)) {
     return usage(container ? "\"strata mount --container\" requires exactly 1 argument: DIR"
                            : "\"strata mount\" requires exactly 2 arguments: IMAGE DIR");

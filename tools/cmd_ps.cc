@@ -95,6 +95,7 @@ std::string CommandOf(layerstore::Store& store, const layerstore::ContainerRecor
 }
 
 void RunPs(const PsOptions& opts, Context& ctx) {
+  if (auto s = CheckFormat(opts.format); !s.ok()) return ctx.FailUsage(s);
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   auto containers = (*store)->ListContainers();
@@ -180,7 +181,7 @@ void RunPs(const PsOptions& opts, Context& ctx) {
                       {"Mounts", "MOUNTS"},
                       {"Networks", "NETWORKS"},
                       {"LocalVolumes", "LOCAL VOLUMES"}});
-  if (!s.ok()) ctx.Fail(s);
+  if (!s.ok()) ctx.FailUsage(s);
 }
 
 void AddPsOptions(CLI::App* cmd, std::shared_ptr<PsOptions> opts) {

@@ -13,7 +13,7 @@ struct PullOptions {
   std::string platform;
   bool quiet = false;
   int max_concurrent_downloads = 3;
-  bool keep_blobs = false;
+  std::string keep_blobs;  // --keep-blobs[=BOOL]; absent: the store's keep-blobs setting
   RegistryFlags registry;
 };
 
@@ -23,17 +23,19 @@ void RunPull(const PullOptions& opts, Context& ctx) {
   registry::PullOptions pull;
   if (!opts.platform.empty()) {
     auto platform = registry::ParsePlatform(opts.platform);
-    if (!platform.ok()) return ctx.Fail(platform.status());
+    if (!platform.ok()) return ctx.FailUsage(platform.status());
     pull.platform = *platform;
   }
   if (opts.max_concurrent_downloads < 1) {
-    return ctx.Fail(layerstore::Status::InvalidArgument("--max-concurrent-downloads must be at least 1"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("--max-concurrent-downloads must be at least 1"));
   }
   pull.max_concurrent_downloads = opts.max_concurrent_downloads;
-  pull.keep_blobs = opts.keep_blobs;
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
+  pull.keep_blobs = BoolFlag(opts.keep_blobs).value_or((*config)->keep_blobs);
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
-  registry::Client client(ref->domain, ClientOptionsFor(opts.registry));
+  registry::Client client(ref->domain, ClientOptionsFor(opts.registry, ref->domain, **config));
   TerminalProgress progress(stderr, StderrIsTerminal(), opts.quiet);
   auto result = registry::Pull(**store, client, *ref, pull, &progress);
   if (!result.ok()) return ctx.Fail(result.status());
@@ -52,8 +54,9 @@ void RegisterPull(CLI::App& app, Context& ctx) {
     cmd->add_flag("-q,--quiet", opts->quiet, "Suppress verbose output");
     cmd->add_option("--max-concurrent-downloads", opts->max_concurrent_downloads,
                     "Layers downloaded at the same time (default 3)");
-    cmd->add_flag("--keep-blobs", opts->keep_blobs,
-                  "Also keep each layer's compressed blob, so a push sends the exact bytes (uses more disk)");
+    AddBoolFlag(cmd, "--keep-blobs", &opts->keep_blobs,
+                "Also keep each layer's compressed blob, so a push sends the exact bytes (uses more disk; "
+                "default: the store's keep-blobs setting)");
     AddRegistryFlags(cmd, &opts->registry);
     auto& limits = ctx.store_options.limits;
     cmd->add_option("--max-layer-size", limits.max_layer_bytes, "Largest uncompressed layer accepted, in bytes");

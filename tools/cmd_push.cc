@@ -25,13 +25,15 @@ void RunPush(const PushOptions& opts, Context& ctx) {
   registry::PushOptions push;
   if (!opts.compression_format.empty()) {
     auto c = registry::ParseCompression(opts.compression_format);
-    if (!c.ok()) return ctx.Fail(c.status());
+    if (!c.ok()) return ctx.FailUsage(c.status());
     push.compression = *c;
   }
   if (opts.max_concurrent_uploads < 1) {
-    return ctx.Fail(layerstore::Status::InvalidArgument("--max-concurrent-uploads must be at least 1"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("--max-concurrent-uploads must be at least 1"));
   }
   push.max_concurrent_uploads = opts.max_concurrent_uploads;
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   auto image = (*store)->ResolveImage(ref->String());
@@ -41,7 +43,7 @@ void RunPush(const PushOptions& opts, Context& ctx) {
     }
     return ctx.Fail(image.status());
   }
-  registry::Client client(ref->domain, ClientOptionsFor(opts.registry));
+  registry::Client client(ref->domain, ClientOptionsFor(opts.registry, ref->domain, **config));
   TerminalProgress progress(stderr, StderrIsTerminal(), opts.quiet);
   auto result = registry::Push(**store, client, *ref, *image, push, &progress);
   if (!result.ok()) return ctx.Fail(result.status());

@@ -24,8 +24,8 @@ void RunSave(const SaveOptions& opts, Context& ctx) {
   } else if (opts.format == "oci-archive") {
     format = layerstore::ArchiveFormat::kOciArchive;
   } else {
-    return ctx.Fail(layerstore::Status::InvalidArgument("unknown --format \"" + opts.format +
-                                                        "\": use docker-archive or oci-archive"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("unknown --format \"" + opts.format +
+                                                             "\": use docker-archive or oci-archive"));
   }
   if (opts.output.empty() && StdoutIsTerminal()) {
     return ctx.Fail(layerstore::Status::InvalidArgument(

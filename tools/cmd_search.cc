@@ -49,9 +49,13 @@ void RunSearch(const SearchOptions& opts, Context& ctx) {
     }
   }
   if (opts.limit < 1 || opts.limit > 100) {
-    return ctx.Fail(layerstore::Status::InvalidArgument("limit " + std::to_string(opts.limit) + " is outside the range of [1, 100]"));
+    return ctx.FailUsage(
+        layerstore::Status::InvalidArgument("limit " + std::to_string(opts.limit) + " is outside the range of [1, 100]"));
   }
-  registry::Client client(domain, ClientOptionsFor(opts.flags));
+  if (auto s = CheckFormat(opts.format); !s.ok()) return ctx.FailUsage(s);
+  auto config = ctx.Config();
+  if (!config.ok()) return ctx.Fail(config.status());
+  registry::Client client(domain, ClientOptionsFor(opts.flags, domain, **config));
   auto results = registry::Search(client, term, opts.limit);
   if (!results.ok()) return ctx.Fail(results.status());
   std::vector<json> rows;
@@ -69,7 +73,7 @@ void RunSearch(const SearchOptions& opts, Context& ctx) {
   }
   auto s = PrintRows(opts.format, rows,
                      {{"NAME", "Name"}, {"DESCRIPTION", "Description"}, {"STARS", "StarCount"}, {"OFFICIAL", "IsOfficial"}});
-  if (!s.ok()) ctx.Fail(s);
+  if (!s.ok()) ctx.FailUsage(s);
 }
 
 }  // namespace

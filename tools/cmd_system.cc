@@ -14,7 +14,7 @@ struct DfOptions {
 
 void RunDf(const DfOptions& opts, Context& ctx) {
   if (!opts.format.empty() && opts.format != "json" && opts.format != "table") {
-    return ctx.Fail(layerstore::Status::InvalidArgument("unknown --format \"" + opts.format + "\": use table or json"));
+    return ctx.FailUsage(layerstore::Status::InvalidArgument("unknown --format \"" + opts.format + "\": use table or json"));
   }
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());

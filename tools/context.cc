@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "output.h"
+#include "registry/endpoint.h"
 
 namespace cli {
 
@@ -15,6 +16,38 @@ layerstore::Result<layerstore::Store*> Context::Store() {
     LS_ASSIGN_OR_RETURN(store_, layerstore::Store::Open(store_options));
   }
   return store_.get();
+}
+
+layerstore::Result<const layerstore::StoreConfig*> Context::Config() {
+  if (!config_) {
+    if (store_options.root.empty()) store_options.root = layerstore::DefaultStoreRoot();
+    LS_ASSIGN_OR_RETURN(layerstore::StoreConfig config, layerstore::ReadStoreConfig(store_options.root));
+    for (const std::string& entry : config.insecure_registries) {
+      layerstore::Status s = registry::ValidateInsecureRegistry(entry);
+      if (!s.ok()) {
+        return s.WithContext(layerstore::StoreConfigPath(store_options.root) + ": \"insecure-registries\"");
+      }
+    }
+    config_ = std::move(config);
+  }
+  return &*config_;
+}
+
+CLI::Option* AddBoolFlag(CLI::App* cmd, const std::string& name, std::string* value, const std::string& help) {
+  return cmd->add_flag(name + "{true}", *value, help)->check(CLI::IsMember({"true", "false", "1", "0"}));
+}
+
+std::optional<bool> BoolFlag(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  return value == "true" || value == "1";
+}
+
+layerstore::Status CheckFormat(const std::string& format) {
+  std::string tmpl, error;
+  if (format == "json" || (FormatIsTable(format, &tmpl) && tmpl.empty())) return {};
+  TemplateHeader(tmpl, {}, &error);
+  if (!error.empty()) return layerstore::Status::InvalidArgument("invalid --format: " + error);
+  return {};
 }
 
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,

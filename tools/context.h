@@ -7,9 +7,11 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "layerstore/config.h"
 #include "layerstore/options.h"
 #include "layerstore/status.h"
 #include "layerstore/store.h"
@@ -32,13 +34,23 @@ struct Context {
 
   // Opens the store on first use.
   layerstore::Result<layerstore::Store*> Store();
+  // The store's settings (<root>/config.json), read and checked on first use, insecure-registries
+  // entries included; does not create the store. Errors name the file and the key.
+  layerstore::Result<const layerstore::StoreConfig*> Config();
   void Fail(const layerstore::Status& s) {
     status = s;
     exit_code = kExitError;
   }
+  // A bad command line that only the command could see (a flag's value, a combination of flags):
+  // exits 2 like CLI11's parse errors, with the same hint.
+  void FailUsage(const layerstore::Status& s) {
+    status = layerstore::Status::InvalidArgument(s.message() + "\nRun with --help for more information.");
+    exit_code = kExitUsage;
+  }
 
  private:
   std::unique_ptr<layerstore::Store> store_;
+  std::optional<layerstore::StoreConfig> config_;
 };
 
 // Prints `rows` per Docker's --format: "" or "table" (the default table of `columns`, each a
@@ -48,6 +60,16 @@ struct Context {
 layerstore::Status PrintRows(const std::string& format, const std::vector<nlohmann::json>& rows,
                              const std::vector<std::pair<std::string, std::string>>& columns,
                              const std::map<std::string, std::string>& other_headers = {});
+
+// A --format value of the commands that print rows: OK when PrintRows can use it; else the
+// template error, for FailUsage, before any work is done.
+layerstore::Status CheckFormat(const std::string& format);
+
+// --NAME[=true|false]: a flag that can also be turned off, for one that overrides a store setting
+// or a default. *value is "" when the flag is absent, else "true", "false", "1" or "0".
+CLI::Option* AddBoolFlag(CLI::App* cmd, const std::string& name, std::string* value, const std::string& help);
+// What such a flag says: nullopt when it was not given.
+std::optional<bool> BoolFlag(const std::string& value);
 
 // Human time since an RFC 3339 timestamp ("2 weeks ago"), "N/A" when it does not parse.
 std::string SinceRfc3339(const std::string& rfc3339);

@@ -8,10 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "fsutil.h"
 #include "layerstore/sha256.h"
@@ -161,12 +165,12 @@ class TarMembers final : public Members {
 // A ByteSource that names itself as the layer being loaded.
 class NamedSource final : public ByteSource {
  public:
-  NamedSource(ByteSource& inner, std::string name) : inner_(inner), name_(std::move(name)) {}
-  Result<size_t> Read(void* buf, size_t size) override { return inner_.Read(buf, size); }
+  NamedSource(std::unique_ptr<ByteSource> inner, std::string name) : inner_(std::move(inner)), name_(std::move(name)) {}
+  Result<size_t> Read(void* buf, size_t size) override { return inner_->Read(buf, size); }
   std::string Name() const override { return name_; }
 
  private:
-  ByteSource& inner_;
+  std::unique_ptr<ByteSource> inner_;
   std::string name_;
 };
 
@@ -194,31 +198,134 @@ Result<std::vector<Digest>> ConfigDiffIds(const json& config, const std::string&
 struct PendingLayer {
   std::string member;
   LayerExpectation expect;
+  std::string media_type;  // as the archive's manifest gives it, "" if it gives none
 };
 
+// The compression of a member, from its first bytes: "gzip", "zstd", "bzip2", "xz" or "none".
+Result<std::string> SniffCompression(Members& members, const std::string& member) {
+  LS_ASSIGN_OR_RETURN(auto src, members.Open(member));
+  unsigned char b[6] = {};
+  size_t n = 0;
+  while (n < sizeof b) {
+    LS_ASSIGN_OR_RETURN(size_t got, src->Read(b + n, sizeof b - n));
+    if (got == 0) break;
+    n += got;
+  }
+  if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return std::string("gzip");
+  if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return std::string("zstd");
+  if (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') return std::string("bzip2");
+  if (n >= 6 && b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z') return std::string("xz");
+  return std::string("none");
+}
+
+// With keep_blobs: whether to keep the layer's blob (gzip or zstd only: the compressions a
+// registry takes) and the media type to record for it.
+Status PlanKeptBlob(Members& members, PendingLayer& layer, bool docker_archive) {
+  LS_ASSIGN_OR_RETURN(std::string compression, SniffCompression(members, layer.member));
+  if (compression != "gzip" && compression != "zstd") return {};
+  layer.expect.keep_blob = true;
+  if (!layer.media_type.empty()) {
+    layer.expect.blob_media_type = layer.media_type;
+  } else if (compression == "gzip") {
+    layer.expect.blob_media_type = docker_archive ? "application/vnd.docker.image.rootfs.diff.tar.gzip"
+                                                  : "application/vnd.oci.image.layer.v1.tar+gzip";
+  } else {
+    layer.expect.blob_media_type = "application/vnd.oci.image.layer.v1.tar+zstd";
+  }
+  return {};
+}
+
+// Imports the image's new layers in order, overlapping each layer's sync and commit with the next
+// layer's import: layer i+1 starts as soon as layer i's files are all written and verified
+// (LayerExpectation::on_written), so one layer streams at a time and no import ever finds a file
+// that another one is still writing. Each layer still becomes visible only after its own syncfs.
+// After a failure no further layer starts; the first error in layer order is returned once the
+// imports already started have ended.
 Status LoadLayers(Store& store, Members& members, const std::string& archive_name, const std::string& image_name,
-                  const std::vector<PendingLayer>& layers, ProgressSink* progress) {
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const PendingLayer& layer = layers[i];
+                  std::vector<PendingLayer>& layers, bool docker_archive, const LoadArchiveOptions& options,
+                  ProgressSink* progress) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool writing = false;  // guarded by mu: a started import has not written its files yet
+  bool failed = false;   // guarded by mu
+  std::vector<Status> statuses(layers.size());  // each written by its import's thread only
+  std::vector<std::thread> threads;
+  auto join_all = [&] {
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+  };
+  auto first_error = [&]() -> Status {
+    for (const Status& s : statuses) {
+      if (!s.ok()) return s;
+    }
+    return {};
+  };
+  std::set<Digest> started;  // a layer listed twice is imported once
+  Status setup;
+  for (size_t i = 0; i < layers.size() && setup.ok(); ++i) {
+    PendingLayer& layer = layers[i];
     std::string id = layer.expect.diff_id->hex().substr(0, 12);
-    LS_ASSIGN_OR_RETURN(auto existing, store.FindLayer(*layer.expect.diff_id));
-    if (existing) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !writing; });
+      if (failed) break;
+    }
+    auto existing = store.FindLayer(*layer.expect.diff_id);
+    if (!existing.ok()) {
+      setup = existing.status();
+      break;
+    }
+    if (*existing || started.count(*layer.expect.diff_id)) {
       if (progress) {
         progress->Begin(id, "Loading layer", 0);
         progress->End(id, "Already exists");
       }
       continue;
     }
-    LS_ASSIGN_OR_RETURN(uint64_t size, members.Size(layer.member));
-    LS_ASSIGN_OR_RETURN(auto src, members.Open(layer.member));
-    NamedSource named(*src, archive_name + ": " + image_name + ": layer " + std::to_string(i + 1) + "/" +
-                                std::to_string(layers.size()) + " (" + layer.member + ")");
-    if (progress) progress->Begin(id, "Loading layer", size);
-    LS_ASSIGN_OR_RETURN(LayerInfo info, store.ImportLayer(named, layer.expect, progress));
-    (void)info;
-    if (progress) progress->End(id, "Loaded");
+    auto size = members.Size(layer.member);
+    setup = size.status();
+    if (setup.ok() && options.keep_blobs) setup = PlanKeptBlob(members, layer, docker_archive);
+    if (!setup.ok()) break;
+    auto src = members.Open(layer.member);
+    if (!src.ok()) {
+      setup = src.status();
+      break;
+    }
+    started.insert(*layer.expect.diff_id);
+    auto named = std::make_shared<NamedSource>(std::move(*src), archive_name + ": " + image_name + ": layer " +
+                                                                    std::to_string(i + 1) + "/" +
+                                                                    std::to_string(layers.size()) + " (" +
+                                                                    layer.member + ")");
+    if (progress) progress->Begin(id, "Loading layer", *size);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      writing = true;
+    }
+    auto written = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      writing = false;
+      cv.notify_all();
+    };
+    LayerExpectation expect = layer.expect;
+    expect.on_written = written;
+    try {
+      threads.emplace_back([&, i, id, named, expect = std::move(expect)] {
+        auto info = store.ImportLayer(*named, expect, progress);
+        if (info.ok() && progress) progress->End(id, "Loaded");
+        std::lock_guard<std::mutex> lock(mu);
+        statuses[i] = info.status();
+        if (!info.ok()) failed = true;
+        writing = false;  // also when it failed before writing everything
+        cv.notify_all();
+      });
+    } catch (const std::system_error& e) {
+      written();
+      setup = Status::IOError(std::string("starting a layer import: ") + e.what());
+    }
   }
-  return {};
+  join_all();
+  LS_RETURN_IF_ERROR(first_error());
+  return setup;
 }
 
 std::vector<Reference> ParseTags(const json& tags, std::vector<std::string>* bad) {
@@ -237,7 +344,7 @@ std::vector<Reference> ParseTags(const json& tags, std::vector<std::string>* bad
 }
 
 Result<std::vector<LoadedImage>> LoadDockerArchive(Store& store, Members& members, const std::string& name,
-                                                   ProgressSink* progress) {
+                                                   const LoadArchiveOptions& options, ProgressSink* progress) {
   LS_ASSIGN_OR_RETURN(std::string text, members.Read("manifest.json"));
   LS_ASSIGN_OR_RETURN(json manifest, ParseJson(text, name + ": manifest.json"));
   if (!manifest.is_array() || manifest.empty()) {
@@ -282,7 +389,7 @@ Result<std::vector<LoadedImage>> LoadDockerArchive(Store& store, Members& member
     std::vector<Reference> tags = ParseTags(item.value("RepoTags", json::array()), &bad);
     if (!bad.empty()) return Status::InvalidArgument(name + ": invalid RepoTags entry \"" + bad[0] + "\"");
     std::string image_name = tags.empty() ? config_digest.str().substr(0, 19) : tags[0].FamiliarString();
-    LS_RETURN_IF_ERROR(LoadLayers(store, members, name, image_name, layers, progress));
+    LS_RETURN_IF_ERROR(LoadLayers(store, members, name, image_name, layers, true, options, progress));
     LS_ASSIGN_OR_RETURN(ImageRecord rec, store.CreateImage({config, tags, {}}));
     loaded.push_back({rec.id, tags});
   }
@@ -322,7 +429,7 @@ bool MatchesHost(const json& desc) {
 }
 
 Result<std::vector<LoadedImage>> LoadOciLayout(Store& store, Members& members, const std::string& name,
-                                               ProgressSink* progress) {
+                                               const LoadArchiveOptions& options, ProgressSink* progress) {
   LS_ASSIGN_OR_RETURN(std::string text, members.Read("index.json"));
   LS_ASSIGN_OR_RETURN(json index, ParseJson(text, name + ": index.json"));
   if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array()) {
@@ -397,10 +504,11 @@ Result<std::vector<LoadedImage>> LoadOciLayout(Store& store, Members& members, c
       p.expect.blob_digest = blob;
       if (ld.contains("size") && ld["size"].is_number_unsigned()) p.expect.blob_size = ld["size"].get<uint64_t>();
       p.expect.diff_id = diff_ids[i];
+      if (ld.contains("mediaType") && ld["mediaType"].is_string()) p.media_type = ld["mediaType"].get<std::string>();
       layers.push_back(std::move(p));
     }
     std::string image_name = tags.empty() ? Sha256::Of(config).str().substr(0, 19) : tags[0].FamiliarString();
-    LS_RETURN_IF_ERROR(LoadLayers(store, members, name, image_name, layers, progress));
+    LS_RETURN_IF_ERROR(LoadLayers(store, members, name, image_name, layers, false, options, progress));
     LS_ASSIGN_OR_RETURN(ImageRecord rec, store.CreateImage({config, tags, {}}));
     loaded.push_back({rec.id, tags});
   }
@@ -434,7 +542,8 @@ Result<UniqueFd> Decompress(int fd, const std::string& name, const std::string& 
 
 }  // namespace
 
-Result<std::vector<LoadedImage>> LoadImageArchive(Store& store, const std::string& path, ProgressSink* progress) {
+Result<std::vector<LoadedImage>> LoadImageArchive(Store& store, const std::string& path, ProgressSink* progress,
+                                                  const LoadArchiveOptions& options) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("opening " + path, errno);
   std::unique_ptr<Members> members;
@@ -465,8 +574,8 @@ Result<std::vector<LoadedImage>> LoadImageArchive(Store& store, const std::strin
     LS_ASSIGN_OR_RETURN(members, TarMembers::Index(tar_fd, path));
   }
   LS_ASSIGN_OR_RETURN(auto lease, store.AcquireWriteLease());
-  if (members->Has("manifest.json")) return LoadDockerArchive(store, *members, path, progress);
-  if (members->Has("index.json")) return LoadOciLayout(store, *members, path, progress);
+  if (members->Has("manifest.json")) return LoadDockerArchive(store, *members, path, options, progress);
+  if (members->Has("index.json")) return LoadOciLayout(store, *members, path, options, progress);
   return Status::InvalidArgument(path + ": neither a docker-archive (no manifest.json) nor an OCI layout (no index.json)");
 }
 

@@ -2,10 +2,17 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -54,22 +61,47 @@ struct CompressedSide {
   std::string progress_id;
   int tee_fd = -1;  // keep_blob: the bytes as read are also written here
 
-  bool plain = false;  // an uncompressed stream: its digest is the diff_id, hashed once on the tar side
-  bool sniffed = false;
+  // An uncompressed stream: its digest is the diff_id, hashed once on the tar side, and the tar
+  // reader takes it straight from the source (no decompressing reader, no copy in between).
+  bool plain = false;
+  size_t first = 0;  // bytes of buf read by Sniff and not handed out yet
 
-  Result<size_t> Pull() {
-    LS_ASSIGN_OR_RETURN(size_t n, source->Read(buf.data(), buf.size()));
-    if (tee_fd >= 0 && n > 0) LS_RETURN_IF_ERROR(fsutil::WriteAll(tee_fd, buf.data(), n, "kept blob"));
-    if (!sniffed && n > 0) {
-      sniffed = true;
-      const auto* b = reinterpret_cast<const unsigned char*>(buf.data());
-      bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
-                        (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) ||
-                        (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') ||
-                        (n >= 6 && b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z');
-      plain = n >= 6 && !compressed;
+  // Reads the first bytes (at least 6 unless the stream is shorter) and decides `plain` by magic.
+  Status Sniff() {
+    while (first < 6) {
+      LS_ASSIGN_OR_RETURN(size_t n, ReadInto(buf.data() + first, buf.size() - first));
+      if (n == 0) break;
+      first += n;
     }
+    const auto* b = reinterpret_cast<const unsigned char*>(buf.data());
+    size_t n = first;
+    bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
+                      (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) ||
+                      (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') ||
+                      (n >= 6 && b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z');
+    plain = n >= 6 && !compressed;
     if (!plain) hash.Update(buf.data(), n);
+    return {};
+  }
+
+  // The next bytes of the stream into `out` (up to `cap`); the sniffed bytes come first.
+  Result<size_t> Pull(char* out, size_t cap) {
+    if (first > 0) {
+      size_t n = std::min(first, cap);
+      std::memcpy(out, buf.data(), n);
+      std::memmove(buf.data(), buf.data() + n, first - n);
+      first -= n;
+      return n;
+    }
+    LS_ASSIGN_OR_RETURN(size_t n, ReadInto(out, cap));
+    if (!plain) hash.Update(out, n);
+    return n;
+  }
+
+  // Reads from the source: tees, counts, reports progress (no hashing).
+  Result<size_t> ReadInto(char* out, size_t cap) {
+    LS_ASSIGN_OR_RETURN(size_t n, source->Read(out, cap));
+    if (tee_fd >= 0 && n > 0) LS_RETURN_IF_ERROR(fsutil::WriteAll(tee_fd, out, n, "kept blob"));
     bytes += n;
     if (progress && (bytes - reported >= kChunk || n == 0)) {
       progress->Update(progress_id, bytes);
@@ -81,7 +113,12 @@ struct CompressedSide {
 
 la_ssize_t CompressedRead(archive* a, void* client, const void** out) {
   auto* side = static_cast<CompressedSide*>(client);
-  auto n = side->Pull();
+  // Hands out the sniffed bytes in place, then reads behind them.
+  if (side->first > 0) {
+    *out = side->buf.data();
+    return static_cast<la_ssize_t>(std::exchange(side->first, 0));
+  }
+  auto n = side->Pull(side->buf.data(), side->buf.size());
   if (!n.ok()) {
     side->error = n.status();
     archive_set_error(a, EIO, "%s", n.status().message().c_str());
@@ -91,28 +128,35 @@ la_ssize_t CompressedRead(archive* a, void* client, const void** out) {
   return static_cast<la_ssize_t>(*n);
 }
 
-// Everything of the tar that is not a skipped payload goes to the tar-split, in order. The window
-// holds bytes fed to the tar reader that are neither emitted nor known to be payload yet; it stays
-// within one read-ahead chunk plus headers.
+// Everything of the tar that is not a skipped payload goes to the tar-split, in order. Bytes fed
+// are referenced in place (the chunk) until the next Feed; only what is then neither emitted nor
+// known to be payload is copied into the window. So payloads are never copied here, and the window
+// stays within one chunk plus headers.
 class RawCapture {
  public:
   explicit RawCapture(TarSplitWriter& out) : out_(out) {}
 
+  // The next `n` bytes of the tar. REQUIRES: `data` stays valid until the next Feed.
   void Feed(const char* data, size_t n) {
-    uint64_t chunk_start = fed_end_;
+    Materialize();
+    chunk_ = data;
+    chunk_start_ = fed_end_;
     fed_end_ += n;
-    if (fed_end_ <= keep_from_) return;  // entirely inside a skipped payload
-    uint64_t from = std::max(chunk_start, keep_from_);
-    window_.append(data + (from - chunk_start), static_cast<size_t>(fed_end_ - from));
   }
 
-  // Emits raw bytes [keep_from_, pos). REQUIRES: keep_from_ <= pos <= fed_end_.
+  // Emits raw bytes [keep_from_, pos) as one record. REQUIRES: keep_from_ <= pos <= fed_end_.
   Status EmitUpTo(uint64_t pos) {
     if (pos <= keep_from_) return {};
     size_t n = static_cast<size_t>(pos - keep_from_);
-    LS_RETURN_IF_ERROR(out_.Raw(std::string_view(window_).substr(start_, n)));
-    Drop(n);
-    keep_from_ = pos;
+    size_t in_window = window_.size() - start_;
+    if (in_window > 0 && n > in_window) {
+      Materialize();  // the bytes straddle the window and the chunk
+      in_window = window_.size() - start_;
+    }
+    std::string_view bytes = in_window > 0 ? std::string_view(window_).substr(start_, n)
+                                           : std::string_view(chunk_ + (keep_from_ - chunk_start_), n);
+    LS_RETURN_IF_ERROR(out_.Raw(bytes));
+    Consume(n);
     return {};
   }
 
@@ -120,8 +164,7 @@ class RawCapture {
   // already fed.
   Status SkipPayload(uint64_t start, uint64_t size) {
     LS_RETURN_IF_ERROR(EmitUpTo(start));
-    uint64_t in_window = std::min<uint64_t>(size, window_.size() - start_);
-    Drop(static_cast<size_t>(in_window));
+    Consume(std::min<uint64_t>(size, fed_end_ - keep_from_));
     keep_from_ = start + size;
     return {};
   }
@@ -130,8 +173,21 @@ class RawCapture {
   uint64_t keep_from() const { return keep_from_; }
 
  private:
-  void Drop(size_t n) {
-    start_ += n;
+  // The window holds [keep_from_, chunk_start_) when keep_from_ < chunk_start_, else nothing; the
+  // chunk holds [chunk_start_, fed_end_).
+  void Materialize() {
+    if (keep_from_ < fed_end_ && chunk_start_ < fed_end_) {
+      uint64_t from = std::max(chunk_start_, keep_from_);
+      window_.append(chunk_ + (from - chunk_start_), static_cast<size_t>(fed_end_ - from));
+    }
+    chunk_start_ = fed_end_;
+  }
+
+  // Drops the next n bytes at keep_from_, from the window first.
+  void Consume(uint64_t n) {
+    size_t from_window = static_cast<size_t>(std::min<uint64_t>(n, window_.size() - start_));
+    start_ += from_window;
+    keep_from_ += n;
     // Compact lazily: erasing the front on every small file would be quadratic in a chunk.
     if (start_ == window_.size()) {
       window_.clear();
@@ -144,30 +200,113 @@ class RawCapture {
 
   TarSplitWriter& out_;
   std::string window_;
-  size_t start_ = 0;        // window_[start_] is the byte at offset keep_from_
-  uint64_t fed_end_ = 0;    // offset after the last byte fed
-  uint64_t keep_from_ = 0;  // bytes before this were emitted or skipped
+  size_t start_ = 0;           // window_[start_] is the byte at offset keep_from_
+  const char* chunk_ = nullptr;
+  uint64_t chunk_start_ = 0;   // stream offset of chunk_[0]
+  uint64_t fed_end_ = 0;       // offset after the last byte fed
+  uint64_t keep_from_ = 0;     // bytes before this were emitted or skipped
+};
+
+// Hashes one stream on a thread of its own, so that the diff_id costs the importer's thread
+// nothing. The stream comes in buffers of a ring: the reader submits each buffer it filled and
+// refills a buffer only after WaitFor(its last ticket), when the hasher is done with it.
+class StreamHasher {
+ public:
+  StreamHasher() = default;
+  ~StreamHasher() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  StreamHasher(const StreamHasher&) = delete;
+  StreamHasher& operator=(const StreamHasher&) = delete;
+
+  // Queues [data, data+n) and returns its ticket. REQUIRES: the bytes stay put until WaitFor(ticket).
+  uint64_t Submit(const char* data, size_t n) {
+    if (!thread_.joinable()) {
+      thread_ = std::thread([this] {
+        ::pthread_setname_np(::pthread_self(), "strata-diffid");  // named for perf and top
+        Loop();
+      });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back({data, n});
+    cv_.notify_all();
+    return ++submitted_;
+  }
+  void WaitFor(uint64_t ticket) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_ >= ticket; });
+  }
+  // The digest of everything submitted.
+  Digest Finish() {
+    WaitFor(submitted_);
+    return hash_.Finish();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !pending_.empty() || stop_; });
+      if (pending_.empty()) return;
+      auto [data, n] = pending_.front();
+      pending_.pop_front();
+      lock.unlock();
+      hash_.Update(data, n);  // only this thread touches hash_ until Finish's WaitFor
+      lock.lock();
+      ++done_;
+      cv_.notify_all();
+    }
+  }
+
+  Sha256 hash_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<const char*, size_t>> pending_;  // guarded by mu_
+  uint64_t submitted_ = 0;                              // guarded by mu_
+  uint64_t done_ = 0;                                   // guarded by mu_
+  bool stop_ = false;                                   // guarded by mu_
+  std::thread thread_;
 };
 
 // The uncompressed side: the tar stream, hashed (diff_id), captured, bounded.
 struct TarSide {
-  archive* compressed;
+  static constexpr size_t kRing = 4;
+
+  archive* compressed;  // the decompressing reader; unused for a plain stream
   CompressedSide* compressed_side;
   RawCapture* capture;
-  Sha256 hash;
   uint64_t max_bytes;
-  std::vector<char> buf = std::vector<char>(kChunk);
-  Status error;
   std::string where;
+  std::vector<std::vector<char>> ring = std::vector<std::vector<char>>(kRing, std::vector<char>(kChunk));
+  uint64_t tickets[kRing] = {};
+  StreamHasher hash;  // after ring: destroyed (its thread joined) before the buffers it reads
+  uint64_t pulls = 0;
+  char* current = nullptr;  // the buffer handed to libarchive last
+  Status error;
 
   Result<size_t> Pull() {
-    la_ssize_t n = archive_read_data(compressed, buf.data(), buf.size());
-    if (n < 0) {
-      if (!compressed_side->error.ok()) return compressed_side->error;
-      return Status::InvalidArgument(where + ": cannot decompress layer: " + archive_error_string(compressed));
+    size_t slot = pulls++ % kRing;
+    hash.WaitFor(tickets[slot]);
+    current = ring[slot].data();
+    la_ssize_t n;
+    if (compressed_side->plain) {
+      LS_ASSIGN_OR_RETURN(size_t got, compressed_side->Pull(current, kChunk));
+      n = static_cast<la_ssize_t>(got);
+    } else {
+      n = archive_read_data(compressed, current, kChunk);
+      if (n < 0) {
+        if (!compressed_side->error.ok()) return compressed_side->error;
+        return Status::InvalidArgument(where + ": cannot decompress layer: " + archive_error_string(compressed));
+      }
     }
-    hash.Update(buf.data(), static_cast<size_t>(n));
-    capture->Feed(buf.data(), static_cast<size_t>(n));
+    tickets[slot] = hash.Submit(current, static_cast<size_t>(n));
+    capture->Feed(current, static_cast<size_t>(n));
     if (capture->fed_end() > max_bytes) {
       return Status::ResourceExhausted(where + ": layer is larger than the limit of " +
                                        std::to_string(max_bytes) + " uncompressed bytes (--max-layer-size)");
@@ -184,7 +323,7 @@ la_ssize_t TarRead(archive* a, void* client, const void** out) {
     archive_set_error(a, EIO, "%s", n.status().message().c_str());
     return -1;
   }
-  *out = side->buf.data();
+  *out = side->current;
   return static_cast<la_ssize_t>(*n);
 }
 
@@ -224,6 +363,12 @@ Status CleanPath(std::string_view raw, const ImportLimits& limits, std::string* 
   return {};
 }
 
+// Heterogeneous lookup: a std::string_view finds a std::string key without a copy.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 struct Seen {
   EntryType type;
   Digest object;
@@ -236,6 +381,13 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
                                         ByteSource& source, const LayerExpectation& expect,
                                         ProgressSink* progress, const std::string& progress_id) {
   const std::string where = source.Name();
+  // Objects are written in the background; the writer is always finished before this returns.
+  // Also on an error return: every content committed so far is then on disk and listed in
+  // writer.created(), for the store to remove when no other import may be about to record it.
+  struct FinishWriter {
+    ObjectWriter& w;
+    ~FinishWriter() { (void)w.Finish(); }
+  } finish_writer{writer};
   std::string ts_name;
   LS_ASSIGN_OR_RETURN(UniqueFd ts_fd, fsutil::CreateTemp(root_fd, &ts_name));
   TempGuard ts_guard(root_fd, ts_name);
@@ -251,26 +403,31 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     compressed.tee_fd = blob_fd.get();
   }
   TempGuard blob_guard(root_fd, blob_name);
-  ArchivePtr outer(archive_read_new());
-  archive_read_support_filter_gzip(outer.get());
-  archive_read_support_filter_zstd(outer.get());
-  archive_read_support_filter_bzip2(outer.get());
-  archive_read_support_filter_xz(outer.get());
-  archive_read_support_format_raw(outer.get());
-  auto outer_error = [&](const char* doing) -> Status {
-    if (!compressed.error.ok()) return compressed.error;
-    const char* msg = archive_error_string(outer.get());
-    return Status::InvalidArgument(where + ": " + doing + ": " + (msg ? msg : "unknown error"));
-  };
-  if (archive_read_open(outer.get(), &compressed, nullptr, CompressedRead, nullptr) != ARCHIVE_OK) {
-    return outer_error("cannot read layer");
+  LS_RETURN_IF_ERROR(compressed.Sniff());
+  ArchivePtr outer;
+  int r = ARCHIVE_OK;
+  if (!compressed.plain) {
+    outer.reset(archive_read_new());
+    archive_read_support_filter_gzip(outer.get());
+    archive_read_support_filter_zstd(outer.get());
+    archive_read_support_filter_bzip2(outer.get());
+    archive_read_support_filter_xz(outer.get());
+    archive_read_support_format_raw(outer.get());
+    auto outer_error = [&](const char* doing) -> Status {
+      if (!compressed.error.ok()) return compressed.error;
+      const char* msg = archive_error_string(outer.get());
+      return Status::InvalidArgument(where + ": " + doing + ": " + (msg ? msg : "unknown error"));
+    };
+    if (archive_read_open(outer.get(), &compressed, nullptr, CompressedRead, nullptr) != ARCHIVE_OK) {
+      return outer_error("cannot read layer");
+    }
+    archive_entry* outer_entry = nullptr;
+    r = archive_read_next_header(outer.get(), &outer_entry);
+    if (r == ARCHIVE_EOF) return Status::InvalidArgument(where + ": layer stream is empty");
+    if (r < ARCHIVE_WARN) return outer_error("cannot read layer");
   }
-  archive_entry* outer_entry = nullptr;
-  int r = archive_read_next_header(outer.get(), &outer_entry);
-  if (r == ARCHIVE_EOF) return Status::InvalidArgument(where + ": layer stream is empty");
-  if (r < ARCHIVE_WARN) return outer_error("cannot read layer");
 
-  TarSide tar{outer.get(), &compressed, &capture, {}, limits.max_layer_bytes, std::vector<char>(kChunk), {}, where};
+  TarSide tar{outer.get(), &compressed, &capture, limits.max_layer_bytes, where};
   ArchivePtr inner(archive_read_new());
   archive_read_support_format_tar(inner.get());
   auto tar_error = [&](const std::string& entry) -> Status {
@@ -283,13 +440,10 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   if (archive_read_open(inner.get(), &tar, nullptr, TarRead, nullptr) != ARCHIVE_OK) return tar_error("");
 
   ImportedLayer result;
-  result.info.compression = CompressionName(archive_filter_code(outer.get(), 0));
-  if (compressed.plain && result.info.compression != "none") {
-    // The sniff and libarchive disagree: the blob digest could not be trusted, so refuse.
-    return Status::Unsupported(where + ": unrecognised compression (" + result.info.compression + ")");
-  }
+  result.info.compression = compressed.plain ? "none" : CompressionName(archive_filter_code(outer.get(), 0));
   std::unordered_map<std::string, Seen> seen;
-  std::unordered_set<std::string> symlinks;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> symlinks;  // looked up by prefix views
+  std::unordered_map<Digest, std::pair<uint64_t, uint64_t>> objects;  // (entries naming it, size)
   std::string path, last_path;
   std::vector<char> discard(64 << 10);
   uint64_t entries = 0;
@@ -313,8 +467,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     last_path = path;
 
     // A name below a symlink of this same layer would be written through the link on extraction.
-    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-      if (symlinks.count(path.substr(0, slash))) {
+    for (size_t slash = symlinks.empty() ? std::string::npos : path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      if (symlinks.find(std::string_view(path).substr(0, slash)) != symlinks.end()) {
         return entry_error("lies under symlink \"" + path.substr(0, slash) + "\" of the same layer");
       }
     }
@@ -344,8 +499,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       e.xattrs.emplace_back(xname, std::string(static_cast<const char*>(xvalue), xsize));
     }
 
-    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-    std::string parent = path.rfind('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    const size_t last_slash = path.rfind('/');
+    std::string_view base = std::string_view(path).substr(last_slash == std::string::npos ? 0 : last_slash + 1);
+    std::string_view parent = last_slash == std::string::npos ? std::string_view(".") : std::string_view(path).substr(0, last_slash);
     const char* hardlink = archive_entry_hardlink(ae);
     bool payload = false;  // a plain regular file: its bytes go to an object, not the tar-split
     bool record = true;
@@ -358,10 +514,10 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       } else if (base.rfind(kWhiteoutMetaPrefix, 0) == 0) {
         record = false;  // AUFS bookkeeping (.wh..wh.plnk etc.): Docker skips it too
       } else {
-        std::string hidden = base.substr(kWhiteoutPrefix.size());
+        std::string hidden(base.substr(kWhiteoutPrefix.size()));
         if (hidden.empty() || hidden == "." || hidden == "..") return entry_error("whiteout names no file");
         e.type = EntryType::kWhiteout;
-        e.path = parent == "." ? hidden : parent + "/" + hidden;
+        e.path = parent == "." ? hidden : std::string(parent) + "/" + hidden;
       }
       if (declared != 0 || (hardlink == nullptr && archive_entry_filetype(ae) != AE_IFREG)) {
         return entry_error("whiteout must be an empty regular file");
@@ -438,11 +594,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       if (!payload) LS_RETURN_IF_ERROR(capture.EmitUpTo(static_cast<uint64_t>(archive_filter_bytes(inner.get(), 0))));
     }
     if (e.type == EntryType::kRegular) {
-      bool created = false;
-      auto d = writer.Commit(&created);
+      auto d = writer.Commit();
       if (!d.ok()) return d.status().WithContext(where);
       e.object = *d;
-      if (created) result.info.new_bytes += e.size;
       if (payload) {
         if (delivered != e.size) return entry_error("data is shorter than its declared size");
         LS_RETURN_IF_ERROR(tarsplit.Payload(e.object, e.size));
@@ -460,7 +614,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       seen[e.path] = Seen{kind, e.object, e.size};
     }
     if (e.NamesObject()) {
-      auto& [count, size] = result.objects[e.object];
+      auto& [count, size] = objects[e.object];
       ++count;
       size = e.size;
     }
@@ -477,12 +631,16 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   }
   LS_RETURN_IF_ERROR(capture.EmitUpTo(capture.fed_end()));
   if (capture.keep_from() != capture.fed_end()) return Status::InvalidArgument(where + ": truncated tar archive");
-  for (;;) {
-    auto n = compressed.Pull();
+  while (!compressed.plain) {  // (a plain stream was read to its end by the tar side)
+    auto n = compressed.Pull(compressed.buf.data(), compressed.buf.size());
     if (!n.ok()) return n.status();
     if (*n == 0) break;
   }
 
+  // Sorted, so that the store updates the objects table in key order.
+  result.objects.assign(objects.begin(), objects.end());
+  std::sort(result.objects.begin(), result.objects.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   LayerInfo& info = result.info;
   info.diff_id = tar.hash.Finish();
   info.tar_size = capture.fed_end();
@@ -501,6 +659,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     return Status::InvalidArgument(where + ": diff_id mismatch: expected " + expect.diff_id->str() +
                                    ", uncompressed content has " + info.diff_id.str());
   }
+  Status written = writer.Finish();
+  if (!written.ok()) return written.WithContext(where);
+  info.new_bytes = writer.new_bytes();
   LS_RETURN_IF_ERROR(tarsplit.Finish(info.diff_id, info.tar_size));
   if (blob_fd) {
     // Blobs are read-only in the store, like configs and objects.
@@ -510,6 +671,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   }
   ts_fd.Reset();
   result.tarsplit_temp = ts_guard.Release();
+  if (expect.on_written) expect.on_written();
   return result;
 }
 

@@ -1,6 +1,7 @@
 #include "object_writer.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,12 +14,83 @@
 
 namespace layerstore {
 
-ObjectWriter::ObjectWriter(int root_fd, std::function<bool(const Digest&)> known)
-    : root_fd_(root_fd), known_(std::move(known)) {}
+// The temp file of a large content. Whoever drops the last reference (the importer on Abort, the
+// writer thread after publishing or on cancel) removes it unless it was published.
+struct ObjectWriter::LargeFile {
+  explicit LargeFile(int root) : root_fd(root) {}
+  ~LargeFile() {
+    fd.Reset();
+    if (!temp_name.empty()) ::unlinkat(root_fd, temp_name.c_str(), 0);
+  }
+  LargeFile(const LargeFile&) = delete;
+  LargeFile& operator=(const LargeFile&) = delete;
 
-ObjectWriter::~ObjectWriter() { Abort(); }
+  const int root_fd;
+  UniqueFd fd;
+  std::string temp_name;           // "" once published or removed
+  std::string name;                // the entry, for messages
+  uint64_t end = 0;                // writer thread: end of the last piece written
+  std::atomic<bool> dropped{false};  // the importer abandoned it: skip its pending writes
+};
+
+struct ObjectWriter::Op {
+  enum Kind { kSmall, kData, kLargeEnd } kind = kSmall;
+  Digest digest;                    // kSmall, kLargeEnd
+  std::string bytes;                // kSmall: the whole content; kData: one piece
+  std::string name;                 // kSmall: the entry, for messages
+  std::shared_ptr<LargeFile> file;  // kData, kLargeEnd
+  uint64_t offset = 0;              // kData
+  uint64_t size = 0;                // kLargeEnd: the content's size
+
+  // What it holds in memory, for the queue bound (a fixed part so that empty files count too).
+  size_t weight() const { return bytes.size() + name.size() + 128; }
+};
+
+ObjectWriter::ObjectWriter(int root_fd, std::function<bool(const Digest&)> known, Tuning tuning)
+    : root_fd_(root_fd), known_(std::move(known)), tuning_(tuning) {}
+
+ObjectWriter::~ObjectWriter() { Cancel(); }
+
+// ---------------------------------------------------------------------------------------------
+// Importer side
+
+void ObjectWriter::StartThreads() {
+  started_ = true;
+  writer_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "strata-objects");  // named for perf and top
+    WriterLoop();
+  });
+  flusher_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "strata-syncfs");
+    FlusherLoop();
+  });
+}
+
+Status ObjectWriter::Push(Op op) {
+  if (!started_) StartThreads();
+  size_t weight = op.weight();
+  std::unique_lock<std::mutex> lock(mu_);
+  // One op larger than the bound still goes, alone.
+  auto room = [&] { return queued_bytes_ == 0 || queued_bytes_ + weight <= tuning_.queue_bytes || failed_; };
+  if (!room()) {
+    // Full: make sure the writer is working on it before waiting (it may be waiting for a batch).
+    unsignalled_ = 0;
+    work_cv_.notify_one();
+    space_cv_.wait(lock, room);
+  }
+  if (failed_) return error_;
+  queued_bytes_ += weight;
+  queue_.push_back(std::move(op));
+  // Wake the writer for a batch, not for every small file: a wake-up costs more than a write.
+  if (writer_waiting_ && (++unsignalled_ >= 64 || queued_bytes_ >= (1 << 20))) {
+    unsignalled_ = 0;
+    work_cv_.notify_one();
+  }
+  return {};
+}
 
 Status ObjectWriter::Begin(uint64_t size, std::string_view name) {
+  if (stopped_) return Status::FailedPrecondition("object writer already finished");
   Abort();
   name_ = name;
   size_ = size;
@@ -28,7 +100,10 @@ Status ObjectWriter::Begin(uint64_t size, std::string_view name) {
     memory_.reserve(size);
     return {};
   }
-  LS_ASSIGN_OR_RETURN(temp_fd_, fsutil::CreateTemp(root_fd_, &temp_name_));
+  auto file = std::make_shared<LargeFile>(root_fd_);
+  LS_ASSIGN_OR_RETURN(file->fd, fsutil::CreateTemp(root_fd_, &file->temp_name));
+  file->name = name_;
+  large_ = std::move(file);
   return {};
 }
 
@@ -37,7 +112,7 @@ Status ObjectWriter::FillHole(uint64_t upto) {
   while (pos_ < upto) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(upto - pos_, kZeros.size()));
     hash_.Update(kZeros.data(), n);
-    if (!temp_fd_) memory_.append(kZeros.data(), n);
+    if (!large_) memory_.append(kZeros.data(), n);
     pos_ += n;
   }
   // In a temp file the hole stays a hole: the next write lands at its offset.
@@ -50,25 +125,179 @@ Status ObjectWriter::Write(uint64_t offset, const void* data, size_t n) {
   }
   LS_RETURN_IF_ERROR(FillHole(offset));
   hash_.Update(data, n);
-  if (temp_fd_) {
-    const char* p = static_cast<const char*>(data);
-    size_t left = n;
-    uint64_t off = offset;
-    while (left > 0) {
-      ssize_t w = ::pwrite(temp_fd_.get(), p, left, static_cast<off_t>(off));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno("writing object for \"" + name_ + "\"", errno);
-      }
-      p += w;
-      left -= static_cast<size_t>(w);
-      off += static_cast<uint64_t>(w);
-    }
+  if (large_) {
+    Op op;
+    op.kind = Op::kData;
+    op.file = large_;
+    op.offset = offset;
+    op.bytes.assign(static_cast<const char*>(data), n);
+    LS_RETURN_IF_ERROR(Push(std::move(op)));
   } else {
     memory_.append(static_cast<const char*>(data), n);
   }
   pos_ = offset + n;
   return {};
+}
+
+Result<Digest> ObjectWriter::Commit() {
+  if (failed_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+  LS_RETURN_IF_ERROR(FillHole(size_));
+  Digest d = hash_.Finish();
+  bool known = seen_.count(d) > 0 || known_(d);
+  if (large_ && known) {
+    // Its pieces still queued are skipped, and its temp file goes with the last reference.
+    large_->dropped = true;
+    large_.reset();
+  } else if (large_) {
+    Op op;
+    op.kind = Op::kLargeEnd;
+    op.digest = d;
+    op.file = std::move(large_);
+    op.size = size_;
+    LS_RETURN_IF_ERROR(Push(std::move(op)));
+  } else if (!known) {
+    Op op;
+    op.kind = Op::kSmall;
+    op.digest = d;
+    op.bytes = std::move(memory_);
+    op.name = name_;
+    memory_ = std::string();
+    LS_RETURN_IF_ERROR(Push(std::move(op)));
+  }
+  seen_.insert(d);
+  memory_.clear();
+  return d;
+}
+
+void ObjectWriter::Abort() {
+  if (large_) {
+    large_->dropped = true;
+    large_.reset();
+  }
+  memory_.clear();
+  hash_.Finish();
+}
+
+void ObjectWriter::Stop(bool cancel) {
+  if (stopped_) return;
+  stopped_ = true;
+  Abort();
+  if (!started_) return;
+  if (cancel) cancel_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    work_cv_.notify_one();
+  }
+  writer_.join();
+  {
+    std::lock_guard<std::mutex> lock(flush_mu_);
+    flush_stop_ = true;
+    flush_cv_.notify_one();
+  }
+  flusher_.join();
+  finish_status_ = error_;
+}
+
+Status ObjectWriter::Finish() {
+  Stop(false);
+  return finish_status_;
+}
+
+void ObjectWriter::Cancel() { Stop(true); }
+
+// ---------------------------------------------------------------------------------------------
+// Writer thread
+
+void ObjectWriter::WriterLoop() {
+  std::deque<Op> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      writer_waiting_ = true;
+      work_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      writer_waiting_ = false;
+      unsignalled_ = 0;
+      if (queue_.empty()) return;  // closing, and everything is done
+      batch.swap(queue_);
+    }
+    // Room is given back to the importer as the batch is worked through, not only at its end.
+    size_t done = 0;
+    for (Op& op : batch) {
+      if (!cancel_ && !failed_) {
+        Status s = Run(op);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (error_.ok()) error_ = s;
+          failed_ = true;
+          space_cv_.notify_one();
+        }
+      }
+      done += op.weight();
+      op = Op();  // free its memory now
+      if (done >= (1 << 20)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        queued_bytes_ -= done;
+        done = 0;
+        space_cv_.notify_one();
+      }
+    }
+    batch.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    queued_bytes_ -= done;
+    space_cv_.notify_one();
+  }
+}
+
+Status ObjectWriter::Run(Op& op) {
+  switch (op.kind) {
+    case Op::kSmall:
+      return PublishSmall(op.digest, op.bytes, op.name);
+    case Op::kData: {
+      LargeFile& f = *op.file;
+      if (f.dropped) return {};
+      const char* p = op.bytes.data();
+      size_t left = op.bytes.size();
+      uint64_t off = op.offset;
+      while (left > 0) {
+        ssize_t w = ::pwrite(f.fd.get(), p, left, static_cast<off_t>(off));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          return Status::FromErrno("writing object for \"" + f.name + "\"", errno);
+        }
+        p += w;
+        left -= static_cast<size_t>(w);
+        off += static_cast<uint64_t>(w);
+      }
+      f.end = off;
+      return {};
+    }
+    case Op::kLargeEnd: {
+      LargeFile& f = *op.file;
+      // A hole at the end is made by setting the size (before writeback starts: truncating a
+      // page under writeback waits for it).
+      if (f.end < op.size && ::ftruncate(f.fd.get(), static_cast<off_t>(op.size)) != 0) {
+        return Status::FromErrno("finishing object for \"" + f.name + "\"", errno);
+      }
+      if (::fchmod(f.fd.get(), 0444) != 0) return Status::FromErrno("chmod of object for \"" + f.name + "\"", errno);
+      // Start writing the pages to disk now, without waiting, so that the syncfs before the
+      // layer's commit finds less to do. (Per small file the extra call costs more than it saves.)
+      ::sync_file_range(f.fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+      f.fd.Reset();
+      LS_RETURN_IF_ERROR(PublishTemp(f.temp_name, op.digest, op.size));
+      Written(op.size);  // its writeback already started, but a syncfs waits for it
+      return {};
+    }
+  }
+  return {};
+}
+
+void ObjectWriter::Created(const Digest& d, uint64_t size) {
+  created_.push_back(d);
+  new_bytes_ += size;
 }
 
 Result<bool> ObjectWriter::ExistingMatches(const std::string& path, const Digest& d) {
@@ -84,93 +313,101 @@ Result<bool> ObjectWriter::ExistingMatches(const std::string& path, const Digest
   return h.Finish() == d;
 }
 
-Status ObjectWriter::Publish(const Digest& d, bool* created) {
+Status ObjectWriter::PublishTemp(std::string& temp_name, const Digest& d, uint64_t size) {
   std::string path = paths::Object(d);
-  if (::renameat2(root_fd_, temp_name_.c_str(), root_fd_, path.c_str(), RENAME_NOREPLACE) == 0) {
-    *created = true;
-    created_.push_back(d);
-    temp_name_.clear();
+  if (::renameat2(root_fd_, temp_name.c_str(), root_fd_, path.c_str(), RENAME_NOREPLACE) == 0) {
+    temp_name.clear();
+    Created(d, size);
     return {};
   }
   if (errno != EEXIST) return Status::FromErrno("publishing object " + path, errno);
   // A file is there that the metadata does not vouch for: keep it only if it is whole.
   LS_ASSIGN_OR_RETURN(bool good, ExistingMatches(path, d));
-  if (!good && ::renameat(root_fd_, temp_name_.c_str(), root_fd_, path.c_str()) != 0) {
+  if (good) return {};  // the caller removes the temp file
+  if (::renameat(root_fd_, temp_name.c_str(), root_fd_, path.c_str()) != 0) {
     return Status::FromErrno("replacing damaged object " + path, errno);
   }
-  if (good) ::unlinkat(root_fd_, temp_name_.c_str(), 0);
-  temp_name_.clear();
-  *created = !good;
-  if (!good) created_.push_back(d);
+  temp_name.clear();
+  Created(d, size);
   return {};
 }
 
-// Starts writing a large file's pages to disk now, without waiting, so that the one syncfs before
-// the layer's commit finds less to do: the disk works while the import goes on. (Per small file
-// the extra system call costs more than it saves.)
-void ObjectWriter::StartWriteback(int fd) { ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
-
-// A small content's digest is known before it is written, so it goes straight to its final name:
-// no temp file, no rename. A crash mid-write leaves a short file there that no record names; the
-// next writer of that content finds it unvouched-for, re-hashes it and replaces it.
-Status ObjectWriter::PublishSmall(const Digest& d, bool* created) {
-  std::string path = paths::Object(d);
-  UniqueFd fd(::openat(root_fd_, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+// A small content goes to an unnamed file (O_TMPFILE) in its object directory, linked to its name
+// only once complete. linkat never replaces, so a name under objects/ never shows a partial
+// content: another importer finding it takes it as written (a dedup hit), and a crash mid-write
+// leaves nothing behind.
+Result<ObjectWriter::Linked> ObjectWriter::LinkUnnamed(const std::string& path, const std::string& bytes) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  UniqueFd fd(::openat(root_fd_, dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444));
   if (!fd) {
-    if (errno != EEXIST) return Status::FromErrno("creating object " + path, errno);
+    // EOPNOTSUPP: a file system without it (NFS, older overlayfs); EISDIR: a kernel without it.
+    if (errno == EOPNOTSUPP || errno == EISDIR) return Linked::kUnsupported;
+    return Status::FromErrno("creating object " + path, errno);
+  }
+  LS_RETURN_IF_ERROR(fsutil::WriteAll(fd.get(), bytes.data(), bytes.size(), path));
+  if (::linkat(fd.get(), "", root_fd_, path.c_str(), AT_EMPTY_PATH) == 0) return Linked::kDone;
+  if (errno == EEXIST) return Linked::kExists;
+  // Linking a file one opened by its fd is allowed since Linux 6.10; before, only with
+  // CAP_DAC_READ_SEARCH (as root). (Linking /proc/self/fd/N instead costs as much as the way
+  // through tmp/, measured, so that is the one other way.)
+  if (errno == ENOENT || errno == EPERM) return Linked::kUnsupported;
+  return Status::FromErrno("linking object " + path, errno);
+}
+
+Status ObjectWriter::PublishSmall(const Digest& d, const std::string& bytes, const std::string& name) {
+  std::string path = paths::Object(d);
+  Linked linked = Linked::kUnsupported;
+  if (unnamed_files_) {
+    auto r = LinkUnnamed(path, bytes);
+    if (!r.ok()) return r.status().WithContext("entry \"" + name + "\"");
+    linked = *r;
+    if (linked == Linked::kUnsupported) unnamed_files_ = false;
+  }
+  if (linked == Linked::kExists) {
     LS_ASSIGN_OR_RETURN(bool good, ExistingMatches(path, d));
     if (good) return {};
-    LS_ASSIGN_OR_RETURN(UniqueFd temp, fsutil::CreateTemp(root_fd_, &temp_name_));
-    LS_RETURN_IF_ERROR(fsutil::WriteAll(temp.get(), memory_.data(), memory_.size(), path));
-    if (::fchmod(temp.get(), 0444) != 0) return Status::FromErrno("chmod " + temp_name_, errno);
-    if (::renameat(root_fd_, temp_name_.c_str(), root_fd_, path.c_str()) != 0) {
-      return Status::FromErrno("replacing damaged object " + path, errno);
-    }
-    temp_name_.clear();
-  } else {
-    Status s = fsutil::WriteAll(fd.get(), memory_.data(), memory_.size(), path);
-    if (!s.ok()) {
-      ::unlinkat(root_fd_, path.c_str(), 0);
-      return s;
-    }
   }
-  *created = true;
-  created_.push_back(d);
+  if (linked != Linked::kDone) {
+    // A damaged file to replace, or no O_TMPFILE to link here: a named temp file, renamed.
+    std::string temp_name;
+    LS_ASSIGN_OR_RETURN(UniqueFd temp, fsutil::CreateTemp(root_fd_, &temp_name));
+    Status s = fsutil::WriteAll(temp.get(), bytes.data(), bytes.size(), path);
+    if (s.ok() && ::fchmod(temp.get(), 0444) != 0) s = Status::FromErrno("chmod " + temp_name, errno);
+    temp.Reset();
+    if (s.ok()) s = PublishTemp(temp_name, d, bytes.size());
+    if (!temp_name.empty()) ::unlinkat(root_fd_, temp_name.c_str(), 0);
+    if (!s.ok()) return s.WithContext("entry \"" + name + "\"");
+  } else {
+    Created(d, bytes.size());
+  }
+  // A small file counts a block more: its inode and allocation are what syncfs spends time on.
+  Written(bytes.size() + 4096);
   return {};
 }
 
-Result<Digest> ObjectWriter::Commit(bool* created) {
-  *created = false;
-  LS_RETURN_IF_ERROR(FillHole(size_));
-  Digest d = hash_.Finish();
-  bool already = seen_.count(d) > 0 || known_(d);
-  if (temp_fd_) {
-    StartWriteback(temp_fd_.get());
-    if (::ftruncate(temp_fd_.get(), static_cast<off_t>(size_)) != 0 || ::fchmod(temp_fd_.get(), 0444) != 0) {
-      return Status::FromErrno("finishing object for \"" + name_ + "\"", errno);
-    }
-    temp_fd_.Reset();
-    if (already) {
-      ::unlinkat(root_fd_, temp_name_.c_str(), 0);
-      temp_name_.clear();
-    } else {
-      LS_RETURN_IF_ERROR(Publish(d, created));
-    }
-  } else if (!already) {
-    LS_RETURN_IF_ERROR(PublishSmall(d, created));
-  }
-  seen_.insert(d);
-  memory_.clear();
-  return d;
+void ObjectWriter::Written(uint64_t bytes) {
+  unflushed_bytes_ += bytes;
+  if (unflushed_bytes_ < tuning_.flush_bytes) return;
+  unflushed_bytes_ = 0;
+  std::lock_guard<std::mutex> lock(flush_mu_);
+  flush_wanted_ = true;
+  flush_cv_.notify_one();
 }
 
-void ObjectWriter::Abort() {
-  temp_fd_.Reset();
-  if (!temp_name_.empty()) {
-    ::unlinkat(root_fd_, temp_name_.c_str(), 0);
-    temp_name_.clear();
+// ---------------------------------------------------------------------------------------------
+// Flusher thread: one syncfs at a time, requests made meanwhile coalesce into the next one.
+// Errors are left to the store's own syncfs, which decides whether the layer commits.
+
+void ObjectWriter::FlusherLoop() {
+  std::unique_lock<std::mutex> lock(flush_mu_);
+  for (;;) {
+    flush_cv_.wait(lock, [&] { return flush_wanted_ || flush_stop_; });
+    if (flush_stop_) return;
+    flush_wanted_ = false;
+    lock.unlock();
+    ::syncfs(root_fd_);
+    lock.lock();
   }
-  hash_.Finish();
 }
 
 }  // namespace layerstore

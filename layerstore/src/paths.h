@@ -1,6 +1,7 @@
 // Every on-disk name under the store root, in one place. Nothing else builds store paths.
 //
 //   strata-store.json              {"format":"strata-store","version":1}
+//   config.json                    the store's settings, written by its owner (config.h)
 //   gc.lock                        flock: shared by writers, exclusive by deleters
 //   meta/                          the LMDB environment (data.mdb, lock.mdb)
 //   blobs/sha256/<hex>             configs and manifests, read-only files
@@ -20,6 +21,7 @@
 namespace layerstore::paths {
 
 inline constexpr const char* kFormatFile = "strata-store.json";
+inline constexpr const char* kConfigFile = "config.json";
 inline constexpr const char* kLockFile = "gc.lock";
 inline constexpr const char* kMetaDir = "meta";
 inline constexpr const char* kBlobsDir = "blobs/sha256";

@@ -7,8 +7,10 @@
 #      filesystem, alternating in one run:
 #        tar     GNU tar extracting the same layer tars, each into its own fresh directory (floor)
 #        strata  strata --root FRESH load -i image.tar
-#        umoci   umoci unpack --image OCIDIR:latest BUNDLE
-#      Medians and min-max over N runs; ratios strata/tar (target <= 1.5) and strata/umoci.
+#        umoci   umoci unpack --image OCIDIR:latest BUNDLE (unless --no-umoci)
+#        baseline another strata binary, with --baseline (say, of the previous commit)
+#      Medians and min-max over N runs; ratios strata/tar (target <= 1.5), strata/umoci and
+#      strata/baseline, each also as the range of the ratios within a round.
 #      Peak RSS of strata load, also for an image of only the big file and for a tiny image, to
 #      show memory does not grow with file size.
 #   B. Dedup on disk: two single-layer images sharing 95% of their files (no layers in common).
@@ -17,12 +19,14 @@
 #
 # Runs as root. Everything it makes (work dir, fixture tmpfs, loop image and its mount) is removed
 # on exit, also on failure or Ctrl-C. About 10 minutes (full), 1 minute (--quick).
-# Usage: scripts/bench/load.sh [--quick] [--runs N] [--strata PATH]
-#                                                  [--workdir DIR] [--profile FILE]
+# Usage: scripts/bench/load.sh [--quick] [--runs N] [--strata PATH] [--baseline PATH]
+#                                                  [--workdir DIR] [--profile FILE] [--no-umoci]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STRATA=$REPO/build-bench/tools/strata
+BASELINE=
+UMOCI=1
 MKIMAGE=$REPO/tests/testutil/mkimage.py
 WORKBASE=/var/tmp
 QUICK=0
@@ -32,10 +36,13 @@ IMG_SIZE=8G
 
 usage() {
   cat <<EOF
-usage: $0 [--quick] [--runs N] [--strata PATH] [--workdir DIR] [--profile FILE]
+usage: $0 [--quick] [--runs N] [--strata PATH] [--baseline PATH] [--workdir DIR] [--profile FILE] [--no-umoci]
   --quick         small fixtures and one run per tool (smoke test, ~1 min)
   --runs N        timed runs per tool (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-bench/tools/strata)
+  --baseline PATH another strata binary (say, of the previous commit) timed in the same rounds,
+                  to compare the two side by side
+  --no-umoci      leave umoci out of the rounds (it takes as long as the rest together)
   --workdir DIR   where the temporary work directory is created (default /var/tmp)
   --profile FILE  also record one extra strata load with 'perf record -g' and write flat
                   profiles (by library, symbol, system call) to FILE
@@ -47,6 +54,8 @@ while [[ $# -gt 0 ]]; do
     --quick) QUICK=1 ;;
     --runs) RUNS=$2; shift ;;
     --strata) STRATA=$2; shift ;;
+    --baseline) BASELINE=$(realpath "$2"); shift ;;
+    --no-umoci) UMOCI=0 ;;
     --workdir) WORKBASE=$2; shift ;;
     --profile) PROFILE_OUT=$(realpath -m "$2"); shift ;;
     -h|--help) usage; exit 0 ;;
@@ -76,9 +85,11 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 [[ $(id -u) == 0 ]] || die "must run as root (loop and tmpfs mounts)"
 [[ -x $STRATA ]] || die "strata binary $STRATA not found; build it first:
   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build-bench -j2"
-for tool in tar umoci python3 mkfs.ext4 losetup mountpoint du; do
+for tool in tar python3 mkfs.ext4 losetup mountpoint du; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
+if [[ $UMOCI == 1 ]]; then command -v umoci >/dev/null || die "umoci is not installed (or use --no-umoci)"; fi
+[[ -z $BASELINE || -x $BASELINE ]] || die "baseline binary $BASELINE not found"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is not installed (Debian package 'time')"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs needs a positive number"
 if [[ -n $PROFILE_OUT ]] && ! command -v perf >/dev/null; then die "--profile needs perf (linux-perf)"; fi
@@ -134,13 +145,16 @@ calibration() {
   fi
 }
 
-# stats FILE -> "median min max" of the numbers in FILE, one per line
+# stats FILE -> "median min max" of the numbers in FILE, one per line ("n/a n/a n/a" if none)
 stats() {
+  [[ -s $1 ]] || { echo "n/a n/a n/a"; return; }
   sort -g "$1" | awk '{a[NR]=$1} END {
     m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
     printf "%.3f %.3f %.3f\n", m, a[1], a[NR] }'
 }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# rstats FILE -> "median min max" of ratios, two decimals
+rstats() { stats "$1" | awk '{ for (i = 1; i <= 3; i++) $i = ($i ~ /^[0-9.]+$/) ? sprintf("%.2f", $i) : $i; print }'; }
 mib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1048576 }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 <= t + 0) ? "yes" : "**no**" }'; }
 json_get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
@@ -148,7 +162,8 @@ json_get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys
 echo "# strata load benchmark"
 echo "date: $(date)"
 echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, kernel $(uname -r)"
-echo "strata: $STRATA ($("$STRATA" --version 2>/dev/null | head -1)); $(tar --version | head -1); $(umoci --version)"
+echo "strata: $STRATA ($("$STRATA" --version 2>/dev/null | head -1)); $(tar --version | head -1); $([[ $UMOCI == 1 ]] && umoci --version || echo "umoci: not run")"
+[[ -z $BASELINE ]] || echo "baseline strata: $BASELINE"
 echo "mode: $([[ $QUICK == 1 ]] && echo quick || echo full), $RUNS run(s) per tool"
 calibration start
 
@@ -288,6 +303,10 @@ run_tool() {  # run_tool TOOL ROUND
       warm "$FIX/image.tar"
       timed strata "$out" "$STRATA" --root "$out" load -q -i "$FIX/image.tar"
       ;;
+    baseline)
+      warm "$FIX/image.tar"
+      timed baseline "$out" "$BASELINE" --root "$out" load -q -i "$FIX/image.tar"
+      ;;
     umoci)
       warm "$FIX/oci"
       timed umoci "$out" umoci unpack --image "$FIX/oci:latest" "$out"
@@ -295,19 +314,27 @@ run_tool() {  # run_tool TOOL ROUND
   esac
 }
 
-log "part A: $RUNS round(s) of tar / strata / umoci"
-TOOLS=(tar strata umoci)
+TOOLS=(tar strata)
+[[ -z $BASELINE ]] || TOOLS+=(baseline)
+[[ $UMOCI == 0 ]] || TOOLS+=(umoci)
+log "part A: $RUNS round(s) of ${TOOLS[*]}"
 for ((r = 0; r < RUNS; r++)); do
-  for ((k = 0; k < 3; k++)); do  # rotate the order each round
-    tool=${TOOLS[$(((r + k) % 3))]}
+  for ((k = 0; k < ${#TOOLS[@]}; k++)); do  # rotate the order each round
+    tool=${TOOLS[$(((r + k) % ${#TOOLS[@]}))]}
     log "  round $((r + 1)): $tool"
     run_tool "$tool" "$r"
   done
-  # paired ratios of this round (all three measured within a minute or two of each other)
+  # paired ratios of this round (all measured within a minute or two of each other)
   n=$((r + 1))
   st=$(sed -n "${n}p" "$RES/strata.time")
-  div "$st" "$(sed -n "${n}p" "$RES/tar.time")" >>"$RES/ratios_tar"; echo >>"$RES/ratios_tar"
-  div "$st" "$(sed -n "${n}p" "$RES/umoci.time")" >>"$RES/ratios_umoci"; echo >>"$RES/ratios_umoci"
+  { div "$st" "$(sed -n "${n}p" "$RES/tar.time")"; echo; } >>"$RES/ratios_tar"
+  if [[ -n $BASELINE ]]; then
+    { div "$(sed -n "${n}p" "$RES/baseline.time")" "$(sed -n "${n}p" "$RES/tar.time")"; echo; } >>"$RES/ratios_base_tar"
+    { div "$st" "$(sed -n "${n}p" "$RES/baseline.time")"; echo; } >>"$RES/ratios_base"
+  fi
+  if [[ $UMOCI == 1 ]]; then
+    { div "$st" "$(sed -n "${n}p" "$RES/umoci.time")"; echo; } >>"$RES/ratios_umoci"
+  fi
 done
 
 # Memory: peak RSS of loads that differ only in file size / count.
@@ -373,19 +400,39 @@ read -r UMO_M UMO_MIN UMO_MAX < <(stats "$RES/umoci.time")
 read -r TARS_M TARS_MIN TARS_MAX < <(stats "$RES/tar.timesync")
 read -r STRS_M STRS_MIN STRS_MAX < <(stats "$RES/strata.timesync")
 read -r UMOS_M UMOS_MIN UMOS_MAX < <(stats "$RES/umoci.timesync")
-read -r _ RT_MIN RT_MAX < <(stats "$RES/ratios_tar" | awk '{printf "%.2f %.2f %.2f\n", $1, $2, $3}')
+read -r _ RT_MIN RT_MAX < <(rstats "$RES/ratios_tar")
 read -r TARC_M TARC_MIN TARC_MAX < <(stats "$RES/tar.cpu")
 read -r STRC_M STRC_MIN STRC_MAX < <(stats "$RES/strata.cpu")
 read -r UMOC_M UMOC_MIN UMOC_MAX < <(stats "$RES/umoci.cpu")
-read -r _ RU_MIN RU_MAX < <(stats "$RES/ratios_umoci" | awk '{printf "%.2f %.2f %.2f\n", $1, $2, $3}')
+read -r _ RU_MIN RU_MAX < <(rstats "$RES/ratios_umoci")
+read -r BASE_M BASE_MIN BASE_MAX < <(stats "$RES/baseline.time")
+read -r BASES_M BASES_MIN BASES_MAX < <(stats "$RES/baseline.timesync")
+read -r BASEC_M BASEC_MIN BASEC_MAX < <(stats "$RES/baseline.cpu")
+read -r _ RB_MIN RB_MAX < <(rstats "$RES/ratios_base")
+read -r _ RBT_MIN RBT_MAX < <(rstats "$RES/ratios_base_tar")
 RATIO_TAR=$(div "$STR_M" "$TAR_M")
 RATIO_UMOCI=$(div "$STR_M" "$UMO_M")
 RATIO_TAR_SYNC=$(div "$STRS_M" "$TARS_M")
 RATIO_UMOCI_SYNC=$(div "$STRS_M" "$UMOS_M")
-rss_max() { sort -n "$1" | tail -n 1; }
+rss_max() { if [[ -s $1 ]]; then sort -n "$1" | tail -n 1; else echo n/a; fi; }
 RSS_TAR=$(rss_max "$RES/tar.rss"); RSS_STR=$(rss_max "$RES/strata.rss"); RSS_UMO=$(rss_max "$RES/umoci.rss")
+RSS_BASE=$(rss_max "$RES/baseline.rss")
 RSS_BIG=$(rss_max "$RES/mem_bigonly.rss"); RSS_TINY=$(rss_max "$RES/mem_tiny.rss")
-kib2mib() { awk -v a="$1" 'BEGIN { printf "%.0f", a / 1024 }'; }
+kib2mib() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9]+$/) printf "%.0f", a / 1024; else print "n/a" }'; }
+files_of() { if [[ -s $RES/$1.files ]]; then cat "$RES/$1.files"; else echo "n/a"; fi; }
+UMOCI_ROW= UMOCI_RATIO_ROWS=
+if [[ $UMOCI == 1 ]]; then
+  UMOCI_ROW="| umoci unpack (OCI dir) | $UMO_M | $UMO_MIN–$UMO_MAX | $UMOS_M ($UMOS_MIN–$UMOS_MAX) | $UMOC_M ($UMOC_MIN–$UMOC_MAX) | $(kib2mib "$RSS_UMO") MiB |"
+  UMOCI_RATIO_ROWS="| strata / umoci (ratio of medians; per-round range) | $RATIO_UMOCI ($RU_MIN–$RU_MAX) | (info) | |
+| strata / umoci, both including sync | $RATIO_UMOCI_SYNC | (info) | |"
+fi
+BASE_ROW= BASE_RATIO_ROWS=
+if [[ -n $BASELINE ]]; then
+  BASE_ROW="| baseline strata load (--baseline) | $BASE_M | $BASE_MIN–$BASE_MAX | $BASES_M ($BASES_MIN–$BASES_MAX) | $BASEC_M ($BASEC_MIN–$BASEC_MAX) | $(kib2mib "$RSS_BASE") MiB |"
+  BASE_RATIO_ROWS="| baseline / tar (ratio of medians; per-round range) | $(div "$BASE_M" "$TAR_M") ($RBT_MIN–$RBT_MAX) | (info) | |
+| strata / baseline (ratio of medians; per-round range) | $(div "$STR_M" "$BASE_M") ($RB_MIN–$RB_MAX) | (info) | |
+| strata / baseline, CPU time | $(div "$STRC_M" "$BASEC_M") | (info) | |"
+fi
 
 calibration end
 
@@ -402,22 +449,23 @@ command's own user + system time; kernel writeback threads are not included.
 |---|---:|---:|---:|---:|---:|
 | GNU tar -xf, layer tars into dirs (floor) | $TAR_M | $TAR_MIN–$TAR_MAX | $TARS_M ($TARS_MIN–$TARS_MAX) | $TARC_M ($TARC_MIN–$TARC_MAX) | $(kib2mib "$RSS_TAR") MiB |
 | strata load -i docker-archive | $STR_M | $STR_MIN–$STR_MAX | $STRS_M ($STRS_MIN–$STRS_MAX) | $STRC_M ($STRC_MIN–$STRC_MAX) | $(kib2mib "$RSS_STR") MiB |
-| umoci unpack (OCI dir) | $UMO_M | $UMO_MIN–$UMO_MAX | $UMOS_M ($UMOS_MIN–$UMOS_MAX) | $UMOC_M ($UMOC_MIN–$UMOC_MAX) | $(kib2mib "$RSS_UMO") MiB |
-
+${BASE_ROW:+$BASE_ROW
+}${UMOCI_ROW:+$UMOCI_ROW
+}
 | Target | Result | Target | Met |
 |---|---:|---:|:---:|
 | strata / tar (ratio of medians; per-round range) | $RATIO_TAR ($RT_MIN–$RT_MAX) | ≤ 1.5 | $(verdict "$RATIO_TAR" 1.5) |
 | strata / tar, both including sync | $RATIO_TAR_SYNC | (info) | |
 | strata / tar, CPU time | $(div "$STRC_M" "$TARC_M") | (info) | |
-| strata / umoci (ratio of medians; per-round range) | $RATIO_UMOCI ($RU_MIN–$RU_MAX) | (info) | |
-| strata / umoci, both including sync | $RATIO_UMOCI_SYNC | (info) | |
-| strata load peak RSS: full image / ${BIG_MB} MiB-file-only image / tiny image | $(kib2mib "$RSS_STR") / $(kib2mib "$RSS_BIG") / $(kib2mib "$RSS_TINY") MiB | bounded | $(awk -v b="$RSS_BIG" -v t="$RSS_TINY" -v m="$BIG_MB" 'BEGIN { print (b - t < m * 1024 / 4) ? "yes" : "**no**" }') |
+${BASE_RATIO_ROWS:+$BASE_RATIO_ROWS
+}${UMOCI_RATIO_ROWS:+$UMOCI_RATIO_ROWS
+}| strata load peak RSS: full image / ${BIG_MB} MiB-file-only image / tiny image | $(kib2mib "$RSS_STR") / $(kib2mib "$RSS_BIG") / $(kib2mib "$RSS_TINY") MiB | bounded | $(awk -v b="$RSS_BIG" -v t="$RSS_TINY" -v m="$BIG_MB" 'BEGIN { print (b - t < m * 1024 / 4) ? "yes" : "**no**" }') |
 | Dedup: store with images 1+2 / image 1 alone, du -sb | $B_RATIO_DU ($(mib "$B2_DU") / $(mib "$B1_DU") MiB) | ≤ 1.1 | $(verdict "$B_RATIO_DU" 1.1) |
 | Dedup: same, allocated blocks (du -s -B1) | $B_RATIO_ALLOC ($(mib "$B2_ALLOC") / $(mib "$B1_ALLOC") MiB) | ≤ 1.1 | $(verdict "$B_RATIO_ALLOC" 1.1) |
 | Dedup: same, strata system df DiskSize | $B_RATIO_DISK ($(mib "$B2_DISK") / $(mib "$B1_DISK") MiB) | ≤ 1.1 | $(verdict "$B_RATIO_DISK" 1.1) |
 
 Dedup images: ${B_FILES} regular files, ${B_CHANGED} changed (every 20th, 64 bytes appended; $(mib "$B_CHANGED_BYTES") of $(mib "$B_TOTAL_BYTES") MiB of content), all mtimes moved; no layer in common. Ideal ratio (changed content only) ${B_IDEAL}; logical size of both images $(mib "$B_LOGICAL") MiB.
-Sanity: regular files written by one run: tar $(cat "$RES/tar.files"), umoci $(cat "$RES/umoci.files") (rootfs + bundle metadata), strata $(cat "$RES/strata.files") (store: objects, blobs, tar-splits, metadata).
+Sanity: regular files written by one run: tar $(files_of tar), umoci $(files_of umoci) (rootfs + bundle metadata), strata $(files_of strata) (store: objects, blobs, tar-splits, metadata).
 Store after loading the part A image: ${A_OBJECTS} file objects, DiskSize $(mib "$A_DISK") MiB for $(mib "$A_LOGICAL") MiB logical.
 EOF
 log "done"

@@ -4,9 +4,10 @@
 #   make_ca DIR                  a CA (DIR/ca.crt) and a server certificate for 127.0.0.1 and
 #                                localhost signed by it (DIR/server.crt, DIR/server.key)
 #   start_registry NAME [--tls CERTDIR] [--htpasswd FILE] [--token REALM SERVICE ISSUER CERT]
-#                                starts Debian's docker-registry on 127.0.0.1:<free port> with its
-#                                storage and log under $WORK/NAME; sets REG (host:port), REG_LOG,
-#                                REG_DATA. Stopped (by PID) when the test exits.
+#                  [--addr IPV4]
+#                                starts Debian's docker-registry on 127.0.0.1 (or IPV4):<free port>
+#                                with its storage and log under $WORK/NAME; sets REG (host:port),
+#                                REG_LOG, REG_DATA. Stopped (by PID) when the test exits.
 #   start_proxy NAME UPSTREAM [fault_proxy.py options]
 #                                sets PROXY (host:port) and PROXY_STATS (JSON lines per request)
 #   stop_pid PID                 stops a process this test started
@@ -51,12 +52,13 @@ make_ca() {
 start_registry() {
   local name=$1
   shift
-  local tls="" htpasswd="" token_realm="" token_service="" token_issuer="" token_cert=""
+  local tls="" htpasswd="" token_realm="" token_service="" token_issuer="" token_cert="" addr=127.0.0.1
   while [ $# -gt 0 ]; do
     case $1 in
       --tls) tls=$2; shift 2 ;;
       --htpasswd) htpasswd=$2; shift 2 ;;
       --token) token_realm=$2 token_service=$3 token_issuer=$4 token_cert=$5; shift 5 ;;
+      --addr) addr=$2; shift 2 ;;
       *) fail "start_registry: unknown option $1" ;;
     esac
   done
@@ -74,7 +76,7 @@ start_registry() {
     echo "  delete:"
     echo "    enabled: true"
     echo "http:"
-    echo "  addr: 127.0.0.1:$port"
+    echo "  addr: $addr:$port"
     echo "  secret: strata-test-secret"
     if [ -n "$tls" ]; then
       scheme=https
@@ -104,8 +106,8 @@ start_registry() {
   REG_PIDS+=("$pid")
   local i
   for i in $(seq 1 100); do
-    if curl -ks -o /dev/null "$scheme://127.0.0.1:$port/v2/"; then
-      REG="127.0.0.1:$port"
+    if curl -ks -o /dev/null "$scheme://$addr:$port/v2/"; then
+      REG="$addr:$port"
       REG_LOG="$dir/log"
       REG_DATA="$dir/data"
       REG_PID=$pid

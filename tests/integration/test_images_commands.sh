@@ -97,8 +97,15 @@ expect_rc 0 images nosuch
 assert_match "$OUT" '^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$' "filter matching nothing"
 expect_rc 0 image ls -q tools/c
 assert_eq "$SHORT_C" "$OUT" "image ls -q filter"
-expect_rc 1 images --format '{{.Nope' app
+expect_rc 2 images --format '{{.Nope' app
 assert_contains "$ERR" "invalid --format" "bad template"
+assert_contains "$ERR" "Run with --help for more information." "bad template"
+assert_eq "" "$OUT" "stdout with a bad template"
+# Refused before any row is printed, also when there is none.
+expect_rc 2 images --format '{{.Repository | nosuchfunc}}' nosuch
+assert_contains "$ERR" 'function "nosuchfunc" not defined' "template with an unknown function"
+expect_rc 2 images --format 'table {{if .Tag}}x{{end}}'
+assert_contains "$ERR" 'unsupported action "if"' "table template with a control structure"
 
 step "inspect"
 expect_rc 0 inspect app:1.0
@@ -123,8 +130,11 @@ expect_rc 0 image inspect -f '{{.Id}}' app:1.0 tools/c "$ID_B"
 assert_eq "$(printf '%s\n%s\n%s' "$ID_A" "$ID_C" "$ID_B")" "$OUT" "inspect of three images"
 expect_rc 1 inspect app:1.0 nosuch:tag
 assert_contains "$ERR" "No such image: nosuch:tag" "inspect of a missing image"
-expect_rc 1 inspect -f '{{.Id' app:1.0
+expect_rc 2 inspect -f '{{.Id' app:1.0
 assert_contains "$ERR" "invalid --format" "inspect with a bad template"
+assert_eq "" "$OUT" "inspect stdout with a bad template"
+expect_rc 2 inspect -f '{{.Id' nosuch:tag
+assert_contains "$ERR" "invalid --format" "a bad template comes before a missing image"
 
 step "history"
 expect_rc 0 history app:1.0
@@ -258,5 +268,19 @@ expect_rc 0 --version
 assert_eq "strata version $want_version" "$OUT" "--version"
 expect_rc 2 nosuchcommand
 expect_rc 2
+
+step "bad option values are usage errors (exit 2), like parse errors"
+expect_rc 2 history --format '{{.Size' tools/c
+assert_contains "$ERR" "invalid --format" "history with a bad template"
+expect_rc 2 ps -a --format '{{.Names'
+assert_contains "$ERR" "invalid --format" "ps with a bad template"
+expect_rc 2 system df --format yaml
+assert_contains "$ERR" 'unknown --format "yaml"' "system df with an unknown format"
+expect_rc 2 search --limit 0 nginx
+assert_contains "$ERR" "limit 0 is outside the range of [1, 100]" "search --limit 0"
+expect_rc 2 search --format '{{.Name' nginx
+assert_contains "$ERR" "invalid --format" "search with a bad template"
+expect_rc 2 load --max-entries lots -i "$WORK/a.tar"
+expect_rc 2 --log-level loud images
 
 pass

@@ -109,7 +109,7 @@ assert_contains "$ERR" "nosuch:latest" "save stderr"
 expect_rc 1 save -o "$WORK/nope.tar" strata-demo nosuch
 assert_contains "$ERR" "No such image" "save stderr"
 [ ! -e "$WORK/nope.tar" ] || fail "a failed save left $WORK/nope.tar"
-expect_rc 1 save --format tarball -o "$WORK/nope.tar" strata-demo
+expect_rc 2 save --format tarball -o "$WORK/nope.tar" strata-demo
 assert_contains "$ERR" 'unknown --format "tarball"' "save stderr"
 expect_rc 2 save
 [ -z "$OUT" ] || fail "usage error printed on stdout: $OUT"

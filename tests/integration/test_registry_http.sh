@@ -114,12 +114,12 @@ assert_eq "application/vnd.docker.distribution.manifest.v2+json" \
 
 step "--max-concurrent-downloads/-uploads: 1 works layer by layer, 0 is refused"
 new_root
-expect_rc 1 pull --max-concurrent-downloads 0 "$R/app:v1"
+expect_rc 2 pull --max-concurrent-downloads 0 "$R/app:v1"
 assert_contains "$ERR" "--max-concurrent-downloads must be at least 1" "pull with no download slots"
 expect_rc 0 pull -q --max-concurrent-downloads 1 "$R/app:v1"
 expect_rc 0 images -q --no-trunc
 assert_eq "$ID" "$OUT" "image pulled one layer at a time"
-expect_rc 1 push --max-concurrent-uploads 0 "$R/app:v1"
+expect_rc 2 push --max-concurrent-uploads 0 "$R/app:v1"
 assert_contains "$ERR" "--max-concurrent-uploads must be at least 1" "push with no upload slots"
 expect_rc 0 push --max-concurrent-uploads 1 "$R/app:v1"
 assert_eq "$PUSHED" "$(digest_of_push "$OUT")" "push one layer at a time"
@@ -189,7 +189,7 @@ fi
 expect_rc 1 pull --platform linux/s390x "$R/multi:latest"
 assert_contains "$ERR" "no matching manifest for linux/s390x" "unavailable platform"
 assert_contains "$ERR" "linux/arm64" "unavailable platform lists the offered ones"
-expect_rc 1 pull --platform nonsense "$R/multi:latest"
+expect_rc 2 pull --platform nonsense "$R/multi:latest"
 assert_contains "$ERR" "expected OS/ARCH" "bad --platform"
 expect_rc 0 manifest inspect "$R/multi:latest"
 assert_contains "$OUT" '"manifests"' "manifest inspect of an index"

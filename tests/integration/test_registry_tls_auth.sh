@@ -35,7 +35,7 @@ assert_not_contains "$OUT$ERR" "$WRONG" "output of a failed login"
 [ ! -e "$CONFIG" ] || fail "a failed login wrote $CONFIG"
 expect_rc 1 login -u alice "$R" </dev/null
 assert_contains "$ERR" "non TTY" "login without a password and without a terminal"
-expect_rc 1 login --password-stdin "$R" </dev/null
+expect_rc 2 login --password-stdin "$R" </dev/null
 assert_contains "$ERR" "--username" "--password-stdin without a user"
 
 step "login: config.json holds base64 user:password, mode 0600"

@@ -74,6 +74,63 @@ TEST(Endpoint, CandidatesDecisionTable) {
   EXPECT_EQ(c[0].ca_file, "/certs/ca.crt");
 }
 
+TEST(InsecureRegistries, EntriesAreHostPortOrCidr) {
+  for (const char* good : {"registry.lan", "registry.lan:5000", "REGISTRY.lan:5000", "10.1.2.3", "10.1.2.3:5000",
+                           "10.0.0.0/8", "192.0.2.7/32", "fd00::/8", "fd00::1", "[fd00::1]", "[fd00::1]:5000",
+                           "http://registry.lan:5000", "HTTPS://registry.lan", "my-reg", "a.b-c.d:1"}) {
+    EXPECT_TRUE(ValidateInsecureRegistry(good).ok()) << good << ": " << ValidateInsecureRegistry(good).message();
+  }
+  for (const char* bad : {"", "http://", "ftp://registry.lan", "registry.lan:5000/v2", "registry.lan:", "reg:65536",
+                          "reg:50x", "reg:5000:1", "-reg", "reg-", "re_g", "a..b", "10.0.0.0/33", "fd00::/129",
+                          "10.0.0.0/", "10.0.0/8x", "[fd00::1", "[fd00::1]5000", "[nothex]:5000", "two words"}) {
+    EXPECT_FALSE(ValidateInsecureRegistry(bad).ok()) << "accepted [" << bad << "]";
+  }
+  // The message quotes the entry as written.
+  EXPECT_NE(ValidateInsecureRegistry("reg:50x").message().find("\"reg:50x\""), std::string::npos);
+}
+
+TEST(InsecureRegistries, MatchByNameWithPort) {
+  auto no_dns = [](const std::string& host) -> std::vector<std::string> {
+    ADD_FAILURE() << "resolved " << host << " although no CIDR is listed";
+    return {};
+  };
+  const std::vector<std::string> list = {"registry.lan:5000", "http://other.lan", "bad entry"};
+  EXPECT_TRUE(IsInsecureRegistry("registry.lan:5000", list, no_dns));
+  EXPECT_TRUE(IsInsecureRegistry("Registry.LAN:5000", list, no_dns));
+  EXPECT_FALSE(IsInsecureRegistry("registry.lan", list, no_dns));  // the port is part of the name
+  EXPECT_FALSE(IsInsecureRegistry("registry.lan:5001", list, no_dns));
+  EXPECT_TRUE(IsInsecureRegistry("other.lan", list, no_dns));  // Docker drops the scheme
+  EXPECT_FALSE(IsInsecureRegistry("docker.io", list, no_dns));
+  EXPECT_FALSE(IsInsecureRegistry("registry.lan:5000", {}, no_dns));
+}
+
+TEST(InsecureRegistries, MatchByAddressInCidr) {
+  std::vector<std::string> asked;
+  auto dns = [&](const std::string& host) -> std::vector<std::string> {
+    asked.push_back(host);
+    if (host == "inside.lan") return {"2001:db8::5", "10.20.30.40"};
+    if (host == "outside.lan") return {"192.0.2.1"};
+    return {};
+  };
+  const std::vector<std::string> list = {"10.0.0.0/8", "fd00::/8", "192.0.2.128/25"};
+  EXPECT_TRUE(IsInsecureRegistry("10.1.2.3:5000", list, dns));
+  EXPECT_TRUE(IsInsecureRegistry("10.255.255.255", list, dns));
+  EXPECT_FALSE(IsInsecureRegistry("11.0.0.1:5000", list, dns));
+  EXPECT_TRUE(IsInsecureRegistry("192.0.2.128", list, dns));
+  EXPECT_TRUE(IsInsecureRegistry("192.0.2.200:443", list, dns));
+  EXPECT_FALSE(IsInsecureRegistry("192.0.2.127", list, dns));
+  EXPECT_TRUE(IsInsecureRegistry("[fd12::1]:5000", list, dns));
+  EXPECT_FALSE(IsInsecureRegistry("[fe80::1]:5000", list, dns));
+  EXPECT_TRUE(asked.empty()) << "an IP address was resolved";
+  EXPECT_TRUE(IsInsecureRegistry("inside.lan:5000", list, dns));  // any of its addresses
+  EXPECT_FALSE(IsInsecureRegistry("outside.lan:5000", list, dns));
+  EXPECT_FALSE(IsInsecureRegistry("nowhere.lan", list, dns));
+  EXPECT_EQ(asked, (std::vector<std::string>{"inside.lan", "outside.lan", "nowhere.lan"}));
+  EXPECT_TRUE(IsInsecureRegistry("10.0.0.1", {"10.0.0.1/32"}, dns));
+  EXPECT_FALSE(IsInsecureRegistry("10.0.0.2", {"10.0.0.1/32"}, dns));
+  EXPECT_TRUE(IsInsecureRegistry("8.8.8.8", {"0.0.0.0/0"}, dns));
+}
+
 TEST(Endpoint, FindCertFiles) {
   auto dir = std::filesystem::temp_directory_path() / ("strata-certs-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "127.0.0.1:5000");

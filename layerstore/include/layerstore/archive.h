@@ -15,10 +15,18 @@ struct LoadedImage {
   std::vector<Reference> tags;
 };
 
+struct LoadArchiveOptions {
+  // Also keep each new layer's blob as read from the archive under blobs/ when it is compressed
+  // with gzip or zstd (LayerExpectation::keep_blob, as pull --keep-blobs), so a later push can
+  // send the exact bytes. Uncompressed layers are never kept: the store regenerates them byte for
+  // byte. Layers already in the store are not read again to keep their blob.
+  bool keep_blobs = false;
+};
+
 // Loads every image of the archive at `path`: a docker-archive or OCI layout, as a tar
 // (optionally compressed) or as a directory. Layers already in the store are not read again.
 Result<std::vector<LoadedImage>> LoadImageArchive(Store& store, const std::string& path,
-                                                  ProgressSink* progress);
+                                                  ProgressSink* progress, const LoadArchiveOptions& options = {});
 
 enum class ArchiveFormat { kDockerArchive, kOciArchive };
 

@@ -64,6 +64,10 @@ struct LayerExpectation {
   // exact blob and keep the manifest digest; recorded with the layer, removed with it.
   bool keep_blob = false;
   std::string blob_media_type;        // recorded for the kept blob
+  // Called once on the importing thread when every file of the layer is written and the layer is
+  // verified, before the files are synced and the layer committed; not called when the import
+  // fails before. Lets a loader start the next layer while this one syncs and commits.
+  std::function<void()> on_written;
 };
 
 struct NewImage {

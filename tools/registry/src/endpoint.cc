@@ -1,10 +1,15 @@
 #include "registry/endpoint.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 
 namespace registry {
 namespace {
@@ -32,7 +37,171 @@ std::string_view HostPart(std::string_view host_port) {
   return host_port.substr(0, colon);
 }
 
+// An IPv4 or IPv6 address in numeric form.
+struct IpAddress {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char bytes[16] = {};
+};
+
+std::optional<IpAddress> ParseIp(std::string_view text) {
+  std::string s(text);
+  IpAddress ip;
+  if (::inet_pton(AF_INET, s.c_str(), ip.bytes) == 1) {
+    ip.family = AF_INET;
+    return ip;
+  }
+  if (::inet_pton(AF_INET6, s.c_str(), ip.bytes) == 1) {
+    ip.family = AF_INET6;
+    return ip;
+  }
+  return std::nullopt;
+}
+
+struct Cidr {
+  IpAddress network;
+  int bits = 0;
+
+  bool Contains(const IpAddress& ip) const {
+    if (ip.family != network.family) return false;
+    int whole = bits / 8, rest = bits % 8;
+    if (std::memcmp(ip.bytes, network.bytes, static_cast<size_t>(whole)) != 0) return false;
+    if (rest == 0) return true;
+    unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+    return (ip.bytes[whole] & mask) == (network.bytes[whole] & mask);
+  }
+};
+
+// "addr/bits"; nullopt when `text` is not one.
+std::optional<Cidr> ParseCidr(std::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = ParseIp(text.substr(0, slash));
+  std::string_view bits = text.substr(slash + 1);
+  if (!ip || bits.empty() || bits.size() > 3 ||
+      !std::all_of(bits.begin(), bits.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return std::nullopt;
+  }
+  Cidr cidr{*ip, std::atoi(std::string(bits).c_str())};
+  if (cidr.bits > (ip->family == AF_INET ? 32 : 128)) return std::nullopt;
+  return cidr;
+}
+
+// A DNS name: labels of letters, digits and inner hyphens, joined by dots.
+bool IsHostName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t dot = std::min(s.find('.', start), s.size());
+    std::string_view label = s.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (unsigned char c : label) {
+      if (!std::isalnum(c) && c != '-') return false;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+// An entry without Docker's tolerated scheme prefix, in lower case.
+std::string InsecureEntry(std::string_view entry) {
+  std::string s = Lower(entry);
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (s.rfind(scheme, 0) == 0) return s.substr(scheme.size());
+  }
+  return s;
+}
+
 }  // namespace
+
+layerstore::Status ValidateInsecureRegistry(std::string_view entry) {
+  using layerstore::Status;
+  const std::string s = InsecureEntry(entry);
+  const std::string shown = "\"" + std::string(entry) + "\"";
+  if (s.empty()) return Status::InvalidArgument("an empty registry name");
+  if (s.find("://") != std::string::npos) {
+    return Status::InvalidArgument(shown + " has a scheme: give host[:port] (plain HTTP is tried by itself)");
+  }
+  if (s.find('/') != std::string::npos) {
+    if (ParseCidr(s)) return {};
+    return Status::InvalidArgument(shown + " is neither host[:port] nor an IP range such as 10.0.0.0/8");
+  }
+  if (ParseIp(s)) return {};  // IPv4, or IPv6 without brackets (so without a port)
+  std::string_view rest = s;
+  std::optional<std::string_view> port;
+  if (rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos || !ParseIp(rest.substr(1, close - 1)) ||
+        (close + 1 < rest.size() && rest[close + 1] != ':')) {
+      return Status::InvalidArgument(shown + " is not a valid [IPv6 address]:port");
+    }
+    if (close + 1 < rest.size()) port = rest.substr(close + 2);
+  } else {
+    size_t colon = rest.find(':');
+    std::string_view host = rest.substr(0, colon);
+    if (!IsHostName(host) && !ParseIp(host)) {
+      return Status::InvalidArgument(shown + " is not a host name, IP address or IP range");
+    }
+    if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+  }
+  if (port) {
+    bool digits = !port->empty() && port->size() <= 5 &&
+                  std::all_of(port->begin(), port->end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!digits || std::atoi(std::string(*port).c_str()) > 65535) {
+      return Status::InvalidArgument(shown + ": \"" + std::string(*port) + "\" is not a port number");
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> ResolveHost(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::vector<std::string> out;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* addr = ai->ai_family == AF_INET
+                           ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+    if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && ::inet_ntop(ai->ai_family, addr, buf, sizeof buf)) {
+      out.emplace_back(buf);
+    }
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
+
+bool IsInsecureRegistry(std::string_view domain, const std::vector<std::string>& insecure, const Resolver& resolve) {
+  const std::string name = Lower(domain);
+  std::vector<Cidr> ranges;
+  for (const std::string& raw : insecure) {
+    if (!ValidateInsecureRegistry(raw).ok()) continue;
+    std::string entry = InsecureEntry(raw);
+    if (auto cidr = ParseCidr(entry)) {
+      ranges.push_back(*cidr);
+    } else if (entry == name) {
+      return true;
+    }
+  }
+  if (ranges.empty()) return false;
+  std::string host(HostPart(name));
+  std::vector<std::string> addresses;
+  if (ParseIp(host)) {
+    addresses.push_back(host);
+  } else {
+    addresses = resolve(host);
+  }
+  for (const std::string& a : addresses) {
+    auto ip = ParseIp(a);
+    if (!ip) continue;
+    for (const Cidr& range : ranges) {
+      if (range.Contains(*ip)) return true;
+    }
+  }
+  return false;
+}
 
 std::string NormalizeRegistry(std::string_view input) {
   std::string_view s = input;

@@ -1,24 +1,28 @@
 // Endpoints: how a reference's domain becomes URLs, and which scheme and TLS settings to try.
 //
-// Pure functions over strings (no I/O except CertsDirFor, which only stats files), so that URL
-// building and the TLS decision table are unit-tested without a network.
+// Pure functions over strings (no I/O except FindCertFiles, which only stats files, and
+// ResolveHost), so that URL building and the TLS decision table are unit-tested without a network.
 //
 // Docker's rules, which we follow:
 //   - "docker.io" is served by registry-1.docker.io; its credentials live under the key
 //     "https://index.docker.io/v1/" in config.json; its search API is index.docker.io/v1/search.
 //   - Registries on loopback (localhost, 127.0.0.0/8, ::1) are insecure by default: HTTPS is
 //     tried without verification, then plain HTTP (Docker's default insecure CIDR 127.0.0.0/8).
-//   - Every other registry needs verified HTTPS unless the user says --tls-verify=false.
+//   - Every other registry needs verified HTTPS unless the user says --tls-verify=false or lists
+//     it in the store's insecure-registries (IsInsecureRegistry).
 //   - Per-registry CAs and client certificates: <certs dir>/<host:port>/ca.crt, client.cert,
 //     client.key (Docker's /etc/docker/certs.d layout), where the certs dir is $STRATA_CERTS_DIR
 //     or /etc/strata/certs.d.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "layerstore/status.h"
 
 namespace registry {
 
@@ -40,6 +44,27 @@ std::string ConfigKey(std::string_view domain);
 
 // localhost, 127.0.0.0/8 or ::1, with or without a port ("[::1]:5000").
 bool IsLoopback(std::string_view host_port);
+
+// ---- insecure-registries (the store setting, strata-config(5); Docker's daemon.json key) ----
+//
+// An entry names a registry as "host[:port]" (a name, an IPv4 address, or an IPv6 address, in
+// brackets when a port follows) or a range of addresses in CIDR notation ("10.0.0.0/8",
+// "fd00::/8"). As Docker does, a leading "http://" or "https://" is ignored.
+
+// OK, or InvalidArgument saying what is wrong with `entry`.
+layerstore::Status ValidateInsecureRegistry(std::string_view entry);
+
+// The addresses (numeric strings) a host name resolves to; empty when it does not resolve.
+using Resolver = std::function<std::vector<std::string>(const std::string& host)>;
+std::vector<std::string> ResolveHost(const std::string& host);  // getaddrinfo
+
+// Whether the registry `domain` ("host[:port]", as NormalizeRegistry returns it) is one of
+// `insecure`: named by an entry (case-insensitive, port included: "reg:5000" does not cover
+// "reg"), or with an address inside a CIDR entry: its own when the host is an IP address, else
+// any that `resolve` gives for the name (resolved only when a CIDR entry exists). Invalid
+// entries match nothing.
+bool IsInsecureRegistry(std::string_view domain, const std::vector<std::string>& insecure,
+                        const Resolver& resolve = ResolveHost);
 
 // One way of talking to a registry: a scheme and whether the server's certificate is verified.
 struct Endpoint {
