@@ -17,6 +17,7 @@
 #   count_files DIR, sha256_of FILE, need_cmd CMD..., track_pid PID (killed at exit)
 #   new_root                switches STRATA_ROOT to another fresh root
 #   track_mount DIR         DIR is unmounted at exit if it is still mounted (also on failure)
+#   unmount_under_work      unmounts everything below WORK (register with at_exit)
 #   step MSG, pass          progress lines with elapsed time; call pass at the end
 set -Eeuo pipefail
 
@@ -84,6 +85,15 @@ _unmount_tracked() {
   done
 }
 at_exit _unmount_tracked
+
+# unmount_under_work: every mount below WORK, deepest first (for at_exit; tests whose mounts
+# are made by strata itself, which track_mount cannot know in advance).
+unmount_under_work() {
+  local m
+  for m in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
 
 # Remember a background process started by the test so cleanup kills it.
 track_pid() { _BG_PIDS+=("$1"); }

@@ -12,13 +12,7 @@ need_cmd setfattr getfattr mknod tar
 
 # Every mount under WORK goes at exit, also on failure (the temporary mounts strata makes under
 # the store's tmp/ included).
-unmount_all() {
-  local m
-  for m in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-}
-at_exit unmount_all
+at_exit unmount_under_work
 treedump() { "$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$1" --no-mtime; }
 
 # --- the image ---

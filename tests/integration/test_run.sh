@@ -11,13 +11,7 @@
 need_cmd script runc ldd
 
 # Whatever is still mounted under WORK goes at exit (containers' own mounts live in the store).
-unmount_all() {
-  local m
-  for m in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-}
-at_exit unmount_all
+at_exit unmount_under_work
 mounts_under_store() { awk -v w="$STRATA_ROOT" 'index($2, w) == 1' /proc/mounts | wc -l | tr -d ' '; }
 
 step "images"
@@ -152,19 +146,19 @@ wait $RUN_PID || rc=$?
 assert_eq 3 "$rc" "SIGTERM forwarded to the container; its exit code is strata's"
 assert_contains "$(cat "$WORK/sig.out")" "got-term"
 expect_rc 0 rm sig
-"$STRATA_BIN" run --name stubborn strata-demo sleep 1234.5 >/dev/null 2>&1 &
+"$STRATA_BIN" run --name pid1-no-trap strata-demo sleep 1234.5 >/dev/null 2>&1 &
 RUN_PID=$!
 track_pid $RUN_PID
 for _ in $(seq 200); do [ "$("$STRATA_BIN" ps --format '{{.State}}')" = running ] && break; sleep 0.05; done
 expect_rc 0 ps --format '{{.Names}} {{.State}}'
-assert_eq "stubborn running" "$OUT" "ps shows the running container"
-expect_rc 0 stop -t 1 stubborn
+assert_eq "pid1-no-trap running" "$OUT" "ps shows the running container"
+expect_rc 0 stop -t 1 pid1-no-trap
 rc=0
 wait $RUN_PID || rc=$?
 assert_eq 137 "$rc" "PID 1 ignores SIGTERM; stop kills it after -t"
 expect_rc 0 ps -a --format '{{.Names}} {{.State}} {{.Status}}'
-assert_match "$OUT" '^stubborn exited Exited \(137\) ' "ps after stop"
-expect_rc 0 rm stubborn
+assert_match "$OUT" '^pid1-no-trap exited Exited \(137\) ' "ps after stop"
+expect_rc 0 rm pid1-no-trap
 
 step "detached, exec, rm of a running container"
 CID=$(strata_ok run -d --name bg -e FROM_RUN=1 strata-demo sh -c 'echo started; sleep 1234.5')
