@@ -1,9 +1,35 @@
 // layerfs: the FUSE filesystem that serves an image's merged layers straight from the store.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace layerfs {
+
+// One range of an id mapping, as fuse-overlayfs' uidmapping=/gidmapping= give it: ids
+// [inside, inside+count) of the mount are ids [outside, outside+count) on disk.
+struct IdMapping {
+  uint32_t inside = 0;
+  uint32_t outside = 0;
+  uint32_t count = 0;
+};
+
+// What fuse-overlayfs' mount options ask of a mount over directory layers (and, where they make
+// sense, over store layers too).
+struct OverlayOptions {
+  std::vector<IdMapping> uid_mappings;  // empty: ids as on disk
+  std::vector<IdMapping> gid_mappings;
+  std::optional<uid_t> squash_uid;      // squash_to_root / squash_to_uid: every owner shows as this
+  std::optional<gid_t> squash_gid;
+  bool static_nlink = false;            // directories report st_nlink 1 (no counting)
+  bool sync = true;                     // false (volatile, fsync=0): fsync and syncfs are no-ops
+  std::string fsname;                   // the source column of /proc/mounts; empty: a default
+  std::vector<std::string> fuse_options;  // passed to the kernel as given (allow_other, ...)
+};
 
 struct MountOptions {
   std::string store_root;  // the layer store (layerstore::StoreOptions::root)
@@ -11,6 +37,10 @@ struct MountOptions {
   std::string container;   // instead of image: a container of the store (its image + its layer)
   std::string mountpoint;
   std::string layer;       // non-empty: show only this layer as stored (1-based index or diff_id prefix)
+  // Instead of an image: plain directories in overlayfs' format, top first (fuse-overlayfs'
+  // lowerdir=). No store is opened.
+  std::vector<std::string> lower_dirs;
+  OverlayOptions overlay;
   // A writable layer over the image, in overlayfs' upper format. work_dir: scratch space on the
   // same filesystem. Both set: the image plus that layer; both empty: the image alone, read-only.
   // Set from the container's directory when `container` is given.
