@@ -1,8 +1,8 @@
-// Filesystem: the read path of stratafs over a RootfsIndex, free of fuse_req_t so it can be
-// driven by tests directly. Inode numbers are index node ids + 1 (the root is FUSE_ROOT_ID), so
-// they are stable across lookups and remounts and need no table: nothing is allocated per lookup
-// and forget has nothing to free. Files need no open either: the content fd of a node is opened
-// at its first read and kept (up to a bound), so the kernel can skip OPEN and RELEASE round trips.
+// Filesystem: the read path of stratafs over a Lower (a store image or directory layers), free of
+// fuse_req_t so it can be driven by tests directly. Inode numbers are lower node ids + 1 (the root
+// is FUSE_ROOT_ID), so they need no table: nothing is allocated per lookup and forget has nothing
+// to free. Files need no open either: the content fd of a node is opened at its first read and
+// kept (up to a bound), so the kernel can skip OPEN and RELEASE round trips.
 // Every method is thread-safe.
 #pragma once
 
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "layerstore/rootfs.h"
-#include "layerstore/store.h"
+#include "attr_policy.h"
+#include "lower.h"
 
 namespace layerfs {
 
@@ -25,8 +25,7 @@ using layerstore::Status;
 
 class Filesystem {
  public:
-  // Takes ownership of both. REQUIRES: index belongs to store.
-  Filesystem(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index);
+  explicit Filesystem(std::unique_ptr<Lower> lower, AttrPolicy policy = {});
   ~Filesystem();
 
   static uint64_t InoOf(uint32_t node) { return uint64_t{node} + 1; }
@@ -48,11 +47,9 @@ class Filesystem {
 
  private:
   int Node(uint64_t ino, uint32_t* node) const;
-  std::unique_ptr<layerstore::Store> store_;
-  std::unique_ptr<layerstore::RootfsIndex> index_;
-  std::unique_ptr<std::atomic<int>[]> content_fds_;  // by node; -1 until first read
-  std::atomic<size_t> cached_fds_{0};
-  size_t max_cached_fds_;
+  std::unique_ptr<Lower> lower_;
+  const layerstore::RootfsIndex& index_;
+  AttrPolicy policy_;
 };
 
 }  // namespace layerfs

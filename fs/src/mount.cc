@@ -20,8 +20,11 @@
 #include <iostream>
 #include <memory>
 
+#include "attr_policy.h"
+#include "directory_layers.h"
 #include "filesystem.h"
 #include "layerstore/store.h"
+#include "lower.h"
 #include "ops.h"
 #include "union_fs.h"
 
@@ -106,53 +109,68 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 
   char real[PATH_MAX];
   if (!::realpath(opts.mountpoint.c_str(), real)) return fail("mountpoint " + opts.mountpoint + ": " + strerror(errno));
-  auto store = layerstore::Store::Open({opts.store_root, {}});
-  if (!store.ok()) return fail(store.status().message());
-  // A container: its directory's lock first (held for the daemon's life: one writer per layer,
-  // and rm waits for it), then its record, which rm may have removed meanwhile.
+  std::unique_ptr<Lower> lower;
+  layerstore::Store* store_ptr = nullptr;  // a store mount's: where its lease goes
   UniqueFd container_lock;
   layerstore::ContainerRecord container;
-  if (!opts.container.empty()) {
-    auto record = (*store)->ResolveContainer(opts.container);
-    if (!record.ok()) return fail(record.status().message());
-    const std::string dir = (*store)->ContainerDir(record->id);
-    container_lock.Reset(::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC));
-    if (!container_lock) return fail("container " + opts.container + ": " + dir + "/lock: " + strerror(errno));
-    if (::flock(container_lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      return fail("container " + record->name + " is already mounted (or being removed)");
-    }
-    auto again = (*store)->ResolveContainer(record->id);
-    if (!again.ok()) return fail(again.status().message());
-    container = *again;
-    opts.image = container.image_id.str();
-    opts.upper_dir = dir + "/upper";
-    opts.work_dir = dir + "/work";
-  }
   layerstore::Digest image_id;
-  auto index = OpenView(**store, opts, &image_id);
-  if (!index.ok()) return fail(index.status().message());
-  layerstore::Store* store_ptr = store->get();
+  if (!opts.lower_dirs.empty()) {
+    auto layers = DirectoryLayers::Open(opts.lower_dirs);
+    if (!layers.ok()) return fail(layers.status().message());
+    lower = std::move(*layers);
+  } else {
+    auto store = layerstore::Store::Open({opts.store_root, {}});
+    if (!store.ok()) return fail(store.status().message());
+    // A container: its directory's lock first (held for the daemon's life: one writer per layer,
+    // and rm waits for it), then its record, which rm may have removed meanwhile.
+    if (!opts.container.empty()) {
+      auto record = (*store)->ResolveContainer(opts.container);
+      if (!record.ok()) return fail(record.status().message());
+      const std::string dir = (*store)->ContainerDir(record->id);
+      container_lock.Reset(::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC));
+      if (!container_lock) return fail("container " + opts.container + ": " + dir + "/lock: " + strerror(errno));
+      if (::flock(container_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+        return fail("container " + record->name + " is already mounted (or being removed)");
+      }
+      auto again = (*store)->ResolveContainer(record->id);
+      if (!again.ok()) return fail(again.status().message());
+      container = *again;
+      opts.image = container.image_id.str();
+      opts.upper_dir = dir + "/upper";
+      opts.work_dir = dir + "/work";
+    }
+    auto index = OpenView(**store, opts, &image_id);
+    if (!index.ok()) return fail(index.status().message());
+    auto store_lower = std::make_unique<StoreLower>(std::move(*store), std::move(*index));
+    store_ptr = &store_lower->store();
+    lower = std::move(store_lower);
+  }
   const bool writable_layer = !opts.upper_dir.empty();
+  const AttrPolicy policy(opts.overlay);
   std::unique_ptr<Filesystem> image_fs;
   std::unique_ptr<UnionFs> union_fs;
   fuse_lowlevel_ops ops;
   void* userdata;
   if (writable_layer) {
-    auto fs = UnionFs::Open(std::move(*store), std::move(*index), opts.upper_dir, opts.work_dir);
+    auto fs = UnionFs::Open(std::move(lower), opts.upper_dir, opts.work_dir, {policy, opts.overlay.sync});
     if (!fs.ok()) return fail(fs.status().message());
     union_fs = std::move(*fs);
     ops = MakeUnionOperations();
     userdata = union_fs.get();
   } else {
-    image_fs = std::make_unique<Filesystem>(std::move(*store), std::move(*index));
+    image_fs = std::make_unique<Filesystem>(std::move(lower), policy);
     ops = MakeOperations();
     userdata = image_fs.get();
   }
-
+  std::string fsname = opts.overlay.fsname;
+  if (fsname.empty()) {
+    fsname = opts.lower_dirs.empty() ? "stratafs:" + (container.name.empty() ? opts.image : container.name)
+                                     : "stratafs";
+  }
   std::string options = std::string(writable_layer && !opts.read_only ? "rw" : "ro") +
-                        ",default_permissions,fsname=stratafs:" +
-                        (container.name.empty() ? opts.image : container.name) + ",subtype=stratafs";
+                        ",default_permissions,fsname=" + fsname + ",subtype=stratafs";
   if (::geteuid() == 0) options += ",allow_other";  // processes of any uid inside the rootfs
+  for (const auto& o : opts.overlay.fuse_options) options += "," + o;
   std::vector<std::string> argv_storage = {"stratafs", "-o", options};
   if (opts.debug) argv_storage.push_back("-d");
   std::vector<char*> argv;
@@ -166,16 +184,18 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     fuse_remove_signal_handlers(se.get());
     return fail(std::string("cannot mount on ") + real + " (is /dev/fuse available and the directory empty?)");
   }
-  layerstore::MountLease lease;
-  lease.mountpoint = real;
-  lease.image = image_id;
-  lease.container_id = container.id;
-  lease.pid = ::getpid();
-  lease.start_time = layerstore::ProcessStartTime(lease.pid);
-  if (auto s = store_ptr->AddMountLease(lease); !s.ok()) {
-    fuse_session_unmount(se.get());
-    fuse_remove_signal_handlers(se.get());
-    return fail(s.message());
+  if (store_ptr) {
+    layerstore::MountLease lease;
+    lease.mountpoint = real;
+    lease.image = image_id;
+    lease.container_id = container.id;
+    lease.pid = ::getpid();
+    lease.start_time = layerstore::ProcessStartTime(lease.pid);
+    if (auto s = store_ptr->AddMountLease(lease); !s.ok()) {
+      fuse_session_unmount(se.get());
+      fuse_remove_signal_handlers(se.get());
+      return fail(s.message());
+    }
   }
   ready.Send("OK");
   if (background) {
@@ -198,7 +218,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   // 3.14 create and destroy a thread per request.)
   fuse_loop_cfg_set_max_threads(loop.get(), writable_layer ? 8 : 1);
   int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());
-  store_ptr->RemoveMountLease(real);
+  if (store_ptr) store_ptr->RemoveMountLease(real);
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
   return rc == 0 ? 0 : 1;

@@ -201,12 +201,13 @@ class UnionFs::Locked {
   UnionFs* fs_;
 };
 
-layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<layerstore::Store> store,
-                                                           std::unique_ptr<layerstore::RootfsIndex> index,
-                                                           const std::string& upper_dir, const std::string& work_dir) {
+layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<Lower> lower, const std::string& upper_dir,
+                                                           const std::string& work_dir, const Options& options) {
   std::unique_ptr<UnionFs> fs(new UnionFs());
-  fs->store_ = std::move(store);
-  fs->index_ = std::move(index);
+  fs->lower_ = std::move(lower);
+  fs->index_ = &fs->lower_->index();
+  fs->policy_ = options.policy;
+  fs->sync_ = options.sync;
   fs->upper_dir_ = upper_dir;
   fs->upper_root_.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fs->upper_root_) return layerstore::Status::FromErrno("upper directory " + upper_dir, errno);
@@ -367,27 +368,6 @@ std::optional<uint32_t> UnionFs::LowerLookupPath(const std::string& path) {
   return node;
 }
 
-std::string UnionFs::LowerPath(uint32_t node) {
-  std::vector<std::string> parts;
-  while (node != layerstore::RootfsIndex::kRoot) {
-    auto n = index_->Node(node);
-    if (!n.ok()) break;
-    auto parent = index_->Node(n->parent);
-    if (!parent.ok()) break;
-    for (uint32_t i = 0; i < parent->child_count; ++i) {
-      auto c = index_->Child(n->parent, i);
-      if (c.ok() && c->second == node) {
-        parts.emplace_back(c->first);
-        break;
-      }
-    }
-    node = n->parent;
-  }
-  std::string path;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += "/" + *it;
-  return path.empty() ? "/" : path;
-}
-
 int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
   if (std::strlen(name) > 255) return ENAMETOOLONG;
   if (dir->type != S_IFDIR) return ENOTDIR;
@@ -415,7 +395,7 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
     std::string path;
     bool no_follow = f->type == S_IFLNK;
     path = no_follow ? ProcPath(dir_fd) + "/" + name : ProcPath(f->upper.get());
-    if (auto origin = ReadXattr(path, kOrigin, no_follow)) {
+    if (auto origin = lower_->stable_ids() ? ReadXattr(path, kOrigin, no_follow) : std::nullopt) {
       unsigned long v = std::strtoul(origin->c_str(), nullptr, 10);
       if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
     }
@@ -424,9 +404,8 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
         f->lower_dir = kNoNode;
       } else if (auto redirect = ReadXattr(path, kRedirect, false)) {
         f->lower_dir = LowerLookupPath(*redirect).value_or(kNoNode);
-      } else if (f->lower_here != kNoNode) {
-        auto n = index_->Node(f->lower_here);
-        if (n.ok() && (n->mode & S_IFMT) == S_IFDIR) f->lower_dir = f->lower_here;
+      } else if (f->lower_here != kNoNode && lower_->Type(f->lower_here) == S_IFDIR) {
+        f->lower_dir = f->lower_here;
       }
       if (f->lower == kNoNode) f->lower = f->lower_dir;
     } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
@@ -441,16 +420,11 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
     return 0;
   }
   if (f->lower_here == kNoNode) return ENOENT;
-  auto n = index_->Node(f->lower_here);
-  if (!n.ok()) return EIO;
-  f->type = n->mode & S_IFMT;
+  f->type = lower_->Type(f->lower_here);
+  if (f->type == 0) return EIO;
   f->lower = f->lower_here;
   if (f->type == S_IFDIR) f->lower_dir = f->lower_here;
-  if (f->type == S_IFREG) {
-    auto object = index_->Object(f->lower_here);
-    if (!object.ok()) return EIO;
-    f->object = *object;
-  }
+  if (f->type == S_IFREG) f->object = lower_->Object(f->lower_here);
   f->nodeid = uint64_t{f->lower_here} + 1;
   return 0;
 }
@@ -508,6 +482,7 @@ int UnionFs::LowerStat(uint32_t node, uint64_t nodeid, struct stat* st) {
   auto n = index_->Node(node);
   if (!n.ok()) return EIO;
   StatOfNode(*n, nodeid, st);
+  policy_.Present(st);
   return 0;
 }
 
@@ -521,6 +496,7 @@ int UnionFs::StatOf(Inode* inode, struct stat* st) {
   // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
   // use it to skip subdirectories.
   if (inode->type == S_IFDIR && inode->lower_dir != kNoNode) st->st_nlink = 1;
+  policy_.Present(st);
   return 0;
 }
 
@@ -580,6 +556,7 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   const int work = work_.get();
   const mode_t type = n->mode & S_IFMT;
   UniqueFd file;
+  bool copied_data = false;
   switch (type) {
     case S_IFDIR:
       if (::mkdirat(work, tmp.c_str(), 0700) != 0) return errno;
@@ -587,15 +564,13 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
     case S_IFREG: {
       file.Reset(::openat(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
       if (!file) return errno;
-      auto object = index_->Object(node);
-      if (!object.ok()) {
-        ::unlinkat(work, tmp.c_str(), 0);
-        return EIO;
-      }
+      auto object = lower_->Object(node);
       int err = 0;
-      if (with_data) {
-        auto src = store_->OpenObject(*object);
-        err = src.ok() ? CopySparse(src->get(), file.get(), static_cast<off_t>(n->size)) : EIO;
+      if (with_data || !object) {
+        UniqueFd src;
+        err = lower_->OpenContent(node, &src);
+        if (!err) err = CopySparse(src.get(), file.get(), static_cast<off_t>(n->size));
+        copied_data = true;
       } else {
         // Metadata only: the size is right, the content stays the object until a data write.
         std::string digest = object->str();
@@ -633,8 +608,10 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
     std::string stored = EscapeXattr(xname);
     if (::lsetxattr(path.c_str(), stored.c_str(), value.data(), value.size(), 0) != 0) return fail(errno);
   }
-  std::string origin = std::to_string(node);
-  if (::lsetxattr(path.c_str(), kOrigin, origin.data(), origin.size(), 0) != 0) return fail(errno);
+  if (lower_->stable_ids()) {
+    std::string origin = std::to_string(node);
+    if (::lsetxattr(path.c_str(), kOrigin, origin.data(), origin.size(), 0) != 0) return fail(errno);
+  }
   timespec times[2];
   times[0].tv_sec = times[1].tv_sec = n->mtime_sec;
   times[0].tv_nsec = times[1].tv_nsec = n->mtime_nsec;
@@ -644,7 +621,8 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   // file would hide the lower content. Kernel overlayfs syncs here too (ovl_copy_up_file).
   // Metadata-only copies need no sync: the size, xattrs and attributes set above are journaled
   // ahead of the rename, so they are never lost without it.
-  if (with_data && type == S_IFREG && ::fsync(file.get()) != 0) return fail(errno);
+  // (volatile / fsync=0 mounts promise nothing across a crash, as overlayfs' volatile.)
+  if (sync_ && copied_data && ::fsync(file.get()) != 0) return fail(errno);
   // The copy appears complete or not at all; NOREPLACE guards against ever clobbering upper data.
   if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) return fail(errno);
   out->Reset(::openat(parent_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -662,14 +640,15 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
   int parent_fd;
   if (int err = UpperFd(parent, &parent_fd)) return err;
   UniqueFd fd;
-  bool data = with_data && inode->type == S_IFREG;
+  // Without an object to name, a copy must hold the data (directory layers).
+  bool data = inode->type == S_IFREG && (with_data || !inode->object);
   if (int err = MakeUpperCopy(parent_fd, inode->name, inode->lower, data, &fd)) return err;
   if (int err = Adopt(inode, std::move(fd))) return err;
   if (inode->type == S_IFREG) {
     inode->metacopy = !data;
     inode->data_in_upper = data;
     auto n = index_->Node(inode->lower);
-    if (n.ok() && n->nlink > 1) return CopyUpAliases(inode);
+    if (lower_->shared_hardlinks() && n.ok() && n->nlink > 1) return CopyUpAliases(inode);
   }
   return 0;
 }
@@ -689,7 +668,7 @@ int UnionFs::CopyUpAliases(Inode* inode) {
   for (const auto& [dir_node, name] : aliases) {
     // Walk the union along the alias' lower path; skip it if anything on the way was renamed,
     // replaced or deleted (the alias is then not where the lower view has it).
-    std::string path = LowerPath(dir_node);
+    std::string path = lower_->Path(dir_node);
     UniqueFd cur(::dup(upper_root_.get()));
     uint32_t lower = layerstore::RootfsIndex::kRoot;
     bool reachable = true;
@@ -741,11 +720,11 @@ int UnionFs::FillData(Inode* inode) {
   if (!fd) return errno;
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return errno;
-  auto src = store_->OpenObject(*inode->object);
-  if (!src.ok()) return EIO;
+  UniqueFd src;
+  if (int err = lower_->OpenObject(*inode->object, &src)) return err;
   struct stat os;
-  if (::fstat(src->get(), &os) != 0) return errno;
-  if (int err = CopySparse(src->get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
+  if (::fstat(src.get(), &os) != 0) return errno;
+  if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
   if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
   // The markers go last, once the data is on disk: until then the content is still read from the
   // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
@@ -810,15 +789,12 @@ int UnionFs::ListUnion(Inode* dir, std::vector<DirHandle::Item>* items) {
     ::closedir(d);
   }
   if (dir->lower_dir != kNoNode) {
-    auto n = index_->Node(dir->lower_dir);
-    if (!n.ok()) return EIO;
-    for (uint32_t i = 0; i < n->child_count; ++i) {
+    const uint32_t count = lower_->ChildCount(dir->lower_dir);
+    for (uint32_t i = 0; i < count; ++i) {
       auto c = index_->Child(dir->lower_dir, i);
       if (!c.ok()) return EIO;
       if (hidden.count(std::string(c->first))) continue;
-      auto cn = index_->Node(c->second);
-      if (!cn.ok()) return EIO;
-      items->push_back({std::string(c->first), static_cast<mode_t>(cn->mode & S_IFMT)});
+      items->push_back({std::string(c->first), lower_->Type(c->second)});
     }
   }
   return 0;
@@ -859,8 +835,7 @@ int UnionFs::InstallNew(Inode* parent, const char* name, const Caller& caller, m
   }
   if (type == S_IFDIR && f.lower_here != kNoNode) {
     // A directory made where the lower view had one (deleted): nothing of it may show through.
-    auto n = index_->Node(f.lower_here);
-    if (n.ok() && (n->mode & S_IFMT) == S_IFDIR &&
+    if (lower_->Type(f.lower_here) == S_IFDIR &&
         ::setxattr((ProcPath(work_.get()) + "/" + tmp).c_str(), kOpaque, "y", 1, 0) != 0) {
       return fail(errno);
     }
@@ -953,6 +928,7 @@ int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags,
   out->nodeid = inode->nodeid;
   out->attr = made.upper_stat;
   out->attr.st_ino = inode->nodeid;
+  policy_.Present(&out->attr);
   auto handle = std::make_unique<FileHandle>();
   handle->inode_ = inode;
   handle->fd_ = std::move(file);
@@ -1039,7 +1015,7 @@ int UnionFs::Unlink(uint64_t parent, const char* name) {
   Found f;
   if (int err = Resolve(dir, name, &f)) return err;
   if (f.type == S_IFDIR) return EISDIR;
-  if (!f.upper && f.type == S_IFREG) {
+  if (!f.upper && f.type == S_IFREG && lower_->shared_hardlinks()) {
     auto n = index_->Node(f.lower);
     if (n.ok() && n->nlink > 1) {
       // Copy the other names up first, so their link count drops by one as it should.
@@ -1146,7 +1122,7 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
     if (inode->type == S_IFDIR && inode->lower_dir != kNoNode) {
       int fd;
       if (int err = UpperFd(inode, &fd)) return err;
-      std::string redirect = LowerPath(inode->lower_dir);
+      std::string redirect = lower_->Path(inode->lower_dir);
       if (::setxattr(ProcPath(fd).c_str(), kRedirect, redirect.data(), redirect.size(), 0) != 0) return errno;
     }
     return 0;
@@ -1280,10 +1256,9 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
     if (int err = UpperFd(inode, &upper)) return err;
     handle->fd_.Reset(::open(ProcPath(upper).c_str(), open_flags));
   } else {
-    if (!inode->object) return EIO;
-    auto object = store_->OpenObject(*inode->object);
-    if (!object.ok()) return object.status().posix_errno() ? object.status().posix_errno() : EIO;
-    handle->fd_ = std::move(*object);
+    int err = inode->object ? lower_->OpenObject(*inode->object, &handle->fd_)
+                            : lower_->OpenContent(inode->lower, &handle->fd_);
+    if (err) return err;
     handle->lower_content_ = true;
   }
   if (!handle->fd_) return errno;
@@ -1329,7 +1304,7 @@ int UnionFs::FsyncDir(uint64_t nodeid, bool datasync) {
   Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
-  if (!inode->in_upper) return 0;  // nothing of it was ever written
+  if (!inode->in_upper || !sync_) return 0;  // nothing of it was ever written, or nothing is promised
   int upper;
   if (int err = UpperFd(inode, &upper)) return err;
   UniqueFd fd(::open(ProcPath(upper).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

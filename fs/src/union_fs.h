@@ -1,5 +1,5 @@
-// UnionFs: an image's lower view (a RootfsIndex from the store) plus a writable upper directory
-// in overlayfs' on-disk format, as one tree; the logic of a container mount, in errno terms and
+// UnionFs: a lower view (a store image's chain, or directory layers: see lower.h) plus a writable
+// upper directory in overlayfs' on-disk format, as one tree; the logic of a container mount, in errno terms and
 // free of fuse_req_t so tests can drive it without a kernel.
 //
 // Upper format (what kernel overlayfs writes, so tools that know overlay read it):
@@ -8,7 +8,9 @@
 //   renamed lower dir   xattr trusted.overlay.redirect = its absolute path in the lower view
 //   metadata-only copy  xattr trusted.overlay.metacopy (empty) + trusted.strata.object =
 //                       "sha256:<hex>": size and metadata in upper, content still the object
+//                       (store lowers only: over directory layers every copy-up copies data)
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
+//                       (store lowers only, whose node ids are the same on every mount)
 //   user trusted.overlay.X xattrs are stored escaped as trusted.overlay.overlay.X, as overlayfs does.
 // Every upper entry appears complete or not at all: copies, and entries that replace a whiteout,
 // are made in the work directory and renamed into place; a new file is made at its name in one
@@ -38,9 +40,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "attr_policy.h"
 #include "layerstore/rootfs.h"
-#include "layerstore/store.h"
 #include "layerstore/unique_fd.h"
+#include "lower.h"
 
 namespace layerfs {
 
@@ -87,10 +90,17 @@ class UnionFs {
     std::vector<Item> items;
   };
 
-  // Takes ownership of store and index; upper and work are directories on one filesystem.
-  static layerstore::Result<std::unique_ptr<UnionFs>> Open(std::unique_ptr<layerstore::Store> store,
-                                                           std::unique_ptr<layerstore::RootfsIndex> index,
-                                                           const std::string& upper_dir, const std::string& work_dir);
+  struct Options {
+    AttrPolicy policy;  // owners and link counts as shown; callers' ids as written
+    bool sync = true;   // false: fsync, fsyncdir and copy-up syncs do nothing (overlayfs' volatile)
+  };
+
+  // upper and work are directories on one filesystem.
+  static layerstore::Result<std::unique_ptr<UnionFs>> Open(std::unique_ptr<Lower> lower, const std::string& upper_dir,
+                                                           const std::string& work_dir, const Options& options);
+
+  const AttrPolicy& policy() const { return policy_; }
+  bool sync() const { return sync_; }
   ~UnionFs();
 
   int Lookup(uint64_t parent, const char* name, EntryOut* out);
@@ -155,15 +165,16 @@ class UnionFs {
                    std::unique_ptr<FileHandle>* fh);
   int InstallNew(Inode* parent, const char* name, const Caller& caller, mode_t mode,
                  const std::function<int(int work_fd, const std::string& tmp)>& make, EntryOut* out);
-  std::string LowerPath(uint32_t node);
   std::optional<uint32_t> LowerLookupPath(const std::string& path);
   std::string TempName();
   int UpperXattrPath(Inode* inode, std::string* path, bool* no_follow);
   // Copies the inode up and runs change(path, no_follow), an xattr call returning 0 or -1/errno.
   int ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change);
 
-  std::unique_ptr<layerstore::Store> store_;
-  std::unique_ptr<layerstore::RootfsIndex> index_;
+  std::unique_ptr<Lower> lower_;
+  const layerstore::RootfsIndex* index_ = nullptr;  // lower_'s
+  AttrPolicy policy_;
+  bool sync_ = true;
   UniqueFd upper_root_;  // O_PATH
   UniqueFd work_;        // O_PATH
   std::string upper_dir_;

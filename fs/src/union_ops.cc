@@ -17,9 +17,11 @@ namespace {
 
 UnionFs& Fs(fuse_req_t req) { return *static_cast<UnionFs*>(fuse_req_userdata(req)); }
 
+// The caller's ids as the files it makes get them on disk (uidmapping=/gidmapping=).
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return Caller{ctx->uid, ctx->gid};
+  const AttrPolicy& policy = Fs(req).policy();
+  return Caller{policy.DiskUid(ctx->uid), policy.DiskGid(ctx->gid)};
 }
 
 void Init(void*, fuse_conn_info* conn) {
@@ -75,6 +77,9 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexce
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) noexcept {
   Guard(req, [&] {
     struct stat st;
+    const AttrPolicy& policy = Fs(req).policy();
+    attr->st_uid = policy.DiskUid(attr->st_uid);
+    attr->st_gid = policy.DiskGid(attr->st_gid);
     if (int err = Fs(req).SetAttr(ino, *attr, to_set, &st)) {
       fuse_reply_err(req, err);
       return;
@@ -196,6 +201,10 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) noexcept {
+  if (!Fs(req).sync()) {
+    fuse_reply_err(req, 0);
+    return;
+  }
   int fd = Fs(req).ReadFd(Handle(fi));
   int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);

@@ -76,8 +76,8 @@ class UnionFsTest : public ::testing::Test {
     ASSERT_TRUE(store.ok());
     auto index = (*store)->OpenRootfs(layers, false);
     ASSERT_TRUE(index.ok()) << index.status().message();
-    auto opened = UnionFs::Open(std::move(*store), std::move(*index), (tmp_ / "upper").string(),
-                                (tmp_ / "work").string());
+    auto opened = UnionFs::Open(std::make_unique<layerfs::StoreLower>(std::move(*store), std::move(*index)),
+                                (tmp_ / "upper").string(), (tmp_ / "work").string(), {});
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     fs_ = std::move(*opened);
   }

@@ -1,0 +1,421 @@
+#include "directory_layers.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace layerfs {
+namespace {
+
+using layerstore::Result;
+using layerstore::Status;
+using layerstore::UniqueFd;
+
+constexpr char kOpaqueDirMarker[] = ".wh..wh..opq";
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string Join(const std::string& dir, std::string_view name) {
+  return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Overlay markers are read in both namespaces: trusted.overlay.* (written by a privileged
+// overlayfs) and user.overlay.* (an unprivileged one, userxattr).
+std::optional<std::string> ReadMarker(const std::string& path, const char* what, bool no_follow) {
+  for (const char* ns : {"trusted.overlay.", "user.overlay."}) {
+    std::string name = std::string(ns) + what;
+    char buf[PATH_MAX];
+    ssize_t n = no_follow ? ::lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf)
+                          : ::getxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+    if (n >= 0) return std::string(buf, static_cast<size_t>(n));
+  }
+  return std::nullopt;
+}
+
+struct DirMarkers {
+  std::optional<std::string> opaque;
+  std::optional<std::string> redirect;
+};
+
+// One listxattr answers for most directories (they have no xattrs at all).
+DirMarkers ReadDirMarkers(const std::string& path) {
+  DirMarkers m;
+  char names[1024];
+  ssize_t n = ::listxattr(path.c_str(), names, sizeof names);
+  if (n == 0) return m;
+  if (n > 0 && !::memmem(names, static_cast<size_t>(n), "overlay.", 8)) return m;
+  m.opaque = ReadMarker(path, "opaque", false);
+  m.redirect = ReadMarker(path, "redirect", false);
+  return m;
+}
+
+// The user-visible name of a lower xattr; nullopt for overlay's and fuse-overlayfs' markers.
+std::optional<std::string> VisibleXattr(std::string_view stored) {
+  if (StartsWith(stored, "trusted.overlay.overlay.")) return "trusted.overlay." + std::string(stored.substr(24));
+  if (StartsWith(stored, "trusted.overlay.") || StartsWith(stored, "user.overlay.") ||
+      StartsWith(stored, "user.fuseoverlayfs.") || StartsWith(stored, "trusted.strata.")) {
+    return std::nullopt;
+  }
+  return std::string(stored);
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) return Status::InvalidArgument("lowerdir: no directory given");
+  std::unique_ptr<DirectoryLayers> layers(new DirectoryLayers());
+  for (const auto& dir : dirs) {
+    UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return Status::FromErrno("lowerdir " + dir, errno);
+    layers->layers_.push_back(std::move(fd));
+    layers->layer_paths_.push_back(dir);
+  }
+  struct Node root;
+  root.type = S_IFDIR;
+  root.top = {0, ""};
+  for (uint32_t i = 0; i < dirs.size(); ++i) root.sources.push_back({i, ""});
+  layers->nodes_.push_back(std::move(root));
+  layers->max_cached_fds_ = ContentFdBudget();
+  return layers;
+}
+
+DirectoryLayers::~DirectoryLayers() {
+  for (const auto& n : nodes_) {
+    if (n.content_fd >= 0) ::close(n.content_fd);
+  }
+}
+
+int DirectoryLayers::LoadChildren(uint32_t dir) const {
+  struct Node& d = nodes_[dir];
+  if (d.have_children) return 0;
+  struct Entry {
+    std::string name;
+    mode_t type;
+    Source top;
+    std::vector<Source> sources;
+    bool blocked = false;  // a lower layer's same name no longer merges (a whiteout or a non-directory came between)
+  };
+  std::vector<Entry> entries;
+  std::unordered_map<std::string, size_t> at;
+  std::unordered_set<std::string> hidden;  // whited out by a layer already read
+  for (size_t s = 0; s < d.sources.size(); ++s) {
+    const Source src = d.sources[s];
+    const std::string rel = src.path.empty() ? "." : src.path;
+    UniqueFd fd(::openat(layers_[src.layer].get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;  // a redirect to a place this layer lacks
+      return errno;
+    }
+    const std::string proc = ProcPath(fd.get());
+    DirMarkers markers = ReadDirMarkers(proc);
+    bool opaque = markers.opaque == "y";
+    const bool xwhiteouts = markers.opaque == "x";
+    std::unique_ptr<DIR, DirCloser> listing(::fdopendir(fd.get()));
+    if (!listing) return errno;
+    const int list_fd = fd.Release();
+    std::vector<std::string> layer_hidden;
+    errno = 0;
+    while (dirent* e = ::readdir(listing.get())) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (name == kOpaqueDirMarker) {
+        opaque = true;
+        continue;
+      }
+      if (StartsWith(name, kWhiteoutPrefix)) {
+        layer_hidden.emplace_back(name.substr(kWhiteoutPrefix.size()));
+        continue;
+      }
+      mode_t type = DTTOIF(e->d_type);
+      if (e->d_type == DT_UNKNOWN || e->d_type == DT_CHR) {
+        struct stat st;
+        if (::fstatat(list_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+        type = st.st_mode & S_IFMT;
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+          layer_hidden.emplace_back(name);
+          continue;
+        }
+      }
+      if (xwhiteouts && type == S_IFREG && ReadMarker(proc + "/" + e->d_name, "whiteout", true)) {
+        layer_hidden.emplace_back(name);
+        continue;
+      }
+      if (auto it = at.find(std::string(name)); it != at.end()) {
+        Entry& above = entries[it->second];
+        if (!above.blocked && above.type == S_IFDIR && type == S_IFDIR) {
+          above.sources.push_back({src.layer, Join(src.path, name)});
+        } else {
+          above.blocked = true;
+        }
+        continue;
+      }
+      if (hidden.count(std::string(name))) continue;
+      Entry entry{std::string(name), type, {src.layer, Join(src.path, name)}, {}};
+      if (type == S_IFDIR) entry.sources.push_back(entry.top);
+      at.emplace(entry.name, entries.size());
+      entries.push_back(std::move(entry));
+    }
+    if (errno != 0) return errno;
+    for (auto& name : layer_hidden) {
+      if (auto it = at.find(name); it != at.end()) entries[it->second].blocked = true;
+      hidden.insert(std::move(name));
+    }
+    if (opaque) break;
+    if (markers.redirect) {
+      // What lies below this layer is the directory at the redirect's path, not at this name.
+      d.sources.resize(s + 1);
+      std::string target = *markers.redirect;
+      if (StartsWith(target, "/")) {
+        target.erase(0, target.find_first_not_of('/'));
+      } else {
+        size_t slash = src.path.rfind('/');
+        target = Join(slash == std::string::npos ? "" : src.path.substr(0, slash), target);
+      }
+      for (auto& extra : RedirectSources(target, src.layer)) d.sources.push_back(std::move(extra));
+    }
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  std::vector<uint32_t> children;
+  children.reserve(entries.size());
+  for (auto& e : entries) {
+    struct Node n;
+    n.name = std::move(e.name);
+    n.parent = dir;
+    n.type = e.type;
+    n.top = std::move(e.top);
+    n.sources = std::move(e.sources);
+    children.push_back(static_cast<uint32_t>(nodes_.size()));
+    nodes_.push_back(std::move(n));
+  }
+  d.children = std::move(children);
+  d.have_children = true;
+  return 0;
+}
+
+// Like overlayfs, a redirect is followed layer by layer down from where it was found; a layer
+// whose entry there is not a directory, or is opaque, ends the merge. (Whiteouts of a path's
+// parents in layers between are not looked for.)
+std::vector<DirectoryLayers::Source> DirectoryLayers::RedirectSources(const std::string& target,
+                                                                      uint32_t below_layer) const {
+  std::vector<Source> found;
+  const std::string rel = target.empty() ? "." : target;
+  for (uint32_t l = below_layer + 1; l < layers_.size(); ++l) {
+    struct stat st;
+    if (::fstatat(layers_[l].get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISDIR(st.st_mode)) break;
+    found.push_back({l, target});
+    UniqueFd fd(::openat(layers_[l].get(), rel.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd && ReadDirMarkers(ProcPath(fd.get())).opaque == "y") break;
+  }
+  return found;
+}
+
+int DirectoryLayers::LoadAttr(uint32_t id) const {
+  struct Node& n = nodes_[id];
+  if (n.have_attr) return 0;
+  struct stat st;
+  const int layer = layers_[n.top.layer].get();
+  int rc = n.top.path.empty() ? ::fstatat(layer, "", &st, AT_EMPTY_PATH)
+                              : ::fstatat(layer, n.top.path.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  if (rc != 0) return errno;
+  layerstore::RootfsNode& a = n.attr;
+  a.mode = st.st_mode;
+  a.uid = st.st_uid;
+  a.gid = st.st_gid;
+  // A merged directory's link count is not known without listing every layer: overlayfs says 1.
+  a.nlink = S_ISDIR(st.st_mode) && n.sources.size() > 1 ? 1 : static_cast<uint32_t>(st.st_nlink);
+  a.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
+  a.mtime_sec = st.st_mtim.tv_sec;
+  a.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  a.dev_major = major(st.st_rdev);
+  a.dev_minor = minor(st.st_rdev);
+  a.parent = n.parent;
+  if ((st.st_mode & S_IFMT) != n.type) return ESTALE;  // the layer changed under the mount
+  n.have_attr = true;
+  return 0;
+}
+
+mode_t DirectoryLayers::Type(uint32_t node) const {
+  std::lock_guard lock(mu_);
+  return node < nodes_.size() ? nodes_[node].type : 0;
+}
+
+uint32_t DirectoryLayers::ChildCount(uint32_t dir) const {
+  std::lock_guard lock(mu_);
+  if (dir >= nodes_.size() || nodes_[dir].type != S_IFDIR || LoadChildren(dir) != 0) return 0;
+  return static_cast<uint32_t>(nodes_[dir].children.size());
+}
+
+std::string DirectoryLayers::Path(uint32_t node) const {
+  std::lock_guard lock(mu_);
+  std::vector<const std::string*> parts;
+  while (node != 0 && node < nodes_.size()) {
+    parts.push_back(&nodes_[node].name);
+    node = nodes_[node].parent;
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += "/" + **it;
+  return path.empty() ? "/" : path;
+}
+
+int DirectoryLayers::OpenContent(uint32_t node, UniqueFd* fd) const {
+  std::string path;
+  int layer;
+  {
+    std::lock_guard lock(mu_);
+    if (node >= nodes_.size()) return ESTALE;
+    if (nodes_[node].type != S_IFREG) return EISDIR;
+    path = nodes_[node].top.path;
+    layer = layers_[nodes_[node].top.layer].get();
+  }
+  fd->Reset(::openat(layer, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  return fd->valid() ? 0 : errno;
+}
+
+int DirectoryLayers::CachedContentFd(uint32_t node, int* fd, bool* owned) {
+  {
+    std::lock_guard lock(mu_);
+    if (node < nodes_.size() && nodes_[node].content_fd >= 0) {
+      *fd = nodes_[node].content_fd;
+      *owned = false;
+      return 0;
+    }
+  }
+  UniqueFd opened;
+  if (int err = OpenContent(node, &opened)) return err;
+  std::lock_guard lock(mu_);
+  struct Node& n = nodes_[node];
+  if (n.content_fd >= 0) {  // another thread cached one first
+    *fd = n.content_fd;
+    *owned = false;
+    return 0;
+  }
+  if (cached_fds_ >= max_cached_fds_) {
+    *fd = opened.Release();
+    *owned = true;
+    return 0;
+  }
+  ++cached_fds_;
+  n.content_fd = opened.Release();
+  *fd = n.content_fd;
+  *owned = false;
+  return 0;
+}
+
+int DirectoryLayers::OpenObject(const layerstore::Digest&, UniqueFd*) const {
+  return EIO;  // directory layers hold no objects; an upper that names one belongs to a store mount
+}
+
+int DirectoryLayers::StatFs(struct statvfs* st) const {
+  return ::fstatvfs(layers_.front().get(), st) == 0 ? 0 : errno;
+}
+
+// --- the RootfsIndex face ------------------------------------------------------------------------
+
+uint32_t DirectoryLayers::Index::node_count() const {
+  std::lock_guard lock(layers_->mu_);
+  return static_cast<uint32_t>(layers_->nodes_.size());
+}
+
+Result<layerstore::RootfsNode> DirectoryLayers::Index::Node(uint32_t node) const {
+  std::lock_guard lock(layers_->mu_);
+  if (node >= layers_->nodes_.size()) return Status::Corruption("node " + std::to_string(node) + " out of range");
+  if (int err = layers_->LoadAttr(node)) return Status::FromErrno(layers_->nodes_[node].top.path, err);
+  const struct Node& n = layers_->nodes_[node];
+  layerstore::RootfsNode attr = n.attr;
+  attr.child_count = n.have_children ? static_cast<uint32_t>(n.children.size()) : 0;
+  return attr;
+}
+
+std::optional<uint32_t> DirectoryLayers::Index::Lookup(uint32_t dir, std::string_view name) const {
+  std::lock_guard lock(layers_->mu_);
+  const auto& nodes = layers_->nodes_;
+  if (dir >= nodes.size() || nodes[dir].type != S_IFDIR || layers_->LoadChildren(dir) != 0) return std::nullopt;
+  const auto& children = nodes[dir].children;
+  auto it = std::lower_bound(children.begin(), children.end(), name,
+                             [&](uint32_t c, std::string_view n) { return nodes[c].name < n; });
+  if (it == children.end() || nodes[*it].name != name) return std::nullopt;
+  return *it;
+}
+
+Result<std::pair<std::string_view, uint32_t>> DirectoryLayers::Index::Child(uint32_t dir, uint32_t i) const {
+  std::lock_guard lock(layers_->mu_);
+  const auto& nodes = layers_->nodes_;
+  if (dir >= nodes.size()) return Status::Corruption("node " + std::to_string(dir) + " out of range");
+  if (int err = layers_->LoadChildren(dir)) return Status::FromErrno(nodes[dir].top.path, err);
+  if (i >= nodes[dir].children.size()) return Status::Corruption("child out of range");
+  uint32_t c = nodes[dir].children[i];
+  return std::pair<std::string_view, uint32_t>(nodes[c].name, c);
+}
+
+Result<std::string_view> DirectoryLayers::Index::SymlinkTarget(uint32_t node) const {
+  std::lock_guard lock(layers_->mu_);
+  auto& nodes = layers_->nodes_;
+  if (node >= nodes.size() || nodes[node].type != S_IFLNK) return Status::InvalidArgument("not a symlink");
+  struct Node& n = nodes[node];
+  if (!n.symlink_target) {
+    char buf[PATH_MAX + 1];
+    ssize_t len = ::readlinkat(layers_->layers_[n.top.layer].get(), n.top.path.c_str(), buf, sizeof buf);
+    if (len < 0) return Status::FromErrno(n.top.path, errno);
+    n.symlink_target.emplace(buf, static_cast<size_t>(len));
+  }
+  return std::string_view(*n.symlink_target);
+}
+
+Result<layerstore::Digest> DirectoryLayers::Index::Object(uint32_t) const {
+  return Status::NotFound("directory layers hold no content objects");
+}
+
+Result<std::vector<std::pair<std::string_view, std::string_view>>> DirectoryLayers::Index::Xattrs(uint32_t node) const {
+  std::lock_guard lock(layers_->mu_);
+  auto& nodes = layers_->nodes_;
+  if (node >= nodes.size()) return Status::Corruption("node " + std::to_string(node) + " out of range");
+  struct Node& n = nodes[node];
+  if (!n.have_xattrs) {
+    // Through the layer's fd, never following the entry itself (a symlink may point anywhere).
+    const std::string base = ProcPath(layers_->layers_[n.top.layer].get());
+    const bool root = n.top.path.empty();
+    const std::string path = root ? base : base + "/" + n.top.path;
+    std::vector<char> names(XATTR_LIST_MAX);
+    ssize_t len = root ? ::listxattr(path.c_str(), names.data(), names.size())
+                       : ::llistxattr(path.c_str(), names.data(), names.size());
+    if (len < 0 && errno != ENOTSUP) return Status::FromErrno(n.top.path, errno);
+    std::vector<char> value(XATTR_SIZE_MAX);
+    for (ssize_t pos = 0; pos < len;) {
+      std::string_view stored(names.data() + pos);
+      pos += static_cast<ssize_t>(stored.size()) + 1;
+      auto visible = VisibleXattr(stored);
+      if (!visible) continue;
+      const std::string name(stored);
+      ssize_t vlen = root ? ::getxattr(path.c_str(), name.c_str(), value.data(), value.size())
+                          : ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      if (vlen < 0) continue;  // removed meanwhile, or not ours to read
+      n.xattrs.emplace_back(std::move(*visible), std::string(value.data(), static_cast<size_t>(vlen)));
+    }
+    n.have_xattrs = true;
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  for (const auto& [k, v] : n.xattrs) out.emplace_back(k, v);
+  return out;
+}
+
+}  // namespace layerfs

@@ -1,0 +1,101 @@
+// DirectoryLayers: plain directories in overlayfs' on-disk format, top first, as one merged
+// read-only tree (fuse-overlayfs' and kernel overlayfs' lowerdir=).
+//
+// Read as overlayfs reads them: a whiteout is a 0:0 character device, a `.wh.NAME` file, or (in a
+// directory whose overlay.opaque is "x") a file with an overlay.whiteout xattr; a directory is
+// opaque when its overlay.opaque is "y" or it holds `.wh..wh..opq`; a directory with an
+// overlay.redirect merges the lower directories at that path instead of its own (absolute paths,
+// or a name in the same parent). Every marker is read in both the trusted. and user. namespace.
+//
+// Lazy: a directory's merged listing is built the first time it is asked for, and a node's stat
+// the first time it is needed, so a mount costs nothing however large the layers are. Node ids
+// are given out in that order: they are stable for the life of the mount, not across mounts.
+// Layers must not change while mounted (as with overlayfs). Thread-safe: one mutex.
+#pragma once
+
+#include <sys/types.h>
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lower.h"
+
+namespace layerfs {
+
+class DirectoryLayers final : public Lower {
+ public:
+  // dirs: top first. Fails naming the directory that cannot be opened.
+  static layerstore::Result<std::unique_ptr<DirectoryLayers>> Open(const std::vector<std::string>& dirs);
+  ~DirectoryLayers() override;
+
+  const layerstore::RootfsIndex& index() const override { return index_; }
+  mode_t Type(uint32_t node) const override;
+  uint32_t ChildCount(uint32_t dir) const override;
+  std::string Path(uint32_t node) const override;
+  int OpenContent(uint32_t node, layerstore::UniqueFd* fd) const override;
+  int CachedContentFd(uint32_t node, int* fd, bool* owned) override;
+  std::optional<layerstore::Digest> Object(uint32_t) const override { return std::nullopt; }
+  int OpenObject(const layerstore::Digest&, layerstore::UniqueFd*) const override;
+  bool stable_ids() const override { return false; }
+  bool shared_hardlinks() const override { return false; }
+  int StatFs(struct statvfs* st) const override;
+
+ private:
+  struct Source {
+    uint32_t layer;
+    std::string path;  // within the layer, no leading slash; "" is its root
+  };
+  struct Node {
+    std::string name;
+    uint32_t parent = 0;
+    mode_t type = 0;
+    Source top;                      // the entry that is this node
+    std::vector<Source> sources;     // directories: every layer's directory merged here, top first
+    bool have_attr = false;
+    layerstore::RootfsNode attr;
+    bool have_children = false;
+    std::vector<uint32_t> children;  // by name
+    std::optional<std::string> symlink_target;
+    bool have_xattrs = false;
+    std::vector<std::pair<std::string, std::string>> xattrs;
+    int content_fd = -1;
+  };
+
+  // The tree as a RootfsIndex, answered from the lazily built nodes.
+  class Index final : public layerstore::RootfsIndex {
+   public:
+    explicit Index(const DirectoryLayers* layers) : layers_(layers) {}
+    uint32_t node_count() const override;
+    const layerstore::Digest& chain_id() const override { return chain_id_; }
+    layerstore::Result<layerstore::RootfsNode> Node(uint32_t node) const override;
+    std::optional<uint32_t> Lookup(uint32_t dir, std::string_view name) const override;
+    layerstore::Result<std::pair<std::string_view, uint32_t>> Child(uint32_t dir, uint32_t i) const override;
+    layerstore::Result<std::string_view> SymlinkTarget(uint32_t node) const override;
+    layerstore::Result<layerstore::Digest> Object(uint32_t node) const override;
+    layerstore::Result<std::vector<std::pair<std::string_view, std::string_view>>> Xattrs(uint32_t node) const override;
+
+   private:
+    const DirectoryLayers* layers_;
+    layerstore::Digest chain_id_;  // none: nothing is stored by chain
+  };
+
+  DirectoryLayers() = default;
+
+  // REQUIRES: mu_ held.
+  int LoadChildren(uint32_t dir) const;
+  int LoadAttr(uint32_t node) const;
+  std::vector<Source> RedirectSources(const std::string& target, uint32_t below_layer) const;
+
+  std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
+  std::vector<std::string> layer_paths_;
+  Index index_{this};
+  size_t max_cached_fds_ = 0;
+  mutable size_t cached_fds_ = 0;
+  mutable std::mutex mu_;
+  mutable std::deque<struct Node> nodes_;  // a deque: names and targets handed out stay put
+};
+
+}  // namespace layerfs

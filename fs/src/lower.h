@@ -1,0 +1,83 @@
+// Lower: what a mount shows beneath its writable layer, read-only: a store image's layer chain
+// (StoreLower) or plain directories in overlayfs' format (DirectoryLayers). Both are a tree of
+// dense node ids (a RootfsIndex) plus a way to read file content; Filesystem and UnionFs are
+// written once against this and know nothing of where the layers live.
+#pragma once
+
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "layerstore/digest.h"
+#include "layerstore/rootfs.h"
+#include "layerstore/store.h"
+#include "layerstore/unique_fd.h"
+
+namespace layerfs {
+
+class Lower {
+ public:
+  virtual ~Lower() = default;
+
+  virtual const layerstore::RootfsIndex& index() const = 0;
+  // The type bits of a node, without asking for its whole record (which a directory layer
+  // would have to stat for).
+  virtual mode_t Type(uint32_t node) const = 0;
+  virtual uint32_t ChildCount(uint32_t dir) const = 0;
+  // "/a/b" for a node's place in the merged tree; "/" for the root.
+  virtual std::string Path(uint32_t node) const = 0;
+  // A new fd to read a regular file's content: 0 or an errno.
+  virtual int OpenContent(uint32_t node, layerstore::UniqueFd* fd) const = 0;
+  // An fd on a regular file's content kept for the next reads of the same node, up to a bound;
+  // past it *owned is set and the caller closes the fd.
+  virtual int CachedContentFd(uint32_t node, int* fd, bool* owned) = 0;
+  // Where content is addressed by digest (the store), a copy-up may keep only metadata and read
+  // the object later (overlayfs' metacopy). nullopt: copy-ups copy the data.
+  virtual std::optional<layerstore::Digest> Object(uint32_t node) const = 0;
+  virtual int OpenObject(const layerstore::Digest& object, layerstore::UniqueFd* fd) const = 0;
+  // Node ids name the same file on every mount (a stored index), so an upper may record them.
+  virtual bool stable_ids() const = 0;
+  // A file hardlinked in the lower view is one node under several names, so a copy-up can keep
+  // the names linked.
+  virtual bool shared_hardlinks() const = 0;
+  virtual int StatFs(struct statvfs* st) const = 0;
+};
+
+// An image of the store: its chain's RootfsIndex, content from the store's objects.
+class StoreLower final : public Lower {
+ public:
+  // REQUIRES: index belongs to store.
+  StoreLower(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index);
+  ~StoreLower() override;
+
+  layerstore::Store& store() { return *store_; }
+
+  const layerstore::RootfsIndex& index() const override { return *index_; }
+  mode_t Type(uint32_t node) const override;
+  uint32_t ChildCount(uint32_t dir) const override;
+  std::string Path(uint32_t node) const override;
+  int OpenContent(uint32_t node, layerstore::UniqueFd* fd) const override;
+  int CachedContentFd(uint32_t node, int* fd, bool* owned) override;
+  std::optional<layerstore::Digest> Object(uint32_t node) const override;
+  int OpenObject(const layerstore::Digest& object, layerstore::UniqueFd* fd) const override;
+  bool stable_ids() const override { return true; }
+  bool shared_hardlinks() const override { return true; }
+  int StatFs(struct statvfs* st) const override;
+
+ private:
+  std::unique_ptr<layerstore::Store> store_;
+  std::unique_ptr<layerstore::RootfsIndex> index_;
+  std::unique_ptr<std::atomic<int>[]> content_fds_;  // by node; -1 until first read
+  std::atomic<size_t> cached_fds_{0};
+  size_t max_cached_fds_;
+};
+
+// Half the fd limit: the rest is for LMDB, FUSE, the upper layer and spares.
+size_t ContentFdBudget();
+
+}  // namespace layerfs
