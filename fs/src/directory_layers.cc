@@ -243,7 +243,7 @@ int DirectoryLayers::LoadAttr(uint32_t id) const {
   a.gid = st.st_gid;
   // A merged directory's link count is not known without listing every layer: overlayfs says 1.
   a.nlink = S_ISDIR(st.st_mode) && n.sources.size() > 1 ? 1 : static_cast<uint32_t>(st.st_nlink);
-  a.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
+  a.size = static_cast<uint64_t>(st.st_size);
   a.mtime_sec = st.st_mtim.tv_sec;
   a.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
   a.dev_major = major(st.st_rdev);
