@@ -74,6 +74,34 @@ std::optional<std::string> VisibleXattr(std::string_view stored) {
   return std::string(stored);
 }
 
+// A path below a layer's fd as the kernel takes it: a directory fd and a relative path shorter
+// than PATH_MAX (with room for a /proc/self/fd/N/ prefix). A tree may be deeper than PATH_MAX
+// bytes (ext4 holds it fine); such a path is walked in pieces, keeping the last directory open.
+struct PathAt {
+  UniqueFd held;
+  int dir = -1;
+  std::string rel;  // "." for the layer's root
+};
+
+constexpr size_t kMaxRelPath = PATH_MAX - 64;
+
+int ResolveAt(int root, const std::string& path, PathAt* at) {
+  at->dir = root;
+  std::string_view rest = path;
+  while (rest.size() >= kMaxRelPath) {
+    size_t cut = rest.rfind('/', kMaxRelPath - 1);
+    if (cut == std::string_view::npos || cut == 0) return ENAMETOOLONG;
+    const std::string piece(rest.substr(0, cut));
+    UniqueFd next(::openat(at->dir, piece.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) return errno;
+    at->held = std::move(next);
+    at->dir = at->held.get();
+    rest = rest.substr(cut + 1);
+  }
+  at->rel = rest.empty() ? "." : std::string(rest);
+  return 0;
+}
+
 struct DirCloser {
   void operator()(DIR* d) const noexcept { ::closedir(d); }
 };
@@ -115,12 +143,13 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
     bool blocked = false;  // a lower layer's same name no longer merges (a whiteout or a non-directory came between)
   };
   std::vector<Entry> entries;
-  std::unordered_map<std::string, size_t> at;
+  std::unordered_map<std::string, size_t> at;  // entries by name
   std::unordered_set<std::string> hidden;  // whited out by a layer already read
   for (size_t s = 0; s < d.sources.size(); ++s) {
     const Source src = d.sources[s];
-    const std::string rel = src.path.empty() ? "." : src.path;
-    UniqueFd fd(::openat(layers_[src.layer].get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    PathAt where;
+    if (int err = ResolveAt(layers_[src.layer].get(), src.path, &where)) return err;
+    UniqueFd fd(::openat(where.dir, where.rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
       if (errno == ENOENT || errno == ENOTDIR) continue;  // a redirect to a place this layer lacks
       return errno;
@@ -217,13 +246,16 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
 std::vector<DirectoryLayers::Source> DirectoryLayers::RedirectSources(const std::string& target,
                                                                       uint32_t below_layer) const {
   std::vector<Source> found;
-  const std::string rel = target.empty() ? "." : target;
   for (uint32_t l = below_layer + 1; l < layers_.size(); ++l) {
+    PathAt at;
     struct stat st;
-    if (::fstatat(layers_[l].get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (ResolveAt(layers_[l].get(), target, &at) != 0 ||
+        ::fstatat(at.dir, at.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      continue;
+    }
     if (!S_ISDIR(st.st_mode)) break;
     found.push_back({l, target});
-    UniqueFd fd(::openat(layers_[l].get(), rel.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(::openat(at.dir, at.rel.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd && ReadDirMarkers(ProcPath(fd.get())).opaque == "y") break;
   }
   return found;
@@ -233,10 +265,9 @@ int DirectoryLayers::LoadAttr(uint32_t id) const {
   struct Node& n = nodes_[id];
   if (n.have_attr) return 0;
   struct stat st;
-  const int layer = layers_[n.top.layer].get();
-  int rc = n.top.path.empty() ? ::fstatat(layer, "", &st, AT_EMPTY_PATH)
-                              : ::fstatat(layer, n.top.path.c_str(), &st, AT_SYMLINK_NOFOLLOW);
-  if (rc != 0) return errno;
+  PathAt at;
+  if (int err = ResolveAt(layers_[n.top.layer].get(), n.top.path, &at)) return err;
+  if (::fstatat(at.dir, at.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   layerstore::RootfsNode& a = n.attr;
   a.mode = st.st_mode;
   a.uid = st.st_uid;
@@ -287,7 +318,9 @@ int DirectoryLayers::OpenContent(uint32_t node, UniqueFd* fd) const {
     path = nodes_[node].top.path;
     layer = layers_[nodes_[node].top.layer].get();
   }
-  fd->Reset(::openat(layer, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  PathAt at;
+  if (int err = ResolveAt(layer, path, &at)) return err;
+  fd->Reset(::openat(at.dir, at.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   return fd->valid() ? 0 : errno;
 }
 
@@ -373,8 +406,12 @@ Result<std::string_view> DirectoryLayers::Index::SymlinkTarget(uint32_t node) co
   if (node >= nodes.size() || nodes[node].type != S_IFLNK) return Status::InvalidArgument("not a symlink");
   struct Node& n = nodes[node];
   if (!n.symlink_target) {
+    PathAt at;
+    if (int err = ResolveAt(layers_->layers_[n.top.layer].get(), n.top.path, &at)) {
+      return Status::FromErrno(n.top.path, err);
+    }
     char buf[PATH_MAX + 1];
-    ssize_t len = ::readlinkat(layers_->layers_[n.top.layer].get(), n.top.path.c_str(), buf, sizeof buf);
+    ssize_t len = ::readlinkat(at.dir, at.rel.c_str(), buf, sizeof buf);
     if (len < 0) return Status::FromErrno(n.top.path, errno);
     n.symlink_target.emplace(buf, static_cast<size_t>(len));
   }
@@ -392,9 +429,12 @@ Result<std::vector<std::pair<std::string_view, std::string_view>>> DirectoryLaye
   struct Node& n = nodes[node];
   if (!n.have_xattrs) {
     // Through the layer's fd, never following the entry itself (a symlink may point anywhere).
-    const std::string base = ProcPath(layers_->layers_[n.top.layer].get());
+    PathAt at;
+    if (int err = ResolveAt(layers_->layers_[n.top.layer].get(), n.top.path, &at)) {
+      return Status::FromErrno(n.top.path, err);
+    }
     const bool root = n.top.path.empty();
-    const std::string path = root ? base : base + "/" + n.top.path;
+    const std::string path = root ? ProcPath(at.dir) : ProcPath(at.dir) + "/" + at.rel;
     std::vector<char> names(XATTR_LIST_MAX);
     ssize_t len = root ? ::listxattr(path.c_str(), names.data(), names.size())
                        : ::llistxattr(path.c_str(), names.data(), names.size());

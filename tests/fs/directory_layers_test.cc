@@ -231,6 +231,36 @@ TEST_F(DirectoryLayersTest, AUserCannotMakeAWhiteoutDevice) {
   EXPECT_EQ(union_->Lookup(1, std::string(256, 'n').c_str(), &out), ENAMETOOLONG);
 }
 
+TEST_F(DirectoryLayersTest, PathsDeeperThanPathMaxWork) {
+  // 40 levels of 120-byte names: 4,840 bytes, more than PATH_MAX, as ext4 allows.
+  const std::string level(120, 'd');
+  int dir = ::open((tmp_ / "bottom").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dir, 0);
+  std::string path;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(::mkdirat(dir, level.c_str(), 0755), 0);
+    int next = ::openat(dir, level.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ::close(dir);
+    ASSERT_GE(next, 0);
+    dir = next;
+    path += (path.empty() ? "" : "/") + level;
+  }
+  int file = ::openat(dir, "deep", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  ::close(dir);
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(::write(file, "bottom of it\n", 13), 13);
+  ::close(file);
+  MountUnion();
+  ASSERT_NE(Walk(path + "/deep"), 0u);
+  EXPECT_EQ(ReadAll(path + "/deep"), "bottom of it\n");
+  // And a copy-up down there.
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(union_->Open(Walk(path + "/deep"), O_WRONLY | O_APPEND, &fh), 0);
+  ASSERT_EQ(::write(fh->fd(), "x", 1), 1);
+  fh.reset();
+  EXPECT_EQ(ReadAll(path + "/deep"), "bottom of it\nx");
+}
+
 TEST_F(DirectoryLayersTest, OwnersAreMappedBothWays) {
   OverlayOptions o;
   o.uid_mappings = {{0, 1000, 10}};
