@@ -58,6 +58,23 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   printf '\n(skipping strata run, exec and stop: they need root)\n'
 fi
+# stratafs in fuse-overlayfs' place: plain directories in overlayfs' format, no store. `mount -t
+# fuse.stratafs` finds stratafs in /usr/local/bin, where `cmake --install` puts it.
+if [ "$(id -u)" -eq 0 ]; then
+  cmake --install build >/dev/null
+  layers=$(mktemp -d /tmp/strata-demo-layers.XXXXXX)
+  trap 'if grep -q " $mnt fuse" /proc/mounts; then umount "$mnt" || umount -l "$mnt"; fi; rmdir "$mnt"; rm -rf "$layers"' EXIT
+  mkdir -p "$layers"/{lower,middle,upper,work}
+  echo 'from the lower layer' > "$layers/lower/kept.txt"
+  echo 'deleted in the middle layer' > "$layers/lower/gone.txt"
+  mknod "$layers/middle/gone.txt" c 0 0  # a whiteout, in overlayfs' format
+  echo 'from the middle layer' > "$layers/middle/added.txt"
+  run mount -t fuse.stratafs -o "lowerdir=$layers/middle:$layers/lower,upperdir=$layers/upper,workdir=$layers/work" stratafs "$mnt"
+  run ls -l "$mnt"
+  run sh -c "echo 'written through the mount' > '$mnt/new.txt'; rm '$mnt/kept.txt'"
+  run umount "$mnt"
+  run ls -l "$layers/upper"
+fi
 run "$strata" system df
 run "$strata" fsck
 printf '\nThe store is at %s (set STRATA_ROOT to choose another).\n' "$STRATA_ROOT"
