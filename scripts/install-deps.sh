@@ -15,6 +15,8 @@ packages=(
   busybox-static skopeo umoci runc python3 tar gzip zstd xz-utils attr file
   # registry tests: a real registry, bcrypt htpasswd, test CAs, raw HTTP
   docker-registry apache2-utils openssl curl
+  # a private network namespace for the registry on a non-loopback address (ip, ss; unshare, nsenter)
+  iproute2 util-linux
   # benchmarks
   hyperfine time linux-perf fuse-overlayfs fio
 )

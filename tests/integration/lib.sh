@@ -6,7 +6,10 @@
 #   STRATA_BIN, STRATA_SRC  from the environment (ctest sets both), else found in the repo
 #   WORK                    a fresh temp directory, removed on exit (also on failure)
 #   STRATA_ROOT             a fresh store root under WORK (exported; new_root makes another)
-#   run_strata ARGS...      runs strata; sets OUT, ERR (text) and RC; never fails itself
+#   run_strata ARGS...      runs strata (through NETNS_EXEC, when set); sets OUT, ERR (text) and RC;
+#                           never fails itself
+#   NETNS_EXEC              a command prefix that enters the test's private network namespace
+#                           (empty: the host's); set by registry_lib.sh's enter_private_netns
 #   expect_rc N ARGS...     run_strata, then fails unless the exit code is N
 #   fail MSG, assert_eq EXPECTED ACTUAL [WHAT], assert_contains HAYSTACK NEEDLE [WHAT],
 #   assert_not_contains, assert_match TEXT REGEX [WHAT], assert_file_count DIR N [WHAT]
@@ -155,10 +158,11 @@ assert_file_count() {
   assert_eq "$want" "$(count_files "$dir")" "$what"
 }
 
+NETNS_EXEC=()
 # Runs strata with the current stdin; sets OUT, ERR and RC. Trailing newlines are stripped, as by $(...).
 run_strata() {
   local rc=0
-  "$STRATA_BIN" "$@" >"$WORK/.stdout" 2>"$WORK/.stderr" || rc=$?
+  "${NETNS_EXEC[@]}" "$STRATA_BIN" "$@" >"$WORK/.stdout" 2>"$WORK/.stderr" || rc=$?
   RC=$rc
   OUT=$(cat "$WORK/.stdout")
   ERR=$(cat "$WORK/.stderr")

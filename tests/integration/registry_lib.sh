@@ -1,5 +1,10 @@
 # Helpers for the registry tests (test_registry_*.sh); source after lib.sh.
 #
+#   enter_private_netns          from here on, the registries, skopeo and strata this test starts
+#                                run in a private network namespace (NETNS_EXEC) whose only
+#                                non-loopback address is NETNS_IP (192.0.2.1, on a veth pair):
+#                                a registry "not on localhost" that listens on no host interface.
+#                                The namespace goes when the test exits (its holder is a tracked PID)
 #   free_port                    prints a free TCP port on 127.0.0.1
 #   make_ca DIR                  a CA (DIR/ca.crt) and a server certificate for 127.0.0.1 and
 #                                localhost signed by it (DIR/server.crt, DIR/server.key)
@@ -25,7 +30,7 @@ export REGISTRY_AUTH_FILE="$WORK/podman-auth.json"
 export STRATA_REGISTRY_RETRY_DELAY_MS=${STRATA_REGISTRY_RETRY_DELAY_MS:-50}
 
 free_port() {
-  "$PYTHON" -c 'import socket
+  "${NETNS_EXEC[@]}" "$PYTHON" -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
@@ -100,13 +105,13 @@ start_registry() {
   } >"$dir/config.yml"
   # docker-registry reads REGISTRY_* variables as configuration overrides (REGISTRY_AUTH_FILE
   # would be taken for auth.file): start it without ours.
-  env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+  "${NETNS_EXEC[@]}" env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
   local pid=$!
   track_pid "$pid"
   REG_PIDS+=("$pid")
   local i
   for i in $(seq 1 100); do
-    if curl -ks -o /dev/null "$scheme://$addr:$port/v2/"; then
+    if "${NETNS_EXEC[@]}" curl -ks -o /dev/null "$scheme://$addr:$port/v2/"; then
       REG="$addr:$port"
       REG_LOG="$dir/log"
       REG_DATA="$dir/data"
@@ -120,14 +125,44 @@ start_registry() {
 }
 REG_PIDS=()
 
+# The servers the tests start listen on 127.0.0.1 only. A test that needs a registry on a
+# non-loopback address (insecure-registries) gets one here: a network namespace of its own, held
+# by a `sleep` started with `unshare --net` (nsenter keeps the PID of what it runs, so the
+# registry is still stopped by PID), with lo up and a veth pair carrying 192.0.2.1/24
+# (TEST-NET-1, RFC 5737: routed nowhere). A veth pair rather than a dummy link: some kernels
+# are built without the dummy driver (the VM these tests were first run on is one).
+enter_private_netns() {
+  need_cmd unshare nsenter ip
+  unshare --net sleep infinity &
+  local pid=$! host_ns ns="" i
+  track_pid "$pid"
+  host_ns=$(readlink /proc/self/ns/net)
+  # $! is known before unshare(2) ran: wait until the holder is in a namespace of its own.
+  for i in $(seq 1 100); do
+    ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || fail "unshare --net exited (no network namespaces?)"
+    [ "$ns" != "$host_ns" ] && break
+    sleep 0.02
+  done
+  [ "$ns" != "$host_ns" ] || fail "unshare --net did not enter a new network namespace"
+  NETNS_EXEC=(nsenter "--net=/proc/$pid/ns/net" --)
+  NETNS_IP=192.0.2.1
+  "${NETNS_EXEC[@]}" ip link set lo up &&
+    "${NETNS_EXEC[@]}" ip link add strata0 type veth peer name strata1 &&
+    "${NETNS_EXEC[@]}" ip addr add "$NETNS_IP/24" dev strata0 &&
+    "${NETNS_EXEC[@]}" ip link set strata0 up &&
+    "${NETNS_EXEC[@]}" ip link set strata1 up ||
+    fail "cannot set up the private network namespace"
+  SKOPEO=("${NETNS_EXEC[@]}" "${SKOPEO[@]}")
+}
+
 start_proxy() {
   local name=$1 upstream=$2
   shift 2
   local dir="$WORK/$name"
   mkdir -p "$dir"
   rm -f "$dir/port" "$dir/stats"
-  "$PYTHON" "$STRATA_SRC/tests/testutil/fault_proxy.py" --upstream "$upstream" --port-file "$dir/port" \
-    --stats "$dir/stats" "$@" >"$dir/log" 2>&1 &
+  "${NETNS_EXEC[@]}" "$PYTHON" "$STRATA_SRC/tests/testutil/fault_proxy.py" --upstream "$upstream" \
+    --port-file "$dir/port" --stats "$dir/stats" "$@" >"$dir/log" 2>&1 &
   local pid=$!
   track_pid "$pid"
   local i

@@ -86,14 +86,19 @@ assert_eq "$( (config_of "$WORK/gz.json"; sha256_of "$WORK/pushed-manifest.json"
   "blobs/ after pull --keep-blobs=false with keep-blobs set"
 
 step "insecure-registries: a plain HTTP registry on a non-loopback address"
-IP=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1)
-[ -n "$IP" ] || fail "this test needs a non-loopback IPv4 address (ip -4 addr show scope global)"
+# In a private network namespace (registry, skopeo and strata alike): the registry listens on
+# 192.0.2.1 there, and on no interface of the host.
+enter_private_netns
+IP=$NETNS_IP
 start_registry lan --addr "$IP"
+assert_match "$("${NETNS_EXEC[@]}" ss -Hltn "sport = :${REG##*:}")" " $REG " "the registry's socket"
 LAN=$REG
 skopeo_cp "oci-archive:$WORK/gz.tar" "docker://$LAN/cfg:gz"
 new_root
 expect_rc 1 pull -q "$LAN/cfg:gz"
 assert_contains "$ERR" "cannot reach registry $LAN" "pull from an HTTP registry that is not listed"
+assert_contains "$ERR" "GET https://$LAN/v2/" "pull from an HTTP registry that is not listed"
+assert_not_contains "$ERR" "http://$LAN" "pull from an HTTP registry that is not listed"
 assert_file_count "$STRATA_ROOT/objects" 0 "objects after the refused pull"
 config "{\"insecure-registries\": [\"http://$LAN\"]}"
 expect_rc 0 pull -q "$LAN/cfg:gz"
