@@ -782,6 +782,7 @@ fi
 
 # --- summary --------------------------------------------------------------------------------------
 unexpected=() expected=() xpass=()
+EXPECT_FAIL=$(echo ${EXPECT_FAIL:-})  # one line, names separated by single spaces
 for f in "${FAILED[@]}"; do
   if [[ " ${EXPECT_FAIL:-} " == *" $f "* ]]; then expected+=("$f"); else unexpected+=("$f"); fi
 done
