@@ -15,10 +15,13 @@
 #                    overlay's form (.wh.X -> char device 0:0, .wh..wh..opq -> xattr
 #                    trusted.overlay.opaque=y), `fuse-overlayfs -o lowerdir=top:...:bottom DIR`.
 #   kernel:          the same directories, `mount -t overlay overlay -o lowerdir=... DIR`.
+#   stratafs dirs:   stratafs over the same directories, with fuse-overlayfs' command line
+#                    (issue 6): `stratafs -o lowerdir=top:...:bottom DIR` (no store involved).
 #   Writable mounts: a fresh upper and work directory for every mount, on a fresh journaled ext4
 #   image on a loop device (made here, removed on exit): `stratafs --root STORE --upper U
 #   --work W IMAGE DIR`, `fuse-overlayfs -o lowerdir=...,upperdir=U,workdir=W DIR`,
-#   `mount -t overlay overlay -o lowerdir=...,upperdir=U,workdir=W DIR`.
+#   `mount -t overlay overlay -o lowerdir=...,upperdir=U,workdir=W DIR`,
+#   `stratafs -o lowerdir=...,upperdir=U,workdir=W DIR`.
 #
 #   Rows (N runs, median and min-max; the order of the tools rotates each round):
 #     mount time (strata: the first mount, which builds the index, reported separately);
@@ -46,13 +49,16 @@
 # creates (mounts, daemons, tmpfs, loop filesystem and image, work directory) is removed on exit,
 # also on failure or Ctrl-C: mounts by path, daemons by PID.
 # About 15 minutes (full, plus up to 10 minutes waiting for a quiet machine), 1-3 minutes (--quick).
+#   The report has one table for strata's store images and one for stratafs over the directories
+#   (ratios against fuse-overlayfs, < 1 targeted, and kernel overlayfs, ≤ 1.5 on the read rows).
 # Usage: scripts/bench/union.sh [--quick] [--runs N] [--strata PATH] [--stratafs PATH]
-#                               [--workdir DIR] [--no-wait]
+#                               [--dirs-driver PATH | --no-dirs] [--workdir DIR] [--no-wait]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STRATA=$REPO/build-union/tools/strata
 STRATAFS=   # default: found beside strata, as `strata mount` finds it
+DIRS_DRIVER=  # the "stratafs dirs" column: default $STRATAFS; "none" (--no-dirs): no such column
 MKIMAGE=$REPO/tests/testutil/mkimage.py
 WORKBASE=/var/tmp
 QUICK=0
@@ -62,12 +68,16 @@ NLAYERS=50
 
 usage() {
   cat <<EOF
-usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--workdir DIR] [--no-wait]
+usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver PATH | --no-dirs]
+          [--workdir DIR] [--no-wait]
   --quick         small fixtures, one run per tool (smoke test, 1-3 min)
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-union/tools/strata; stratafs is found by strata)
   --stratafs PATH stratafs binary for the writable mounts, which are made with stratafs itself
                   (default: the one strata finds: beside it, or ../fs/stratafs in a build tree)
+  --dirs-driver PATH  the driver of the "stratafs dirs" column, run with fuse-overlayfs' command
+                  line over the extracted directories (default: the stratafs binary)
+  --no-dirs       leave the "stratafs dirs" column out (a stratafs without -o lowerdir=)
   --workdir DIR   where the temporary work directory is created (default /var/tmp)
   --no-wait       do not wait for the 1-minute load average to drop below 3 (full mode waits
                   up to 10 minutes)
@@ -80,6 +90,8 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS=$2; shift ;;
     --strata) STRATA=$(realpath -m "$2"); shift ;;
     --stratafs) STRATAFS=$(realpath -m "$2"); shift ;;
+    --dirs-driver) DIRS_DRIVER=$(realpath -m "$2"); shift ;;
+    --no-dirs) DIRS_DRIVER=none ;;
     --workdir) WORKBASE=$2; shift ;;
     --no-wait) WAIT_LOAD=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -131,6 +143,10 @@ if [[ -z $STRATAFS ]]; then
 fi
 [[ -x $STRATAFS ]] || die "stratafs binary $STRATAFS not found"
 "$STRATAFS" --help 2>&1 | grep -q -- --upper || die "$STRATAFS has no --upper (writable layer): too old"
+DIRS_DRIVER=${DIRS_DRIVER:-$STRATAFS}
+[[ $DIRS_DRIVER == none || -x $DIRS_DRIVER ]] || die "--dirs-driver $DIRS_DRIVER not found"
+DIRS_COMM=$(basename "$DIRS_DRIVER")
+DIRS_COMM=${DIRS_COMM:0:15}   # as /proc/PID/comm shows it
 for tool in tar python3 fuse-overlayfs fusermount3 fio taskset mountpoint cc mkfs.ext4 losetup findmnt; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
@@ -171,6 +187,10 @@ UPPER_IMG=$W/upper.img
 E=$W/ext4         # journaled ext4 on a loop device: upper and work directories of writable mounts
 LOOPDEV=
 
+# tool_comm TOOL: the comm of TOOL's daemon (empty for the kernel).
+tool_comm() {
+  case $1 in strata) echo stratafs ;; fuseovl) echo fuse-overlayfs ;; sdirs) echo "$DIRS_COMM" ;; *) echo ;; esac
+}
 # Is PID (still) the daemon we started? Guards against PID reuse.
 pid_is() { [[ -n $1 && -r /proc/$1/comm && $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
 
@@ -186,11 +206,11 @@ cleanup() {
       if mountpoint -q "$path" 2>/dev/null; then
         case $kind in
           strata) "$STRATA" --root "$STORE" umount "$path" >/dev/null 2>&1 ;;
-          fuseovl) fusermount3 -u "$path" 2>/dev/null ;;
+          fuseovl|sdirs) fusermount3 -u "$path" 2>/dev/null ;;
         esac
         mountpoint -q "$path" 2>/dev/null && { umount "$path" 2>/dev/null || umount -l "$path"; }
       fi
-      case $kind in strata) comm=stratafs ;; fuseovl) comm=fuse-overlayfs ;; *) comm= ;; esac
+      comm=$(tool_comm "$kind")
       if [[ -n $comm && $pid != - ]] && pid_is "$pid" "$comm"; then
         for ((i = 0; i < 20; i++)); do pid_is "$pid" "$comm" || break; sleep 0.1; done
         pid_is "$pid" "$comm" && kill "$pid" 2>/dev/null
@@ -495,11 +515,14 @@ do_mount() {
     kernel.) "${PIN[@]}" mount -t overlay overlay -o "ro,lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     kernel.rw) "${PIN[@]}" mount -t overlay overlay -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
         >>"$LOGS/mount.log" 2>&1 ;;
+    sdirs.) "${PIN[@]}" "$DIRS_DRIVER" -o "lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    sdirs.rw) "${PIN[@]}" "$DIRS_DRIVER" -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
   esac || die "$tool mount of $img on $MP failed"
   [[ -n $key ]] && rec "$key" "$(since "$t0")"
   mountpoint -q "$MP" || die "$tool: $MP is not a mount point after mounting"
   DPID=-
-  case $tool in strata) comm=stratafs ;; fuseovl) comm=fuse-overlayfs ;; *) comm= ;; esac
+  comm=$(tool_comm "$tool")
   if [[ -n $comm ]]; then
     DPID=$(find_daemon "$comm" "$MP") || die "$tool: no $comm daemon found for $MP"
     echo "$tool $MP $DPID" >>"$MOUNTS"
@@ -513,10 +536,10 @@ do_umount() {  # do_umount TOOL: unmounts MP, waits for the daemon to exit, remo
   local tool=$1 comm i
   case $tool in
     strata) "$STRATA" --root "$STORE" umount "$MP" >>"$LOGS/mount.log" 2>&1 ;;
-    fuseovl) fusermount3 -u "$MP" ;;
+    fuseovl|sdirs) fusermount3 -u "$MP" ;;
     kernel) umount "$MP" ;;
   esac || die "$tool: unmounting $MP failed"
-  case $tool in strata) comm=stratafs ;; fuseovl) comm=fuse-overlayfs ;; *) comm= ;; esac
+  comm=$(tool_comm "$tool")
   if [[ $DPID != - ]]; then
     for ((i = 0; i < 100; i++)); do pid_is "$DPID" "$comm" || break; sleep 0.05; done
     pid_is "$DPID" "$comm" && { kill "$DPID"; log "killed $comm $DPID (still running 5 s after unmount)"; }
@@ -641,6 +664,21 @@ EOF
 cc -O2 -Wall -o "$FIX/mkfiles" "$FIX/mkfiles.c" || die "cannot compile mkfiles.c"
 
 # ---------------------------------------------------------------------------------------------
+# Can the "stratafs dirs" driver mount directory layers at all? (stratafs before issue 6 cannot.)
+if [[ $DIRS_DRIVER != none ]]; then
+  PROBE=$MP_BASE/probe
+  mkdir "$PROBE"
+  echo "sdirs $PROBE -" >>"$MOUNTS"
+  "$DIRS_DRIVER" -o "lowerdir=$X/o0:$X/empty" "$PROBE" >>"$LOGS/mount.log" 2>&1 && mountpoint -q "$PROBE" ||
+    die "$DIRS_DRIVER cannot mount directory layers (-o lowerdir=..., issue 6); --no-dirs leaves that column out"
+  PROBE_PID=$(find_daemon "$DIRS_COMM" "$PROBE") || die "no $DIRS_COMM daemon found for $PROBE"
+  echo "sdirs $PROBE $PROBE_PID" >>"$MOUNTS"
+  fusermount3 -u "$PROBE"
+  for ((i = 0; i < 100; i++)); do pid_is "$PROBE_PID" "$DIRS_COMM" || break; sleep 0.05; done
+  rmdir "$PROBE"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # First mounts (strata builds each chain's index here), then sanity checks and warm-up.
 log "first strata mounts (index build)"
 for img in main one fifty; do
@@ -648,11 +686,14 @@ for img in main one fifty; do
   do_umount strata
 done
 
+TOOLS=(strata fuseovl kernel)
+[[ $DIRS_DRIVER == none ]] || TOOLS+=(sdirs)
+NTOOLS=${#TOOLS[@]}
 log "sanity: same listing on every tool; warm-up (find, tar, cat of every mount)"
 listing() {  # type, mode, owner, size of non-directories, path; sorted
   (cd "$MP" && find . \( -type d -printf '%y %m %U:%G - %p\n' \) -o -printf '%y %m %U:%G %s %p\n' | LC_ALL=C sort)
 }
-for tool in strata fuseovl kernel; do
+for tool in "${TOOLS[@]}"; do
   for img in main fifty one; do
     do_mount "$tool" "$img" unpinned
     listing >"$RES/listing.$tool.$img"
@@ -682,7 +723,6 @@ RM_ENTRIES=$(awk -v d="./$RM_DIR" '$NF == d || index($NF, d "/") == 1' "$RES/lis
 echo "write rows: create $CREATE_N files ($CREATE_DIRS dirs x $CREATE_FILES x $CREATE_SIZE bytes), and half as many; copy-up of data/big.bin (${BIG_MB} MiB) on a 1-byte append; rm -rf /$RM_DIR ($RM_ENTRIES entries in the merged view)"
 
 # ---------------------------------------------------------------------------------------------
-TOOLS=(strata fuseovl kernel)
 PASSES=(unpinned pinned)
 run_main() {  # run_main TOOL PASS
   local tool=$1 pass=$2 p=$1.$2
@@ -758,8 +798,8 @@ run_layers() {  # run_layers TOOL PASS: fresh mount per measurement
 for ((r = 0; r < RUNS; r++)); do
   rec loadavg "$(cut -d' ' -f1 /proc/loadavg)"
   for pass in "${PASSES[@]}"; do
-    for ((k = 0; k < 3; k++)); do
-      tool=${TOOLS[$(((r + k) % 3))]}
+    for ((k = 0; k < NTOOLS; k++)); do
+      tool=${TOOLS[$(((r + k) % NTOOLS))]}
       log "round $((r + 1))/$RUNS, $pass: $tool"
       run_main "$tool" "$pass"
       run_layers "$tool" "$pass"
@@ -775,7 +815,7 @@ for tool in "${TOOLS[@]}"; do
   [[ $(wc -l <"$RES/count.$tool.u") == 1 ]] || die "$tool: find counts differ between runs: $(tr '\n' ' ' <"$RES/count.$tool.u")"
 done
 COUNT=$(cat "$RES/count.strata.u")
-for tool in fuseovl kernel; do
+for tool in "${TOOLS[@]:1}"; do
   [[ $(cat "$RES/count.$tool.u") == "$COUNT" ]] || die "find counts differ: strata $COUNT, $tool $(cat "$RES/count.$tool.u")"
 done
 for key in "$RES"/*.list_*.n "$RES"/*.walk_*.n; do
@@ -814,38 +854,44 @@ verdict() {  # verdict RATIO OP LIMIT
     ok = (op == "<") ? (v < t) : (v <= t); print ok ? "yes" : "**no**" }'
 }
 PASS_LABEL=([0]="unpinned" [1]="CPU 0")
+SUBJ=strata   # the tool in the first column of row: strata (store images) or sdirs (directories)
 row() {  # row LABEL SUFFIX KIND(time|iops|rss) KERNEL_TARGET(1.5|-)
   local label=$1 sfx=$2 kind=$3 ktarget=$4 pi pass s f k rsf rsk vf vk
   for pi in 0 1; do
     pass=${PASSES[$pi]}
     if [[ $kind == rss ]]; then
-      s=$(mibcell "strata.$pass.$sfx"); f=$(mibcell "fuseovl.$pass.$sfx"); k="–"
-      rsf=$(div "$(sort -n "$RES/strata.$pass.$sfx" 2>/dev/null | tail -n 1)" "$(sort -n "$RES/fuseovl.$pass.$sfx" 2>/dev/null | tail -n 1)")
+      s=$(mibcell "$SUBJ.$pass.$sfx"); f=$(mibcell "fuseovl.$pass.$sfx"); k="–"
+      rsf=$(div "$(sort -n "$RES/$SUBJ.$pass.$sfx" 2>/dev/null | tail -n 1)" "$(sort -n "$RES/fuseovl.$pass.$sfx" 2>/dev/null | tail -n 1)")
       rsk="–"
     else
-      s=$(cell "strata.$pass.$sfx"); f=$(cell "fuseovl.$pass.$sfx"); k=$(cell "kernel.$pass.$sfx")
+      s=$(cell "$SUBJ.$pass.$sfx"); f=$(cell "fuseovl.$pass.$sfx"); k=$(cell "kernel.$pass.$sfx")
       if [[ $kind == iops ]]; then   # ratio of time per operation
-        rsf=$(div "$(med "fuseovl.$pass.$sfx")" "$(med "strata.$pass.$sfx")")
-        rsk=$(div "$(med "kernel.$pass.$sfx")" "$(med "strata.$pass.$sfx")")
+        rsf=$(div "$(med "fuseovl.$pass.$sfx")" "$(med "$SUBJ.$pass.$sfx")")
+        rsk=$(div "$(med "kernel.$pass.$sfx")" "$(med "$SUBJ.$pass.$sfx")")
       else
-        rsf=$(div "$(med "strata.$pass.$sfx")" "$(med "fuseovl.$pass.$sfx")")
-        rsk=$(div "$(med "strata.$pass.$sfx")" "$(med "kernel.$pass.$sfx")")
+        rsf=$(div "$(med "$SUBJ.$pass.$sfx")" "$(med "fuseovl.$pass.$sfx")")
+        rsk=$(div "$(med "$SUBJ.$pass.$sfx")" "$(med "kernel.$pass.$sfx")")
       fi
     fi
     vf=$(verdict "$rsf" "<" 1)
-    [[ -s $RES/strata.$pass.$sfx.fail ]] && vf="**no** (failed)"
+    [[ -s $RES/$SUBJ.$pass.$sfx.fail ]] && vf="**no** (failed)"
     if [[ $ktarget == - ]]; then vk="(info)"; else vk=$(verdict "$rsk" "<=" "$ktarget"); fi
     echo "| $label, ${PASS_LABEL[$pi]} | $s | $f | $k | $rsf | $vf | $rsk | $vk |"
   done
 }
 layer_row() {  # layer_row LABEL MODE
-  local pi pass t a b c
+  local pi pass t a b c c3
   for pi in 0 1; do
     pass=${PASSES[$pi]}
     a=(); for t in "${TOOLS[@]}"; do a+=("$(cell "$t.$pass.$2_fifty") / $(cell "$t.$pass.$2_one")"); done
     b=(); for t in "${TOOLS[@]}"; do b+=("$(div "$(med "$t.$pass.$2_fifty")" "$(med "$t.$pass.$2_one")")"); done
     c=$(awk -v v="${b[0]}" 'BEGIN { print (v + 0 <= 1.2) ? "yes" : "**no**" }')
-    echo "| $1, ${PASS_LABEL[$pi]} | ${a[0]} | ${a[1]} | ${a[2]} | **${b[0]}** ($c) | ${b[1]} | ${b[2]} |"
+    if ((NTOOLS > 3)); then   # stratafs over directories: the same target as strata's
+      c3=$(awk -v v="${b[3]}" 'BEGIN { print (v + 0 <= 1.2) ? "yes" : "**no**" }')
+      echo "| $1, ${PASS_LABEL[$pi]} | ${a[0]} | ${a[3]} | ${a[1]} | ${a[2]} | **${b[0]}** ($c) | **${b[3]}** ($c3) | ${b[1]} | ${b[2]} |"
+    else
+      echo "| $1, ${PASS_LABEL[$pi]} | ${a[0]} | ${a[1]} | ${a[2]} | **${b[0]}** ($c) | ${b[1]} | ${b[2]} |"
+    fi
   done
 }
 
@@ -855,7 +901,7 @@ cat <<EOF
 ## Results ($(date '+%Y-%m-%d %H:%M %Z'), $(nproc) vCPUs, kernel $(uname -r), $RUNS run(s) each, $([[ $QUICK == 1 ]] && echo "QUICK mode" || echo "full size"), script time $(awk -v s="$TOTAL_SECS" 'BEGIN { printf "%d min %d s", s / 60, s % 60 }'))
 
 Load average (1 min) during the timed rounds: ${LA_MIN}–${LA_MAX}. Main image: ${COUNT} entries
-(\`find . | wc -l\`, equal on all three). Seconds, median (min–max) over $RUNS run(s); IOPS for fio.
+(\`find . | wc -l\`, equal on all ${NTOOLS} tools). Seconds, median (min–max) over $RUNS run(s); IOPS for fio.
 Ratios are ratios of medians (for IOPS: time per operation, so < 1 is strata faster).
 "CPU 0": daemon started under \`taskset -c 0\` and workload run under it.
 
@@ -881,14 +927,57 @@ $(row "daemon VmHWM after rm -rf" rss_rm rss -)
 
 strata first mount (builds the chain's index), unpinned: main $(cell strata.first.main) s, one-layer $(cell strata.first.one) s, ${NLAYERS}-layer $(cell strata.first.fifty) s.
 strata load times: main $(cell load.main) s, one $(cell load.one) s, fifty $(cell load.fifty) s.
+EOF
+if [[ $DIRS_DRIVER != none ]]; then
+  cat <<EOF
+
+### stratafs over directory layers (fuse-overlayfs' command line)
+
+\`$DIRS_DRIVER -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] DIR\` over the same extracted
+directories fuse-overlayfs and kernel overlayfs use (no store). Ratios: stratafs dirs / fuse-overlayfs
+(target < 1 on every row), stratafs dirs / kernel (target ≤ 1.5 on the read rows).
+
+| Row | stratafs dirs | fuse-overlayfs | kernel overlay | stratafs dirs / fuse-ovl | < 1 | stratafs dirs / kernel | ≤ 1.5 |
+|---|---:|---:|---:|---:|:---:|---:|:---:|
+$(SUBJ=sdirs row "mount" mount time -)
+$(SUBJ=sdirs row "find \\| wc -l, fresh mount" find time 1.5)
+$(SUBJ=sdirs row "find \\| wc -l, again (same mount)" find2 time 1.5)
+$(SUBJ=sdirs row "tar cf - . \\| cat (after find)" tar time 1.5)
+$(SUBJ=sdirs row "tar cf - . \\| cat, again" tar2 time 1.5)
+$(SUBJ=sdirs row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
+$(SUBJ=sdirs row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
+$(SUBJ=sdirs row "daemon VmHWM after find+tar" rss_tree rss -)
+$(SUBJ=sdirs row "daemon VmHWM after cat+fio" rss_io rss -)
+$(SUBJ=sdirs row "mount, writable (fresh upper)" wmount time -)
+$(SUBJ=sdirs row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
+$(SUBJ=sdirs row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -)
+$(SUBJ=sdirs row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
+$(SUBJ=sdirs row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
+$(SUBJ=sdirs row "daemon VmHWM after create" rss_create rss -)
+$(SUBJ=sdirs row "daemon VmHWM after copy-up" rss_copyup rss -)
+$(SUBJ=sdirs row "daemon VmHWM after rm -rf" rss_rm rss -)
+$(SUBJ=sdirs row "mount, ${NLAYERS}-layer image" mount_fifty time -)
+$(SUBJ=sdirs row "mount, 1-layer image" mount_one time -)
+EOF
+fi
+if [[ $DIRS_DRIVER != none ]]; then
+  LAYER_HDR="| Row | strata | stratafs dirs | fuse-overlayfs | kernel overlay | strata ${NLAYERS}/1 | stratafs dirs ${NLAYERS}/1 | fuse-ovl ${NLAYERS}/1 | kernel ${NLAYERS}/1 |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+else
+  LAYER_HDR="| Row | strata | fuse-overlayfs | kernel overlay | strata ${NLAYERS}/1 | fuse-ovl ${NLAYERS}/1 | kernel ${NLAYERS}/1 |
+|---|---:|---:|---:|---:|---:|---:|"
+fi
+cat <<EOF
 
 Layer count: ${NLAYERS}-layer vs 1-layer image, same final tree (${WALK_N} entries), each on a fresh mount.
 Cells: ${NLAYERS} layers / 1 layer, seconds; ratio ${NLAYERS}/1 (strata target ≈ 1.0, here ≤ 1.2).
 
-| Row | strata | fuse-overlayfs | kernel overlay | strata ${NLAYERS}/1 | fuse-ovl ${NLAYERS}/1 | kernel ${NLAYERS}/1 |
-|---|---:|---:|---:|---:|---:|---:|
+$LAYER_HDR
 $(layer_row "lstat every path from a list (lookups only)" list)
 $(layer_row "os.walk + lstat" walk)
+
+| Row | strata | fuse-overlayfs | kernel overlay | strata / fuse-ovl | < 1 | strata / kernel | ≤ 1.5 |
+|---|---:|---:|---:|---:|:---:|---:|:---:|
 $(row "mount, ${NLAYERS}-layer image" mount_fifty time -)
 $(row "mount, 1-layer image" mount_one time -)
 EOF
