@@ -108,12 +108,19 @@ struct DirCloser {
 
 }  // namespace
 
-Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector<std::string>& dirs) {
+Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector<std::string>& dirs,
+                                                               std::optional<dev_t> upper_dev) {
   if (dirs.empty()) return Status::InvalidArgument("lowerdir: no directory given");
   std::unique_ptr<DirectoryLayers> layers(new DirectoryLayers());
+  if (upper_dev) layers->devices_.push_back(*upper_dev);
   for (const auto& dir : dirs) {
     UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return Status::FromErrno("lowerdir " + dir, errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("lowerdir " + dir, errno);
+    if (std::find(layers->devices_.begin(), layers->devices_.end(), st.st_dev) == layers->devices_.end()) {
+      layers->devices_.push_back(st.st_dev);
+    }
     layers->layers_.push_back(std::move(fd));
     layers->layer_paths_.push_back(dir);
   }
@@ -138,6 +145,7 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
   struct Entry {
     std::string name;
     mode_t type;
+    struct stat st;
     Source top;
     std::vector<Source> sources;
     bool blocked = false;  // a lower layer's same name no longer merges (a whiteout or a non-directory came between)
@@ -198,7 +206,10 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
         continue;
       }
       if (hidden.count(std::string(name))) continue;
-      Entry entry{std::string(name), type, {src.layer, Join(src.path, name)}, {}};
+      Entry entry{std::string(name), type, {}, {src.layer, Join(src.path, name)}, {}};
+      // Stat now: a lookup or readdirplus needs it next anyway, and it tells hardlinks apart.
+      if (::fstatat(list_fd, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+      entry.type = entry.st.st_mode & S_IFMT;
       if (type == S_IFDIR) entry.sources.push_back(entry.top);
       at.emplace(entry.name, entries.size());
       entries.push_back(std::move(entry));
@@ -223,16 +234,24 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
     }
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
-  std::vector<uint32_t> children;
+  std::vector<std::pair<std::string, uint32_t>> children;
   children.reserve(entries.size());
   for (auto& e : entries) {
+    if (e.type == S_IFREG && e.st.st_nlink > 1) {
+      auto [it, fresh] = hardlinks_.try_emplace(std::pair<dev_t, ino_t>(e.st.st_dev, e.st.st_ino), static_cast<uint32_t>(nodes_.size()));
+      if (!fresh) {
+        children.emplace_back(std::move(e.name), it->second);
+        continue;
+      }
+    }
     struct Node n;
-    n.name = std::move(e.name);
+    n.name = e.name;
     n.parent = dir;
     n.type = e.type;
     n.top = std::move(e.top);
     n.sources = std::move(e.sources);
-    children.push_back(static_cast<uint32_t>(nodes_.size()));
+    SetAttr(n, e.st);
+    children.emplace_back(std::move(e.name), static_cast<uint32_t>(nodes_.size()));
     nodes_.push_back(std::move(n));
   }
   d.children = std::move(children);
@@ -268,6 +287,12 @@ int DirectoryLayers::LoadAttr(uint32_t id) const {
   PathAt at;
   if (int err = ResolveAt(layers_[n.top.layer].get(), n.top.path, &at)) return err;
   if (::fstatat(at.dir, at.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if ((st.st_mode & S_IFMT) != n.type) return ESTALE;  // the layer changed under the mount
+  SetAttr(n, st);
+  return 0;
+}
+
+void DirectoryLayers::SetAttr(struct Node& n, const struct stat& st) const {
   layerstore::RootfsNode& a = n.attr;
   a.mode = st.st_mode;
   a.uid = st.st_uid;
@@ -280,9 +305,22 @@ int DirectoryLayers::LoadAttr(uint32_t id) const {
   a.dev_major = major(st.st_rdev);
   a.dev_minor = minor(st.st_rdev);
   a.parent = n.parent;
-  if ((st.st_mode & S_IFMT) != n.type) return ESTALE;  // the layer changed under the mount
+  n.dev = st.st_dev;
+  n.ino = st.st_ino;
   n.have_attr = true;
-  return 0;
+}
+
+// Overlayfs' numbers where it can: a layer on the upper's filesystem shows its inodes' own
+// numbers (as overlayfs does when all layers share one filesystem); a layer on another
+// filesystem has that filesystem's index in the top byte (overlayfs' xino does the like), so
+// numbers from two filesystems never meet.
+uint64_t DirectoryLayers::Ino(uint32_t node) const {
+  std::lock_guard lock(mu_);
+  if (node >= nodes_.size() || LoadAttr(node) != 0) return uint64_t{node} + 1;
+  const struct Node& n = nodes_[node];
+  auto it = std::find(devices_.begin(), devices_.end(), n.dev);
+  const uint64_t index = static_cast<uint64_t>(it - devices_.begin());
+  return (index << 56) | (static_cast<uint64_t>(n.ino) & ((uint64_t{1} << 56) - 1));
 }
 
 mode_t DirectoryLayers::Type(uint32_t node) const {
@@ -385,9 +423,9 @@ std::optional<uint32_t> DirectoryLayers::Index::Lookup(uint32_t dir, std::string
   if (dir >= nodes.size() || nodes[dir].type != S_IFDIR || layers_->LoadChildren(dir) != 0) return std::nullopt;
   const auto& children = nodes[dir].children;
   auto it = std::lower_bound(children.begin(), children.end(), name,
-                             [&](uint32_t c, std::string_view n) { return nodes[c].name < n; });
-  if (it == children.end() || nodes[*it].name != name) return std::nullopt;
-  return *it;
+                             [](const auto& c, std::string_view n) { return c.first < n; });
+  if (it == children.end() || it->first != name) return std::nullopt;
+  return it->second;
 }
 
 Result<std::pair<std::string_view, uint32_t>> DirectoryLayers::Index::Child(uint32_t dir, uint32_t i) const {
@@ -396,8 +434,8 @@ Result<std::pair<std::string_view, uint32_t>> DirectoryLayers::Index::Child(uint
   if (dir >= nodes.size()) return Status::Corruption("node " + std::to_string(dir) + " out of range");
   if (int err = layers_->LoadChildren(dir)) return Status::FromErrno(nodes[dir].top.path, err);
   if (i >= nodes[dir].children.size()) return Status::Corruption("child out of range");
-  uint32_t c = nodes[dir].children[i];
-  return std::pair<std::string_view, uint32_t>(nodes[c].name, c);
+  const auto& [name, c] = nodes[dir].children[i];
+  return std::pair<std::string_view, uint32_t>(name, c);
 }
 
 Result<std::string_view> DirectoryLayers::Index::SymlinkTarget(uint32_t node) const {

@@ -13,9 +13,11 @@
 // Layers must not change while mounted (as with overlayfs). Thread-safe: one mutex.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,12 +29,15 @@ namespace layerfs {
 
 class DirectoryLayers final : public Lower {
  public:
-  // dirs: top first. Fails naming the directory that cannot be opened.
-  static layerstore::Result<std::unique_ptr<DirectoryLayers>> Open(const std::vector<std::string>& dirs);
+  // dirs: top first. Fails naming the directory that cannot be opened. upper_dev: the device of
+  // the writable layer above, if any, whose inode numbers then pass unchanged (see Ino).
+  static layerstore::Result<std::unique_ptr<DirectoryLayers>> Open(const std::vector<std::string>& dirs,
+                                                                   std::optional<dev_t> upper_dev = std::nullopt);
   ~DirectoryLayers() override;
 
   const layerstore::RootfsIndex& index() const override { return index_; }
   mode_t Type(uint32_t node) const override;
+  uint64_t Ino(uint32_t node) const override;
   uint32_t ChildCount(uint32_t dir) const override;
   std::string Path(uint32_t node) const override;
   int OpenContent(uint32_t node, layerstore::UniqueFd* fd) const override;
@@ -57,11 +62,13 @@ class DirectoryLayers final : public Lower {
     bool have_attr = false;
     layerstore::RootfsNode attr;
     bool have_children = false;
-    std::vector<uint32_t> children;  // by name
+    std::vector<std::pair<std::string, uint32_t>> children;  // by name; a hardlinked file's node under each name
     std::optional<std::string> symlink_target;
     bool have_xattrs = false;
     std::vector<std::pair<std::string, std::string>> xattrs;
     int content_fd = -1;
+    dev_t dev = 0;  // the top entry's, once have_attr
+    ino_t ino = 0;
   };
 
   // The tree as a RootfsIndex, answered from the lazily built nodes.
@@ -87,10 +94,14 @@ class DirectoryLayers final : public Lower {
   // REQUIRES: mu_ held.
   int LoadChildren(uint32_t dir) const;
   int LoadAttr(uint32_t node) const;
+  void SetAttr(struct Node& n, const struct stat& st) const;
   std::vector<Source> RedirectSources(const std::string& target, uint32_t below_layer) const;
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
   std::vector<std::string> layer_paths_;
+  std::vector<dev_t> devices_;  // the upper's first: an inode number's high byte is its index here
+  // Regular files with more than one name in a layer: one node, whichever name finds it first.
+  mutable std::map<std::pair<dev_t, ino_t>, uint32_t> hardlinks_;
   Index index_{this};
   size_t max_cached_fds_ = 0;
   mutable size_t cached_fds_ = 0;

@@ -28,6 +28,7 @@ int Filesystem::GetAttr(uint64_t ino, struct stat* st) const {
   auto n = index_.Node(node);
   if (!n.ok()) return EIO;
   StatOfNode(*n, ino, st);
+  st->st_ino = lower_->Ino(node);
   policy_.Present(st);
   return 0;
 }

@@ -28,6 +28,8 @@ class Lower {
   // The type bits of a node, without asking for its whole record (which a directory layer
   // would have to stat for).
   virtual mode_t Type(uint32_t node) const = 0;
+  // The inode number a node shows (st_ino): the same on every mount.
+  virtual uint64_t Ino(uint32_t node) const = 0;
   virtual uint32_t ChildCount(uint32_t dir) const = 0;
   // "/a/b" for a node's place in the merged tree; "/" for the root.
   virtual std::string Path(uint32_t node) const = 0;
@@ -59,6 +61,7 @@ class StoreLower final : public Lower {
 
   const layerstore::RootfsIndex& index() const override { return *index_; }
   mode_t Type(uint32_t node) const override;
+  uint64_t Ino(uint32_t node) const override { return uint64_t{node} + 1; }
   uint32_t ChildCount(uint32_t dir) const override;
   std::string Path(uint32_t node) const override;
   int OpenContent(uint32_t node, layerstore::UniqueFd* fd) const override;

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -115,7 +116,11 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   layerstore::ContainerRecord container;
   layerstore::Digest image_id;
   if (!opts.lower_dirs.empty()) {
-    auto layers = DirectoryLayers::Open(opts.lower_dirs);
+    // Inode numbers of layers on the upper's filesystem pass unchanged (DirectoryLayers::Ino).
+    std::optional<dev_t> upper_dev;
+    struct stat upper_st;
+    if (!opts.upper_dir.empty() && ::stat(opts.upper_dir.c_str(), &upper_st) == 0) upper_dev = upper_st.st_dev;
+    auto layers = DirectoryLayers::Open(opts.lower_dirs, upper_dev);
     if (!layers.ok()) return fail(layers.status().message());
     lower = std::move(*layers);
   } else {

@@ -69,6 +69,13 @@ std::optional<std::string> ReadXattr(const std::string& path, const char* name, 
 
 int Errno(int fallback = EIO) { return errno ? errno : fallback; }
 
+// Once a metacopy's data is in upper: its markers go (kernel overlayfs' metacopy has no object).
+int DropMetacopyMarkers(int fd) {
+  if (::fremovexattr(fd, kMetacopy) != 0) return -1;
+  if (::fremovexattr(fd, kObject) != 0 && errno != ENODATA) return -1;
+  return 0;
+}
+
 // The process umask, read without changing it (umask(2) can only set it, racing other threads
 // that create files); 0777 when unknown, which sends every new file the O_TMPFILE way.
 mode_t CurrentUmask() {
@@ -167,6 +174,7 @@ struct UnionFs::Inode {
   std::list<Inode*>::iterator lru;  // its place in fd_lru_ while fd is cached and not held
   bool metacopy = false;         // upper holds metadata only
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
+  uint32_t data_lower = kNoNode;  // a metacopy over directory layers: the lower file with the data
   std::atomic<bool> data_in_upper{false};
   uint64_t nlookup = 0;
   uint64_t pins = 0;  // children in the table whose parent this is
@@ -183,6 +191,7 @@ struct UnionFs::Found {
   uint32_t lower_dir = kNoNode;
   bool metacopy = false;
   std::optional<layerstore::Digest> object;
+  uint32_t data_lower = kNoNode;
 };
 
 // Holds mu_ for one operation. Fds taken from the cache during the operation stay open until it
@@ -409,12 +418,25 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
       }
       if (f->lower == kNoNode) f->lower = f->lower_dir;
     } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
-      auto object = ReadXattr(path, kObject, false);
-      auto digest = object ? layerstore::Digest::Parse(*object) : layerstore::Result<layerstore::Digest>(
-                                                                      layerstore::Status::Corruption("no object"));
-      if (!digest.ok()) return EIO;  // a metacopy without its content: damaged upper
       f->metacopy = true;
-      f->object = *digest;
+      if (auto object = ReadXattr(path, kObject, false)) {
+        auto digest = layerstore::Digest::Parse(*object);
+        if (!digest.ok()) return EIO;
+        f->object = *digest;
+      } else {
+        // Kernel overlayfs' metacopy (metacopy=on): the data is the lower file at the redirect's
+        // path, or at this one.
+        std::optional<uint32_t> data;
+        if (auto redirect = ReadXattr(path, kRedirect, false)) {
+          data = StartsWith(*redirect, "/") ? LowerLookupPath(*redirect)
+                 : dir->lower_dir != kNoNode ? index_->Lookup(dir->lower_dir, *redirect)
+                                             : std::nullopt;
+        } else if (f->lower_here != kNoNode) {
+          data = f->lower_here;
+        }
+        if (!data || lower_->Type(*data) != S_IFREG) return EIO;  // a metacopy without its content
+        f->data_lower = *data;
+      }
     }
     f->nodeid = f->lower != kNoNode ? uint64_t{f->lower} + 1 : kUpperBase + f->upper_stat.st_ino;
     return 0;
@@ -439,6 +461,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
       inode->upper_ino = f.upper_stat.st_ino;
       inode->metacopy = f.metacopy;
       if (f.metacopy) inode->object = f.object;
+      if (f.metacopy) inode->data_lower = f.data_lower;
       inode->data_in_upper = inode->type == S_IFREG && !f.metacopy;
     }
     if (f.upper && f.upper_stat.st_ino == inode->upper_ino) CacheFd(inode, std::move(f.upper));
@@ -454,6 +477,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->name = name;
     inode->metacopy = f.metacopy;
     inode->object = f.object;
+    inode->data_lower = f.data_lower;
     inode->data_in_upper = f.upper && f.type == S_IFREG && !f.metacopy;
     inode->in_upper = f.upper.valid();
     inode->upper_ino = f.upper_stat.st_ino;
@@ -482,6 +506,7 @@ int UnionFs::LowerStat(uint32_t node, uint64_t nodeid, struct stat* st) {
   auto n = index_->Node(node);
   if (!n.ok()) return EIO;
   StatOfNode(*n, nodeid, st);
+  st->st_ino = lower_->Ino(node);
   policy_.Present(st);
   return 0;
 }
@@ -491,7 +516,10 @@ int UnionFs::StatOf(Inode* inode, struct stat* st) {
   int fd;
   if (int err = UpperFd(inode, &fd)) return err;
   if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
-  st->st_ino = inode->nodeid;
+  // Over directory layers, st_ino is the lower file's number while the inode is known as a copy of
+  // it, else the upper file's (see DirectoryLayers::Ino); over a store image, the node id.
+  if (lower_->stable_ids()) st->st_ino = inode->nodeid;
+  else if (inode->lower != kNoNode) st->st_ino = lower_->Ino(inode->lower);
   if (inode->metacopy) st->st_blocks = (st->st_size + 511) / 512;
   // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
   // use it to skip subdirectories.
@@ -721,7 +749,9 @@ int UnionFs::FillData(Inode* inode) {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return errno;
   UniqueFd src;
-  if (int err = lower_->OpenObject(*inode->object, &src)) return err;
+  if (int err = inode->object ? lower_->OpenObject(*inode->object, &src) : lower_->OpenContent(inode->data_lower, &src)) {
+    return err;
+  }
   struct stat os;
   if (::fstat(src.get(), &os) != 0) return errno;
   if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
@@ -729,7 +759,7 @@ int UnionFs::FillData(Inode* inode) {
   // The markers go last, once the data is on disk: until then the content is still read from the
   // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
   if (::fdatasync(fd.get()) != 0) return errno;
-  if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+  if (DropMetacopyMarkers(fd.get()) != 0) return errno;
   inode->metacopy = false;
   inode->data_in_upper = true;
   return 0;
@@ -927,7 +957,7 @@ int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags,
   Inode* inode = Intern(made, dir, name);
   out->nodeid = inode->nodeid;
   out->attr = made.upper_stat;
-  out->attr.st_ino = inode->nodeid;
+  if (lower_->stable_ids()) out->attr.st_ino = inode->nodeid;
   policy_.Present(&out->attr);
   auto handle = std::make_unique<FileHandle>();
   handle->inode_ = inode;
@@ -1183,7 +1213,7 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
       UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
       if (!fd) return errno;
       if (inode->metacopy) {
-        if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+        if (DropMetacopyMarkers(fd.get()) != 0) return errno;
         inode->metacopy = false;
         inode->data_in_upper = true;
       }
@@ -1241,7 +1271,7 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
         if (int err = UpperFd(inode, &upper)) return err;
         UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
         if (!fd) return errno;
-        if (::fremovexattr(fd.get(), kMetacopy) != 0 || ::fremovexattr(fd.get(), kObject) != 0) return errno;
+        if (DropMetacopyMarkers(fd.get()) != 0) return errno;
         inode->metacopy = false;
         inode->data_in_upper = true;
       }
@@ -1256,8 +1286,9 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
     if (int err = UpperFd(inode, &upper)) return err;
     handle->fd_.Reset(::open(ProcPath(upper).c_str(), open_flags));
   } else {
-    int err = inode->object ? lower_->OpenObject(*inode->object, &handle->fd_)
-                            : lower_->OpenContent(inode->lower, &handle->fd_);
+    int err = inode->object                  ? lower_->OpenObject(*inode->object, &handle->fd_)
+              : inode->data_lower != kNoNode ? lower_->OpenContent(inode->data_lower, &handle->fd_)
+                                             : lower_->OpenContent(inode->lower, &handle->fd_);
     if (err) return err;
     handle->lower_content_ = true;
   }
