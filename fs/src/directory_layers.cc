@@ -148,7 +148,8 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
     struct stat st;
     Source top;
     std::vector<Source> sources;
-    bool blocked = false;  // a lower layer's same name no longer merges (a whiteout or a non-directory came between)
+    // A lower layer's same name no longer merges: a whiteout or a non-directory came between.
+    bool blocked = false;
   };
   std::vector<Entry> entries;
   std::unordered_map<std::string, size_t> at;  // entries by name
@@ -210,7 +211,7 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
       // Stat now: a lookup or readdirplus needs it next anyway, and it tells hardlinks apart.
       if (::fstatat(list_fd, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
       entry.type = entry.st.st_mode & S_IFMT;
-      if (type == S_IFDIR) entry.sources.push_back(entry.top);
+      if (entry.type == S_IFDIR) entry.sources.push_back(entry.top);
       at.emplace(entry.name, entries.size());
       entries.push_back(std::move(entry));
     }
@@ -238,7 +239,8 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
   children.reserve(entries.size());
   for (auto& e : entries) {
     if (e.type == S_IFREG && e.st.st_nlink > 1) {
-      auto [it, fresh] = hardlinks_.try_emplace(std::pair<dev_t, ino_t>(e.st.st_dev, e.st.st_ino), static_cast<uint32_t>(nodes_.size()));
+      const std::pair<dev_t, ino_t> file(e.st.st_dev, e.st.st_ino);
+      auto [it, fresh] = hardlinks_.try_emplace(file, static_cast<uint32_t>(nodes_.size()));
       if (!fresh) {
         children.emplace_back(std::move(e.name), it->second);
         continue;
