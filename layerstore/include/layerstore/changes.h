@@ -40,7 +40,9 @@ struct Change {
 // leave such a path out while it is still what was made: a directory with no change below it but
 // other such paths, or an empty regular file. An image directory that the layer holds only
 // because one of them was made in it (a copy-up that kept the image's mode and owner) goes with
-// them. Anything else there, or a made path the user filled, shows as any change does.
+// them. Anything else there, or a made path the user filled, shows as any change does. A list
+// kept beside the layer rather than a mark (an xattr) on each entry: a mark would be seen by the
+// user, carried into commit's tar, and copied along by copy-up and rename.
 using InitPaths = std::set<std::string>;
 
 // `docker diff`: every path the upper directory makes differ from `image`, sorted by path (bytes).
