@@ -7,6 +7,7 @@
 #include "layerstore/changes.h"
 #include "mounts.h"
 #include "output.h"
+#include "run_state.h"
 #include "registry/pipe.h"
 
 namespace cli {
@@ -109,6 +110,8 @@ void RunCommit(const CommitOptions& opts, Context& ctx) {
   if (!parent.ok()) return ctx.Fail(parent.status());
   auto index = s.OpenRootfs(image->record.layers, false);
   if (!index.ok()) return ctx.Fail(index.status());
+  auto init = ReadInitPaths(s.ContainerDir(c->id));
+  if (!init.ok()) return ctx.Fail(init.status());
 
   // Which paths changed comes from the upper directory, what they hold from the merged view.
   auto view = ContainerView::Open(s, ctx.store_options.root, *c);
@@ -119,7 +122,7 @@ void RunCommit(const CommitOptions& opts, Context& ctx) {
   registry::BlobPipe pipe("the layer of container " + c->name);
   std::thread writer([&] {
     PipeSink sink(pipe);
-    pipe.Close(layerstore::WriteContainerLayer(**index, upper, (*view)->dir(), sink));
+    pipe.Close(layerstore::WriteContainerLayer(**index, upper, *init, (*view)->dir(), sink));
   });
   auto layer = s.ImportLayer(pipe, {}, nullptr);
   if (!layer.ok()) pipe.Cancel();

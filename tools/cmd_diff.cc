@@ -2,6 +2,7 @@
 
 #include "commands.h"
 #include "layerstore/changes.h"
+#include "run_state.h"
 
 namespace cli {
 namespace {
@@ -19,7 +20,10 @@ void RunDiff(const DiffOptions& opts, Context& ctx) {
   if (!image.ok()) return ctx.Fail(image.status().WithContext("image of container " + c->name));
   auto index = (*store)->OpenRootfs(image->record.layers, false);
   if (!index.ok()) return ctx.Fail(index.status());
-  auto changes = layerstore::ContainerChanges(**index, (*store)->ContainerDir(c->id) + "/upper");
+  const std::string dir = (*store)->ContainerDir(c->id);
+  auto init = ReadInitPaths(dir);
+  if (!init.ok()) return ctx.Fail(init.status());
+  auto changes = layerstore::ContainerChanges(**index, dir + "/upper", *init);
   if (!changes.ok()) return ctx.Fail(changes.status());
   for (const auto& change : *changes) std::cout << static_cast<char>(change.kind) << " " << change.path << "\n";
 }

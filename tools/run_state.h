@@ -2,11 +2,14 @@
 // directory, written (atomically) by the strata process that supervises the container, read by
 // ps, exec, stop and rm. A state that says running is only believed while its init process
 // (pid and start time) is still alive, so a supervisor killed with SIGKILL leaves nothing stale.
+// Also `init.json`: the mount points strata made in the container's layer (its "init layer").
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "layerstore/changes.h"
 #include "layerstore/status.h"
 
 namespace cli {
@@ -30,5 +33,14 @@ struct RunState {
 // The state in `container_dir`; a container that never ran has the default state.
 layerstore::Result<RunState> ReadRunState(const std::string& container_dir);
 layerstore::Status WriteRunState(const std::string& container_dir, const RunState& state);
+
+// The mount points strata made in the layer of the container in `container_dir` because its
+// image lacked them (runtime::MakeMountPoints), which diff and commit leave out; empty for a
+// container that never started. A record is kept for the container's life: a later start finds
+// them made and adds nothing.
+layerstore::Result<layerstore::InitPaths> ReadInitPaths(const std::string& container_dir);
+// Adds `paths` to the record. Not synced: after a crash that loses it, diff and commit show the
+// mount points, as they would any empty directory the container made.
+layerstore::Status AddInitPaths(const std::string& container_dir, const std::vector<std::string>& paths);
 
 }  // namespace cli

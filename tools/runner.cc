@@ -203,6 +203,10 @@ Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerst
     }
     spec.mounts.push_back(b);
   }
+  // Made here rather than by the container's init, which cannot say which it made: those are
+  // recorded for diff and commit to leave out, as Docker's init layer keeps them out.
+  LS_ASSIGN_OR_RETURN(std::vector<std::string> made, runtime::MakeMountPoints(spec));
+  LS_RETURN_IF_ERROR(AddInitPaths(dir, made));
   return spec;
 }
 

@@ -61,7 +61,8 @@ class RunMount {
 };
 
 // The spec to run container `c` over `rootfs`: its config applied to its image's, with
-// /etc/hosts, /etc/hostname and /etc/resolv.conf written to the container's directory.
+// /etc/hosts, /etc/hostname and /etc/resolv.conf written to the container's directory, and the
+// mount points the image lacks made in `rootfs` and recorded (AddInitPaths).
 layerstore::Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerstore::ContainerRecord& c,
                                                       const ContainerConfig& config, const std::string& rootfs);
 

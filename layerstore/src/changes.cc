@@ -6,7 +6,9 @@
 // (if any), the lower directory merged under it (the image's directory at the same path; none
 // when opaque; the redirect's origin when renamed) and the image's directory at the same path.
 // What the view shows there is upper's entries plus the lower's entries that upper does not
-// whiteout or shadow; comparing those names with the image's gives A, C and D.
+// whiteout or shadow; comparing those names with the image's gives A, C and D. Whether a
+// directory that the init paths made or copied up stays out is known only once its children
+// have been walked: its item is taken back when none of them produced one.
 #include "layerstore/changes.h"
 
 #include <archive.h>
@@ -89,7 +91,8 @@ struct Item {
 
 class ChangeWalker {
  public:
-  ChangeWalker(const RootfsIndex& image, std::string upper) : image_(image), upper_(std::move(upper)) {}
+  ChangeWalker(const RootfsIndex& image, std::string upper, const InitPaths& init)
+      : image_(image), upper_(std::move(upper)), init_(init) {}
 
   Status Walk(std::vector<Item>* out) {
     struct stat st;
@@ -115,6 +118,8 @@ class ChangeWalker {
     bool upper = false;
     uint32_t mode = 0;  // S_IFMT bits count
     uint32_t lower_node = 0;
+    uint32_t uid = 0, gid = 0;  // upper entries only
+    uint64_t size = 0;
   };
 
   bool IsDirNode(uint32_t node) const {
@@ -153,7 +158,8 @@ class ChangeWalker {
         if (IsWhiteout(st)) {
           hidden.insert(name);
         } else {
-          visible[name] = Visible{true, static_cast<uint32_t>(st.st_mode), 0};
+          visible[name] = Visible{true, static_cast<uint32_t>(st.st_mode), 0, st.st_uid, st.st_gid,
+                                  static_cast<uint64_t>(st.st_size)};
         }
       }
     }
@@ -182,8 +188,14 @@ class ChangeWalker {
       const std::string path = Join(d.path, name);
       std::optional<uint32_t> image_child = d.image ? image_.Lookup(*d.image, name) : std::nullopt;
       Item item{image_child ? Change::kModified : Change::kAdded, path};
+      // Made by the runtime where the image has nothing (a renamed tree is the user's doing).
+      const bool made = v.upper && !d.fresh && !image_child && init_.count("/" + path) > 0;
       if (!S_ISDIR(v.mode)) {
-        out->push_back(std::move(item));
+        if (made && S_ISREG(v.mode) && v.size == 0) {
+          ++init_left_out_;
+        } else {
+          out->push_back(std::move(item));
+        }
         continue;
       }
       Dir c;
@@ -191,6 +203,7 @@ class ChangeWalker {
       c.image = image_child && IsDirNode(*image_child) ? image_child : std::nullopt;
       c.fresh = d.fresh;
       c.masked = d.masked;
+      bool plain = false;  // an upper directory, neither opaque nor renamed
       if (v.upper) {
         c.has_upper = true;
         const std::string full = upper_dir + "/" + name;
@@ -209,18 +222,35 @@ class ChangeWalker {
         // content; within a renamed tree the marker at its top already does.
         item.opaque = !d.fresh && c.image && (is_opaque || (redirect && !redirect->empty()));
         c.masked = c.masked || item.opaque;
+        plain = !is_opaque && !(redirect && !redirect->empty());
       } else {
         c.lower = v.lower_node;  // a lower directory shown at a new path by a rename
         c.fresh = true;
       }
+      const size_t at = out->size();
+      const size_t left_out = init_left_out_;
       out->push_back(std::move(item));
       LS_RETURN_IF_ERROR(WalkDir(c, out));
+      if (!plain || out->size() != at + 1) continue;
+      bool leave_out = made;
+      if (!leave_out && c.image && !d.fresh && init_left_out_ > left_out) {
+        // Copied up only to hold what was made in it, unless its own metadata changed too (its
+        // mtime changed with the mkdir, so that one cannot tell).
+        LS_ASSIGN_OR_RETURN(RootfsNode node, image_.Node(*c.image));
+        leave_out = node.mode == v.mode && node.uid == v.uid && node.gid == v.gid;
+      }
+      if (leave_out) {
+        out->pop_back();
+        ++init_left_out_;
+      }
     }
     return {};
   }
 
   const RootfsIndex& image_;
   const std::string upper_;
+  const InitPaths& init_;
+  size_t init_left_out_ = 0;  // made paths (and their copied-up parents) left out so far
 };
 
 // ---- tar writing (libarchive, pax restricted: ustar headers, pax records only when needed) ----
@@ -395,9 +425,10 @@ Status AddTree(TarWriter& w, const std::string& root, const std::string& rel) {
 
 }  // namespace
 
-Result<std::vector<Change>> ContainerChanges(const RootfsIndex& image, const std::string& upper_dir) {
+Result<std::vector<Change>> ContainerChanges(const RootfsIndex& image, const std::string& upper_dir,
+                                             const InitPaths& init) {
   std::vector<Item> items;
-  LS_RETURN_IF_ERROR(ChangeWalker(image, upper_dir).Walk(&items));
+  LS_RETURN_IF_ERROR(ChangeWalker(image, upper_dir, init).Walk(&items));
   std::vector<Change> out;
   out.reserve(items.size());
   for (Item& item : items) out.push_back({item.kind, "/" + item.path});
@@ -405,10 +436,10 @@ Result<std::vector<Change>> ContainerChanges(const RootfsIndex& image, const std
   return out;
 }
 
-Status WriteContainerLayer(const RootfsIndex& image, const std::string& upper_dir, const std::string& view_dir,
-                           ByteSink& sink) {
+Status WriteContainerLayer(const RootfsIndex& image, const std::string& upper_dir, const InitPaths& init,
+                           const std::string& view_dir, ByteSink& sink) {
   std::vector<Item> items;
-  LS_RETURN_IF_ERROR(ChangeWalker(image, upper_dir).Walk(&items));
+  LS_RETURN_IF_ERROR(ChangeWalker(image, upper_dir, init).Walk(&items));
   TarWriter w(sink);
   LS_RETURN_IF_ERROR(w.Open());
   for (const Item& item : items) {

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -66,10 +67,20 @@ struct FailureReport {
 
 std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+// Where `fd` points, as this process's mount namespace names it; "" when unknown.
+std::string FdTarget(int fd) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(FdPath(fd).c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 // mkdir -p of `path` inside the rootfs `root_fd`, every step confined to it; returns an O_PATH fd.
-UniqueFd MakeDirIn(int root_fd, const std::string& path, int report_fd) {
+// With `created`, each directory it makes is added to it, as its path on this side of the
+// rootfs (resolved: a symlink of the image on the way is followed, as the mkdir followed it).
+Result<UniqueFd> CreateDirIn(int root_fd, const std::string& path, std::vector<std::string>* created) {
   std::string prefix;
   UniqueFd dir(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  if (!dir) return Status::FromErrno("duplicating the rootfs fd", errno);
   size_t pos = 0;
   while (pos < path.size()) {
     size_t next = path.find('/', pos);
@@ -80,28 +91,46 @@ UniqueFd MakeDirIn(int root_fd, const std::string& path, int report_fd) {
     prefix += "/" + component;
     auto fd = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
     if (!fd.ok() && fd.status().IsNotFound()) {
-      if (::mkdirat(dir.get(), component.c_str(), 0755) != 0 && errno != EEXIST)
-        Die(report_fd, kSetupFailed, errno, "creating %s in the container", prefix.c_str());
+      if (::mkdirat(dir.get(), component.c_str(), 0755) == 0) {
+        if (created) created->push_back(FdTarget(dir.get()) + "/" + component);
+      } else if (errno != EEXIST) {
+        return Status::FromErrno("creating " + prefix + " in the container", errno);
+      }
       fd = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
     }
-    if (!fd.ok()) Die(report_fd, kSetupFailed, fd.status().posix_errno(), "%s in the container", prefix.c_str());
+    if (!fd.ok()) return fd.status().WithContext(prefix + " in the container");
     dir.Reset(*fd);
   }
   return dir;
 }
 
-// The mount point for a bind of a file: the file, created empty when missing.
-UniqueFd MakeFileIn(int root_fd, const std::string& path, int report_fd) {
+// The mount point for a bind of a file: the file, created empty when missing (and recorded in
+// `created` as CreateDirIn does).
+Result<UniqueFd> CreateFileIn(int root_fd, const std::string& path, std::vector<std::string>* created) {
   auto fd = OpenInRoot(root_fd, path, O_PATH);
   if (fd.ok()) return UniqueFd(*fd);
   size_t slash = path.rfind('/');
-  UniqueFd parent = MakeDirIn(root_fd, path.substr(0, slash), report_fd);
+  LS_ASSIGN_OR_RETURN(UniqueFd parent, CreateDirIn(root_fd, path.substr(0, slash), created));
   std::string name = path.substr(slash + 1);
-  UniqueFd created(::openat(parent.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!created) Die(report_fd, kSetupFailed, errno, "creating %s in the container", path.c_str());
+  UniqueFd made(::openat(parent.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!made) return Status::FromErrno("creating " + path + " in the container", errno);
+  if (created) created->push_back(FdTarget(parent.get()) + "/" + name);
   fd = OpenInRoot(root_fd, path, O_PATH);
-  if (!fd.ok()) Die(report_fd, kSetupFailed, fd.status().posix_errno(), "%s in the container", path.c_str());
+  if (!fd.ok()) return fd.status().WithContext(path + " in the container");
   return UniqueFd(*fd);
+}
+
+// CreateDirIn and CreateFileIn for the container's init, which reports a failure and ends.
+UniqueFd MakeDirIn(int root_fd, const std::string& path, int report_fd) {
+  auto fd = CreateDirIn(root_fd, path, nullptr);
+  if (!fd.ok()) Die(report_fd, kSetupFailed, 0, "%s", fd.status().message().c_str());
+  return std::move(*fd);
+}
+
+UniqueFd MakeFileIn(int root_fd, const std::string& path, int report_fd) {
+  auto fd = CreateFileIn(root_fd, path, nullptr);
+  if (!fd.ok()) Die(report_fd, kSetupFailed, 0, "%s", fd.status().message().c_str());
+  return std::move(*fd);
 }
 
 void MountAt(int target_fd, const char* what, const char* source, const char* type, unsigned long flags,
@@ -434,6 +463,29 @@ const std::vector<std::string>& DefaultCapabilities() {
       "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",     "CAP_SETPCAP",
       "CAP_NET_BIND_SERVICE",           "CAP_SYS_CHROOT",       "CAP_KILL",        "CAP_AUDIT_WRITE"};
   return kCaps;
+}
+
+Result<std::vector<std::string>> MakeMountPoints(const ContainerSpec& spec) {
+  UniqueFd root(::open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return Status::FromErrno("opening the rootfs " + spec.rootfs, errno);
+  std::vector<std::string> made;
+  for (const char* dir : {"/proc", "/dev", "/sys"}) LS_RETURN_IF_ERROR(CreateDirIn(root.get(), dir, &made).status());
+  for (const BindMount& m : spec.mounts) {
+    struct stat st;
+    if (::stat(m.source.c_str(), &st) != 0) return Status::FromErrno("bind source " + m.source, errno);
+    auto target = S_ISDIR(st.st_mode) ? CreateDirIn(root.get(), m.destination, &made)
+                                      : CreateFileIn(root.get(), m.destination, &made);
+    LS_RETURN_IF_ERROR(target.status());
+  }
+  // CreateDirIn named them as seen from here: below the rootfs's own path.
+  const std::string prefix = FdTarget(root.get());
+  std::vector<std::string> paths;
+  for (const std::string& path : made) {
+    if (prefix.empty() || path.compare(0, prefix.size(), prefix) != 0 || path[prefix.size()] != '/')
+      return Status::IOError("created " + path + ", which is not below the rootfs " + prefix);
+    paths.push_back(path.substr(prefix.size()));
+  }
+  return paths;
 }
 
 Result<Child> StartContainer(const ContainerSpec& spec, StartFailure* failure) {

@@ -3,7 +3,8 @@
 # Debian's own dynamically linked binaries: exit codes (0, 42, 126, 127, 125, signals), image
 # config (env, working dir, user, entrypoint/cmd), isolation (PID 1, hostname, /proc, /dev,
 # ro /sys, --network none), bind mounts (ro enforced), stdin as a pipe and a pty, signals
-# forwarded, the writable layer (diff, kept across start), --rm leaving nothing behind, no
+# forwarded, the writable layer (diff, kept across start; the mount points strata made kept out
+# of diff and commit), --rm leaving nothing behind, no
 # leftover processes or mounts, and the OCI bundle run by runc.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -207,6 +208,49 @@ for _ in $(seq 100); do [ "$("$STRATA_BIN" ps -q)" = "" ] && break; sleep 0.05; 
 expect_rc 0 ps -a --format '{{.Names}} {{.Status}}'
 assert_match "$OUT" '^keep Exited \(0\)' "detached start ran to its end"
 expect_rc 0 rm keep
+
+step "the init layer: mount points strata made are not changes"
+# strata-demo has /etc/hostname, and no /proc, /dev, /sys, /etc/hosts or /etc/resolv.conf.
+expect_rc 0 run --name init strata-demo true
+expect_rc 0 diff init
+assert_eq "" "$OUT" "diff of a container that ran true (as docker diff: empty)"
+expect_rc 0 start -a init
+expect_rc 0 diff init
+assert_eq "" "$OUT" "diff after a second start"
+CID=$(strata_ok run -d --name init2 -v "$WORK/vol:/mnt/vol" strata-demo sleep 1234.5)
+expect_rc 0 exec init2 sh -c 'echo changed > /etc/hostname; echo 10.0.0.9 extra >> /etc/hosts; touch /newfile'
+assert_eq "changed" "$(cat "$STRATA_ROOT/containers/$CID/hostname")" \
+  "a write to /etc/hostname goes to the container's own file, as in Docker"
+expect_rc 0 diff init2
+assert_eq "A /newfile" "$OUT" "diff shows the container's change, not the mount points nor writes to bind-mounted files"
+expect_rc 0 stop -t 0 init2
+expect_rc 0 commit init2 test/init:1
+LAYERS=$(strata_ok inspect test/init:1 | json_eval 'len(j[0]["RootFS"]["Layers"])')
+mkdir -p "$WORK/initlayer"
+track_mount "$WORK/initlayer"
+expect_rc 0 mount --layer "$LAYERS" test/init:1 "$WORK/initlayer"
+assert_eq "newfile" "$(ls -A "$WORK/initlayer" | tr '\n' ' ' | sed 's/ $//')" "the committed layer holds the change alone"
+expect_rc 0 umount "$WORK/initlayer"
+expect_rc 0 run --rm test/init:1 sh -c 'ls /newfile; cat /etc/hostname'
+assert_match "$OUT" '^/newfile
+[0-9a-f]{12}$' "the committed image runs, with a hostname of its own"
+# As docker export does, export shows the container's whole filesystem, mount points included.
+"$STRATA_BIN" export init2 | tar -t > "$WORK/init2.list"
+grep -qx 'etc/hosts' "$WORK/init2.list" || fail "export lacks the etc/hosts mount point"
+# A made mount point that the user changed (here through a mount of the container) shows.
+mkdir -p "$WORK/initmnt"
+track_mount "$WORK/initmnt"
+expect_rc 0 mount --container init "$WORK/initmnt"
+touch "$WORK/initmnt/proc/mine"
+echo nameserver 10.0.0.1 > "$WORK/initmnt/etc/resolv.conf"
+expect_rc 0 umount "$WORK/initmnt"
+expect_rc 0 diff init
+assert_eq "C /etc
+A /etc/resolv.conf
+A /proc
+A /proc/mine" "$OUT" "made mount points the user changed"
+expect_rc 0 rm init init2
+expect_rc 0 rmi test/init:1
 
 step "a supervisor killed with SIGKILL"
 expect_rc 0 create --name killed strata-demo sh -c 'test -f /app/once && exit 0; touch /app/once; sleep 1234.5'

@@ -762,7 +762,7 @@ class ChangesTest : public ContainerTest {
 
 TEST_F(ChangesTest, DiffListsWhatDockerDiffWould) {
   MakeChanges();
-  auto changes = ContainerChanges(*index_, upper_.string());
+  auto changes = ContainerChanges(*index_, upper_.string(), {});
   ASSERT_TRUE(changes.ok()) << changes.status().ToString();
   std::vector<std::string> got;
   for (const Change& c : *changes) got.push_back(std::string(1, static_cast<char>(c.kind)) + " " + c.path);
@@ -793,10 +793,10 @@ TEST_F(ChangesTest, DiffListsWhatDockerDiffWould) {
 
   // An empty layer changes nothing; a missing one is NotFound.
   fs::create_directories(tmp_ / "empty");
-  auto none = ContainerChanges(*index_, (tmp_ / "empty").string());
+  auto none = ContainerChanges(*index_, (tmp_ / "empty").string(), {});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
-  EXPECT_EQ(ContainerChanges(*index_, (tmp_ / "nosuch").string()).status().code(), Code::kNotFound);
+  EXPECT_EQ(ContainerChanges(*index_, (tmp_ / "nosuch").string(), {}).status().code(), Code::kNotFound);
 }
 
 TEST_F(ChangesTest, RelativeRedirectAndRenamedTreeOverAnImageDirectory) {
@@ -809,7 +809,7 @@ TEST_F(ChangesTest, RelativeRedirectAndRenamedTreeOverAnImageDirectory) {
   Whiteout(upper_ / "usr/bin");
   fs::create_directories(upper_ / "opaque/y");
   SetXattr(upper_ / "opaque/y", "trusted.overlay.redirect", "/usr/bin");
-  auto changes = ContainerChanges(*index_, upper_.string());
+  auto changes = ContainerChanges(*index_, upper_.string(), {});
   ASSERT_TRUE(changes.ok()) << changes.status().ToString();
   std::vector<std::string> got;
   for (const Change& c : *changes) got.push_back(std::string(1, static_cast<char>(c.kind)) + " " + c.path);
@@ -832,10 +832,52 @@ TEST_F(ChangesTest, RelativeRedirectAndRenamedTreeOverAnImageDirectory) {
   EXPECT_EQ(got, want) << Join(got);
 }
 
+TEST_F(ChangesTest, InitPathsAreLeftOutWhileAsMade) {
+  // What a start made where the image had nothing, then what the user did there.
+  upper_ = tmp_ / "upper";
+  const fs::path& u = upper_;
+  fs::create_directories(u / "proc");      // an empty mount point
+  fs::create_directories(u / "data/vol");  // a volume target two levels down
+  WriteFile(u / "etc/hostname", "");       // a file's mount point: /etc copied up for it
+  WriteFile(u / "usr/made", "");           // ... but the user chmod'ed /usr too
+  WriteFile(u / "opaque/made", "filled");  // a made file the user wrote to
+  WriteFile(u / "keep/mnt/mine", "x");     // a made directory the user filled
+  WriteFile(u / "keep/file", "");          // listed, but the image has it: the user's truncation
+  WriteFile(u / "newfile", "");            // not made by the runtime
+  for (const char* dir : {"etc", "usr", "opaque", "keep"}) {
+    struct stat st;
+    ASSERT_EQ(::stat((image_dir_ / dir).c_str(), &st), 0);
+    ASSERT_EQ(::chmod((u / dir).c_str(), dir == std::string("usr") ? 0700 : st.st_mode & 07777), 0);
+  }
+  InitPaths init = {"/proc", "/data", "/data/vol", "/etc/hostname", "/usr/made", "/opaque/made",
+                    "/keep/mnt", "/keep/file"};
+  auto changes = ContainerChanges(*index_, upper_.string(), init);
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  std::vector<std::string> got;
+  for (const Change& c : *changes) got.push_back(std::string(1, static_cast<char>(c.kind)) + " " + c.path);
+  std::vector<std::string> want = {
+      "C /keep", "C /keep/file", "A /keep/mnt", "A /keep/mnt/mine", "A /newfile", "C /opaque", "A /opaque/made",
+      "C /usr",
+  };
+  EXPECT_EQ(got, want) << Join(got);
+
+  // Without the record, what was left out shows too.
+  auto all = ContainerChanges(*index_, upper_.string(), {});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::vector<std::string> all_got;
+  for (const Change& c : *all) all_got.push_back(std::string(1, static_cast<char>(c.kind)) + " " + c.path);
+  std::vector<std::string> all_want = {"A /data", "A /data/vol", "C /etc", "A /etc/hostname", "A /proc", "A /usr/made"};
+  all_want.insert(all_want.end(), want.begin(), want.end());
+  std::sort(all_want.begin(), all_want.end(), [](const std::string& a, const std::string& b) {
+    return a.substr(2) < b.substr(2);
+  });
+  EXPECT_EQ(all_got, all_want) << Join(all_got);
+}
+
 TEST_F(ChangesTest, CommitLayerOverTheImageGivesTheView) {
   MakeChanges();
   StringSink tar;
-  Status s = WriteContainerLayer(*index_, upper_.string(), view_.string(), tar);
+  Status s = WriteContainerLayer(*index_, upper_.string(), {}, view_.string(), tar);
   ASSERT_TRUE(s.ok()) << s.ToString();
   Digest diff_id = ImportTar(tar.out);
   ASSERT_FALSE(diff_id.empty());

@@ -64,6 +64,15 @@ struct StartFailure {
   layerstore::Status status;
 };
 
+// Creates in spec.rootfs the mount points StartContainer needs and the image lacks: /proc, /dev,
+// /sys and each mount's destination (a directory, or an empty file for a bind of a file), as
+// mkdir -p, every step confined to the rootfs. Returns the paths it created ("/proc",
+// "/etc/hosts"), parents first; none when the image has them all. Docker makes these in a hidden
+// init layer below the container's; strata makes them in the container's own layer before the
+// start (StartContainer would make them too, but could not say which) so that the caller can
+// record them for diff and commit to leave out.
+layerstore::Result<std::vector<std::string>> MakeMountPoints(const ContainerSpec& spec);
+
 // Starts spec.process as PID 1 of its new namespaces; returns once it has exec'd.
 layerstore::Result<Child> StartContainer(const ContainerSpec& spec, StartFailure* failure);
 
