@@ -1,5 +1,6 @@
 #include "runner.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -206,6 +207,13 @@ Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerst
   // Made here rather than by the container's init, which cannot say which it made: those are
   // recorded for diff and commit to leave out, as Docker's init layer keeps them out.
   LS_ASSIGN_OR_RETURN(std::vector<std::string> made, runtime::MakeMountPoints(spec));
+  // A -v target is the container's own, as runc makes it in the container layer under Docker:
+  // docker diff shows it, and so does strata diff. Only strata's own mount points are hidden.
+  std::erase_if(made, [&](const std::string& path) {
+    return std::any_of(config.binds.begin(), config.binds.end(), [&](const runtime::BindMount& b) {
+      return b.destination == path || b.destination.rfind(path + "/", 0) == 0;
+    });
+  });
   LS_RETURN_IF_ERROR(AddInitPaths(dir, made));
   return spec;
 }
