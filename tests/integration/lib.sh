@@ -49,6 +49,18 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-it-$TEST_NAME.XXXXXX")
 _BG_PIDS=()
 _AT_EXIT=()
 
+# write_fsynced FILE: "synced data\n" 1,000 times (12,000 bytes), fsynced before it returns: what
+# a crash test expects to find again.
+write_fsynced() {
+  "$PYTHON" - "$1" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"synced data\n" * 1000)
+os.fsync(fd)
+os.close(fd)
+PY
+}
+
 # at_exit CMD: runs CMD (eval'd) at exit, before the work directory goes; last registered first.
 # Use this instead of replacing the EXIT trap (e.g. to unmount what a test mounted).
 at_exit() { _AT_EXIT=("$1" "${_AT_EXIT[@]}"); }

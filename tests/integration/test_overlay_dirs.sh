@@ -621,13 +621,7 @@ if [ "$KIND" = fuse ]; then
     echo "$pid" >> "$WORK/.daemons"
     for _ in $(seq 1 100); do mountpoint -q "$WORK/c5/mnt" && break; sleep 0.05; done
     mountpoint -q "$WORK/c5/mnt" || { kill -9 "$pid"; fail "$DRIVER -f did not mount"; }
-    "$PYTHON" - "$WORK/c5/mnt/durable" <<'PY'
-import os, sys
-fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
-os.write(fd, b"synced data\n" * 1000)
-os.fsync(fd)
-os.close(fd)
-PY
+    write_fsynced "$WORK/c5/mnt/durable"
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     umount "$WORK/c5/mnt" 2>/dev/null || umount -l "$WORK/c5/mnt"

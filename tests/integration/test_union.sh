@@ -242,13 +242,7 @@ C1_PID=$!
 track_pid "$C1_PID"
 for _ in $(seq 1 100); do grep -q " $WORK/mnt fuse" /proc/mounts && break; sleep 0.05; done
 grep -q " $WORK/mnt fuse" /proc/mounts || fail "foreground stratafs did not mount"
-"$PYTHON" - "$WORK/mnt/durable" <<'PY'
-import os, sys
-fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
-os.write(fd, b"synced data\n" * 1000)
-os.fsync(fd)
-os.close(fd)
-PY
+write_fsynced "$WORK/mnt/durable"
 kill -9 "$C1_PID"
 wait "$C1_PID" 2>/dev/null || true
 expect_rc 0 umount "$WORK/mnt"
