@@ -2,8 +2,7 @@
 // image layout (as a directory or a tar, skopeo oci:/oci-archive:).
 #include "layerstore/archive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_api.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,13 +25,13 @@ namespace {
 using json = nlohmann::json;
 
 struct ReadFree {
-  void operator()(archive* a) const noexcept { archive_read_free(a); }
+  void operator()(archive* a) const noexcept { Archive().archive_read_free(a); }
 };
 struct WriteFree {
-  void operator()(archive* a) const noexcept { archive_write_free(a); }
+  void operator()(archive* a) const noexcept { Archive().archive_write_free(a); }
 };
 struct EntryFree {
-  void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+  void operator()(archive_entry* e) const noexcept { Archive().archive_entry_free(e); }
 };
 
 std::string CleanMemberName(std::string name) {
@@ -113,32 +112,33 @@ class TarMembers final : public Members {
  public:
   // REQUIRES: fd is an uncompressed tar, seekable; it must outlive this.
   static Result<std::unique_ptr<Members>> Index(int fd, const std::string& name) {
-    std::unique_ptr<archive, ReadFree> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
-      return Status::InvalidArgument(name + ": not an image archive: " + archive_error_string(a.get()));
+    LS_RETURN_IF_ERROR(LoadArchive());
+    std::unique_ptr<archive, ReadFree> a(Archive().archive_read_new());
+    Archive().archive_read_support_format_tar(a.get());
+    if (Archive().archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
+      return Status::InvalidArgument(name + ": not an image archive: " + Archive().archive_error_string(a.get()));
     }
     std::unique_ptr<TarMembers> m(new TarMembers(fd, name));
     for (;;) {
       archive_entry* e;
-      int r = archive_read_next_header(a.get(), &e);
+      int r = Archive().archive_read_next_header(a.get(), &e);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        const char* msg = archive_error_string(a.get());
+        const char* msg = Archive().archive_error_string(a.get());
         std::string text = msg ? msg : "unreadable";
         if (text.find("Unrecognized archive format") != std::string::npos) text = "not a tar archive";
         return Status::InvalidArgument(name + ": not an image archive: " + text);
       }
-      if (archive_entry_filetype(e) != AE_IFREG || archive_entry_sparse_count(e) > 0) continue;
-      const char* hardlink = archive_entry_hardlink(e);
-      std::string member = CleanMemberName(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+      if (Archive().archive_entry_filetype(e) != AE_IFREG || Archive().archive_entry_sparse_count(e) > 0) continue;
+      const char* hardlink = Archive().archive_entry_hardlink(e);
+      std::string member = CleanMemberName(Archive().archive_entry_pathname(e) ? Archive().archive_entry_pathname(e) : "");
       if (hardlink) {
         auto it = m->members_.find(CleanMemberName(hardlink));
         if (it != m->members_.end()) m->members_[member] = it->second;
         continue;
       }
-      uint64_t offset = static_cast<uint64_t>(archive_filter_bytes(a.get(), 0));
-      m->members_[member] = {offset, static_cast<uint64_t>(archive_entry_size(e))};
+      uint64_t offset = static_cast<uint64_t>(Archive().archive_filter_bytes(a.get(), 0));
+      m->members_[member] = {offset, static_cast<uint64_t>(Archive().archive_entry_size(e))};
     }
     return std::unique_ptr<Members>(std::move(m));
   }
@@ -518,22 +518,23 @@ Result<std::vector<LoadedImage>> LoadOciLayout(Store& store, Members& members, c
 // Decompresses a compressed archive file into an unlinked temp file so members can be read at
 // random. Returns the fd of the plain tar.
 Result<UniqueFd> Decompress(int fd, const std::string& name, const std::string& tmp_dir) {
-  std::unique_ptr<archive, ReadFree> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_raw(a.get());
-  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
-    return Status::InvalidArgument(name + ": " + archive_error_string(a.get()));
+  LS_RETURN_IF_ERROR(LoadArchive());
+  std::unique_ptr<archive, ReadFree> a(Archive().archive_read_new());
+  Archive().archive_read_support_filter_all(a.get());
+  Archive().archive_read_support_format_raw(a.get());
+  if (Archive().archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
+    return Status::InvalidArgument(name + ": " + Archive().archive_error_string(a.get()));
   }
   archive_entry* e;
-  if (archive_read_next_header(a.get(), &e) != ARCHIVE_OK) {
-    return Status::InvalidArgument(name + ": cannot decompress: " + archive_error_string(a.get()));
+  if (Archive().archive_read_next_header(a.get(), &e) != ARCHIVE_OK) {
+    return Status::InvalidArgument(name + ": cannot decompress: " + Archive().archive_error_string(a.get()));
   }
   UniqueFd out(::open(tmp_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (!out) return Status::FromErrno("creating a temporary file in " + tmp_dir, errno);
   std::vector<char> buf(1 << 20);
   for (;;) {
-    la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
-    if (n < 0) return Status::InvalidArgument(name + ": cannot decompress: " + archive_error_string(a.get()));
+    la_ssize_t n = Archive().archive_read_data(a.get(), buf.data(), buf.size());
+    if (n < 0) return Status::InvalidArgument(name + ": cannot decompress: " + Archive().archive_error_string(a.get()));
     if (n == 0) break;
     LS_RETURN_IF_ERROR(fsutil::WriteAll(out.get(), buf.data(), static_cast<size_t>(n), "decompressed archive"));
   }
@@ -583,27 +584,27 @@ namespace {
 
 class ArchiveWriter {
  public:
-  explicit ArchiveWriter(int fd) : a_(archive_write_new()) {
-    archive_write_set_format_pax_restricted(a_.get());
-    archive_write_set_bytes_in_last_block(a_.get(), 1);
-    open_ = archive_write_open_fd(a_.get(), fd) == ARCHIVE_OK;
+  explicit ArchiveWriter(int fd) : a_(Archive().archive_write_new()) {
+    Archive().archive_write_set_format_pax_restricted(a_.get());
+    Archive().archive_write_set_bytes_in_last_block(a_.get(), 1);
+    open_ = Archive().archive_write_open_fd(a_.get(), fd) == ARCHIVE_OK;
   }
   Status Error(const std::string& what) {
-    return Status::IOError("writing archive: " + what + ": " + (archive_error_string(a_.get()) ?: "error"));
+    return Status::IOError("writing archive: " + what + ": " + (Archive().archive_error_string(a_.get()) ?: "error"));
   }
   Status Begin(const std::string& name, uint64_t size) {
     if (!open_) return Error("open");
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    archive_entry_set_perm(e.get(), 0644);
-    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
-    archive_entry_set_mtime(e.get(), 0, 0);
-    if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return Error(name);
+    std::unique_ptr<archive_entry, EntryFree> e(Archive().archive_entry_new());
+    Archive().archive_entry_set_pathname(e.get(), name.c_str());
+    Archive().archive_entry_set_filetype(e.get(), AE_IFREG);
+    Archive().archive_entry_set_perm(e.get(), 0644);
+    Archive().archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    Archive().archive_entry_set_mtime(e.get(), 0, 0);
+    if (Archive().archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return Error(name);
     return {};
   }
   Status Data(const void* data, size_t size) {
-    if (archive_write_data(a_.get(), data, size) != static_cast<la_ssize_t>(size)) return Error("data");
+    if (Archive().archive_write_data(a_.get(), data, size) != static_cast<la_ssize_t>(size)) return Error("data");
     return {};
   }
   Status File(const std::string& name, std::string_view data) {
@@ -611,16 +612,16 @@ class ArchiveWriter {
     return Data(data.data(), data.size());
   }
   Status Dir(const std::string& name) {
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFDIR);
-    archive_entry_set_perm(e.get(), 0755);
-    archive_entry_set_mtime(e.get(), 0, 0);
-    if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return Error(name);
+    std::unique_ptr<archive_entry, EntryFree> e(Archive().archive_entry_new());
+    Archive().archive_entry_set_pathname(e.get(), name.c_str());
+    Archive().archive_entry_set_filetype(e.get(), AE_IFDIR);
+    Archive().archive_entry_set_perm(e.get(), 0755);
+    Archive().archive_entry_set_mtime(e.get(), 0, 0);
+    if (Archive().archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return Error(name);
     return {};
   }
   Status Close() {
-    if (archive_write_close(a_.get()) != ARCHIVE_OK) return Error("close");
+    if (Archive().archive_write_close(a_.get()) != ARCHIVE_OK) return Error("close");
     return {};
   }
 
@@ -642,6 +643,7 @@ class ArchiveSink final : public ByteSink {
 
 Status SaveImageArchive(Store& store, const std::vector<SaveItem>& items, ArchiveFormat format, int fd,
                         ProgressSink* progress) {
+  LS_RETURN_IF_ERROR(LoadArchive());
   ArchiveWriter out(fd);
   std::set<Digest> written;
   auto write_layer = [&](const Digest& diff_id, const std::string& member) -> Status {

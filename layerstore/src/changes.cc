@@ -11,8 +11,7 @@
 // have been walked: its item is taken back when none of them produced one.
 #include "layerstore/changes.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_api.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -256,10 +255,10 @@ class ChangeWalker {
 // ---- tar writing (libarchive, pax restricted: ustar headers, pax records only when needed) ----
 
 struct ArchiveFree {
-  void operator()(archive* a) const noexcept { archive_write_free(a); }
+  void operator()(archive* a) const noexcept { Archive().archive_write_free(a); }
 };
 struct EntryFree {
-  void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+  void operator()(archive_entry* e) const noexcept { Archive().archive_entry_free(e); }
 };
 
 class TarWriter {
@@ -269,14 +268,15 @@ class TarWriter {
   TarWriter& operator=(const TarWriter&) = delete;
 
   Status Open() {
-    a_.reset(archive_write_new());
+    LS_RETURN_IF_ERROR(LoadArchive());
+    a_.reset(Archive().archive_write_new());
     if (!a_) return Status::ResourceExhausted("archive_write_new failed");
     // xattrs as SCHILY.xattr records only, as Docker (Go's archive/tar) writes them: libarchive
     // would also add LIBARCHIVE.xattr copies, which readers return as a second xattr.
-    if (archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK ||
-        archive_write_set_format_option(a_.get(), "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a_.get(), 1) != ARCHIVE_OK ||
-        archive_write_open(a_.get(), this, nullptr, &TarWriter::WriteCallback, nullptr) != ARCHIVE_OK) {
+    if (Archive().archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK ||
+        Archive().archive_write_set_format_option(a_.get(), "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+        Archive().archive_write_set_bytes_in_last_block(a_.get(), 1) != ARCHIVE_OK ||
+        Archive().archive_write_open(a_.get(), this, nullptr, &TarWriter::WriteCallback, nullptr) != ARCHIVE_OK) {
       return Error("opening the tar writer");
     }
     return {};
@@ -287,17 +287,17 @@ class TarWriter {
     struct stat st;
     if (::lstat(full.c_str(), &st) != 0) return Status::FromErrno("stat " + full, errno);
     if (S_ISSOCK(st.st_mode)) return {};  // tar has no sockets (Docker skips them too)
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
-    archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);  // whole seconds, as Docker writes
+    std::unique_ptr<archive_entry, EntryFree> e(Archive().archive_entry_new());
+    Archive().archive_entry_set_pathname(e.get(), name.c_str());
+    Archive().archive_entry_set_mode(e.get(), st.st_mode);
+    Archive().archive_entry_set_uid(e.get(), st.st_uid);
+    Archive().archive_entry_set_gid(e.get(), st.st_gid);
+    Archive().archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);  // whole seconds, as Docker writes
     if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
       auto [it, first] = links_.emplace(std::make_pair(st.st_dev, st.st_ino), name);
       if (!first) {
-        archive_entry_set_hardlink(e.get(), it->second.c_str());
-        archive_entry_set_size(e.get(), 0);
+        Archive().archive_entry_set_hardlink(e.get(), it->second.c_str());
+        Archive().archive_entry_set_size(e.get(), 0);
         return WriteHeader(e.get(), name);
       }
     }
@@ -312,12 +312,12 @@ class TarWriter {
         }
         target.resize(target.size() * 2);
       }
-      archive_entry_set_symlink(e.get(), target.c_str());
+      Archive().archive_entry_set_symlink(e.get(), target.c_str());
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
-      archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
+      Archive().archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
+      Archive().archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
     }
-    archive_entry_set_size(e.get(), S_ISREG(st.st_mode) ? st.st_size : 0);
+    Archive().archive_entry_set_size(e.get(), S_ISREG(st.st_mode) ? st.st_size : 0);
     LS_RETURN_IF_ERROR(AddXattrs(full, e.get()));
     if (!S_ISREG(st.st_mode) || st.st_size == 0) return WriteHeader(e.get(), name);
 
@@ -334,25 +334,25 @@ class TarWriter {
         return Status::FromErrno("reading " + full, errno);
       }
       if (n == 0) break;
-      if (archive_write_data(a_.get(), buffer_.data(), static_cast<size_t>(n)) < 0) return Error("writing " + name);
+      if (Archive().archive_write_data(a_.get(), buffer_.data(), static_cast<size_t>(n)) < 0) return Error("writing " + name);
       left -= static_cast<uint64_t>(n);
     }
-    if (archive_write_finish_entry(a_.get()) < ARCHIVE_WARN) return Error("writing " + name);
+    if (Archive().archive_write_finish_entry(a_.get()) < ARCHIVE_WARN) return Error("writing " + name);
     return {};
   }
 
   // An empty regular file: a whiteout or an opaque marker.
   Status AddMarker(const std::string& name) {
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_mode(e.get(), AE_IFREG | 0);
-    archive_entry_set_size(e.get(), 0);
-    archive_entry_set_mtime(e.get(), 0, 0);
+    std::unique_ptr<archive_entry, EntryFree> e(Archive().archive_entry_new());
+    Archive().archive_entry_set_pathname(e.get(), name.c_str());
+    Archive().archive_entry_set_mode(e.get(), AE_IFREG | 0);
+    Archive().archive_entry_set_size(e.get(), 0);
+    Archive().archive_entry_set_mtime(e.get(), 0, 0);
     return WriteHeader(e.get(), name);
   }
 
   Status Close() {
-    if (archive_write_close(a_.get()) != ARCHIVE_OK) return Error("finishing the tar");
+    if (Archive().archive_write_close(a_.get()) != ARCHIVE_OK) return Error("finishing the tar");
     return {};
   }
 
@@ -362,7 +362,7 @@ class TarWriter {
     Status s = self->sink_.Write(buf, n);
     if (!s.ok()) {
       self->sink_error_ = s;
-      archive_set_error(a, EIO, "%s", s.message().c_str());
+      Archive().archive_set_error(a, EIO, "%s", s.message().c_str());
       return -1;
     }
     return static_cast<la_ssize_t>(n);
@@ -370,13 +370,13 @@ class TarWriter {
 
   Status Error(const std::string& what) {
     if (!sink_error_.ok()) return sink_error_;
-    const char* msg = archive_error_string(a_.get());
+    const char* msg = Archive().archive_error_string(a_.get());
     return Status::IOError(what + ": " + (msg ? msg : "libarchive error"));
   }
 
   Status WriteHeader(archive_entry* e, const std::string& name) {
     // ARCHIVE_WARN: e.g. a name that is not valid in the locale, written as raw bytes.
-    if (archive_write_header(a_.get(), e) < ARCHIVE_WARN) return Error("writing the header of " + name);
+    if (Archive().archive_write_header(a_.get(), e) < ARCHIVE_WARN) return Error("writing the header of " + name);
     return {};
   }
 
@@ -397,7 +397,7 @@ class TarWriter {
       if (xname.empty() || xname.rfind("system.", 0) == 0 || xname == "security.selinux") continue;
       LS_ASSIGN_OR_RETURN(auto value, GetXattr(full, xname.c_str()));
       if (!value) continue;  // removed meanwhile
-      archive_entry_xattr_add_entry(e, xname.c_str(), value->data(), value->size());
+      Archive().archive_entry_xattr_add_entry(e, xname.c_str(), value->data(), value->size());
     }
     return {};
   }

@@ -1,7 +1,6 @@
 #include "layer_import.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_api.h"
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +30,7 @@ constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 
 struct ArchiveFree {
-  void operator()(archive* a) const noexcept { archive_read_free(a); }
+  void operator()(archive* a) const noexcept { Archive().archive_read_free(a); }
 };
 using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
 
@@ -121,7 +120,7 @@ la_ssize_t CompressedRead(archive* a, void* client, const void** out) {
   auto n = side->Pull(side->buf.data(), side->buf.size());
   if (!n.ok()) {
     side->error = n.status();
-    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    Archive().archive_set_error(a, EIO, "%s", n.status().message().c_str());
     return -1;
   }
   *out = side->buf.data();
@@ -299,10 +298,10 @@ struct TarSide {
       LS_ASSIGN_OR_RETURN(size_t got, compressed_side->Pull(current, kChunk));
       n = static_cast<la_ssize_t>(got);
     } else {
-      n = archive_read_data(compressed, current, kChunk);
+      n = Archive().archive_read_data(compressed, current, kChunk);
       if (n < 0) {
         if (!compressed_side->error.ok()) return compressed_side->error;
-        return Status::InvalidArgument(where + ": cannot decompress layer: " + archive_error_string(compressed));
+        return Status::InvalidArgument(where + ": cannot decompress layer: " + Archive().archive_error_string(compressed));
       }
     }
     tickets[slot] = hash.Submit(current, static_cast<size_t>(n));
@@ -320,7 +319,7 @@ la_ssize_t TarRead(archive* a, void* client, const void** out) {
   auto n = side->Pull();
   if (!n.ok()) {
     side->error = n.status();
-    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    Archive().archive_set_error(a, EIO, "%s", n.status().message().c_str());
     return -1;
   }
   *out = side->current;
@@ -404,43 +403,44 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   }
   TempGuard blob_guard(root_fd, blob_name);
   LS_RETURN_IF_ERROR(compressed.Sniff());
+  LS_RETURN_IF_ERROR(LoadArchive());
   ArchivePtr outer;
   int r = ARCHIVE_OK;
   if (!compressed.plain) {
-    outer.reset(archive_read_new());
-    archive_read_support_filter_gzip(outer.get());
-    archive_read_support_filter_zstd(outer.get());
-    archive_read_support_filter_bzip2(outer.get());
-    archive_read_support_filter_xz(outer.get());
-    archive_read_support_format_raw(outer.get());
+    outer.reset(Archive().archive_read_new());
+    Archive().archive_read_support_filter_gzip(outer.get());
+    Archive().archive_read_support_filter_zstd(outer.get());
+    Archive().archive_read_support_filter_bzip2(outer.get());
+    Archive().archive_read_support_filter_xz(outer.get());
+    Archive().archive_read_support_format_raw(outer.get());
     auto outer_error = [&](const char* doing) -> Status {
       if (!compressed.error.ok()) return compressed.error;
-      const char* msg = archive_error_string(outer.get());
+      const char* msg = Archive().archive_error_string(outer.get());
       return Status::InvalidArgument(where + ": " + doing + ": " + (msg ? msg : "unknown error"));
     };
-    if (archive_read_open(outer.get(), &compressed, nullptr, CompressedRead, nullptr) != ARCHIVE_OK) {
+    if (Archive().archive_read_open(outer.get(), &compressed, nullptr, CompressedRead, nullptr) != ARCHIVE_OK) {
       return outer_error("cannot read layer");
     }
     archive_entry* outer_entry = nullptr;
-    r = archive_read_next_header(outer.get(), &outer_entry);
+    r = Archive().archive_read_next_header(outer.get(), &outer_entry);
     if (r == ARCHIVE_EOF) return Status::InvalidArgument(where + ": layer stream is empty");
     if (r < ARCHIVE_WARN) return outer_error("cannot read layer");
   }
 
   TarSide tar{outer.get(), &compressed, &capture, limits.max_layer_bytes, where};
-  ArchivePtr inner(archive_read_new());
-  archive_read_support_format_tar(inner.get());
+  ArchivePtr inner(Archive().archive_read_new());
+  Archive().archive_read_support_format_tar(inner.get());
   auto tar_error = [&](const std::string& entry) -> Status {
     if (!tar.error.ok()) return tar.error;
-    const char* msg = archive_error_string(inner.get());
+    const char* msg = Archive().archive_error_string(inner.get());
     std::string text = msg ? msg : "unknown error";
     if (text.find("Unrecognized archive format") != std::string::npos) text = "not a tar archive";
     return Status::InvalidArgument(where + (entry.empty() ? "" : ": entry \"" + entry + "\"") + ": " + text);
   };
-  if (archive_read_open(inner.get(), &tar, nullptr, TarRead, nullptr) != ARCHIVE_OK) return tar_error("");
+  if (Archive().archive_read_open(inner.get(), &tar, nullptr, TarRead, nullptr) != ARCHIVE_OK) return tar_error("");
 
   ImportedLayer result;
-  result.info.compression = compressed.plain ? "none" : CompressionName(archive_filter_code(outer.get(), 0));
+  result.info.compression = compressed.plain ? "none" : CompressionName(Archive().archive_filter_code(outer.get(), 0));
   std::unordered_map<std::string, Seen> seen;
   std::unordered_set<std::string, StringHash, std::equal_to<>> symlinks;  // looked up by prefix views
   std::unordered_map<Digest, std::pair<uint64_t, uint64_t>> objects;  // (entries naming it, size)
@@ -450,14 +450,14 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
 
   for (;;) {
     archive_entry* ae = nullptr;
-    r = archive_read_next_header(inner.get(), &ae);
+    r = Archive().archive_read_next_header(inner.get(), &ae);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return tar_error(last_path.empty() ? "" : "after " + last_path);
     if (++entries > limits.max_entries) {
       return Status::ResourceExhausted(where + ": layer has more than " + std::to_string(limits.max_entries) +
                                        " entries (--max-entries)");
     }
-    const char* raw_name = archive_entry_pathname(ae);
+    const char* raw_name = Archive().archive_entry_pathname(ae);
     std::string shown = raw_name ? raw_name : "";
     auto entry_error = [&](const std::string& msg) {
       return Status::InvalidArgument(where + ": entry \"" + shown + "\": " + msg);
@@ -475,12 +475,12 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     }
 
     Entry e;
-    e.mode = archive_entry_perm(ae) & 07777;
-    e.uid = static_cast<uint32_t>(archive_entry_uid(ae));
-    e.gid = static_cast<uint32_t>(archive_entry_gid(ae));
-    e.mtime_sec = archive_entry_mtime(ae);
-    e.mtime_nsec = static_cast<uint32_t>(archive_entry_mtime_nsec(ae));
-    int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
+    e.mode = Archive().archive_entry_perm(ae) & 07777;
+    e.uid = static_cast<uint32_t>(Archive().archive_entry_uid(ae));
+    e.gid = static_cast<uint32_t>(Archive().archive_entry_gid(ae));
+    e.mtime_sec = Archive().archive_entry_mtime(ae);
+    e.mtime_nsec = static_cast<uint32_t>(Archive().archive_entry_mtime_nsec(ae));
+    int64_t declared = Archive().archive_entry_size_is_set(ae) ? Archive().archive_entry_size(ae) : 0;
     if (declared < 0) return entry_error("negative size");
     if (static_cast<uint64_t>(declared) > limits.max_file_bytes) {
       return Status::ResourceExhausted(where + ": entry \"" + shown + "\": size " + std::to_string(declared) +
@@ -492,8 +492,8 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     const char* xname;
     const void* xvalue;
     size_t xsize;
-    archive_entry_xattr_reset(ae);
-    while (archive_entry_xattr_next(ae, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
+    Archive().archive_entry_xattr_reset(ae);
+    while (Archive().archive_entry_xattr_next(ae, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
       xattr_bytes += std::strlen(xname) + xsize;
       if (xattr_bytes > limits.max_xattr_bytes) return entry_error("extended attributes exceed the size limit");
       e.xattrs.emplace_back(xname, std::string(static_cast<const char*>(xvalue), xsize));
@@ -502,10 +502,10 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     const size_t last_slash = path.rfind('/');
     std::string_view base = std::string_view(path).substr(last_slash == std::string::npos ? 0 : last_slash + 1);
     std::string_view parent = last_slash == std::string::npos ? std::string_view(".") : std::string_view(path).substr(0, last_slash);
-    const char* hardlink = archive_entry_hardlink(ae);
+    const char* hardlink = Archive().archive_entry_hardlink(ae);
     bool payload = false;  // a plain regular file: its bytes go to an object, not the tar-split
     bool record = true;
-    uint64_t data_start = static_cast<uint64_t>(archive_filter_bytes(inner.get(), 0));
+    uint64_t data_start = static_cast<uint64_t>(Archive().archive_filter_bytes(inner.get(), 0));
 
     if (base.rfind(kWhiteoutPrefix, 0) == 0) {
       if (base == kOpaqueMarker) {
@@ -519,7 +519,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
         e.type = EntryType::kWhiteout;
         e.path = parent == "." ? hidden : std::string(parent) + "/" + hidden;
       }
-      if (declared != 0 || (hardlink == nullptr && archive_entry_filetype(ae) != AE_IFREG)) {
+      if (declared != 0 || (hardlink == nullptr && Archive().archive_entry_filetype(ae) != AE_IFREG)) {
         return entry_error("whiteout must be an empty regular file");
       }
     } else if (hardlink) {
@@ -538,11 +538,11 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       e.size = it->second.size;
     } else {
       e.path = path;
-      switch (archive_entry_filetype(ae)) {
+      switch (Archive().archive_entry_filetype(ae)) {
         case AE_IFREG:
           e.type = EntryType::kRegular;
           e.size = static_cast<uint64_t>(declared);
-          e.sparse = archive_entry_sparse_count(ae) > 0;
+          e.sparse = Archive().archive_entry_sparse_count(ae) > 0;
           payload = !e.sparse;
           break;
         case AE_IFDIR:
@@ -550,7 +550,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
           break;
         case AE_IFLNK: {
           e.type = EntryType::kSymlink;
-          const char* target = archive_entry_symlink(ae);
+          const char* target = Archive().archive_entry_symlink(ae);
           e.link_target = target ? target : "";
           if (e.link_target.empty()) return entry_error("symlink with an empty target");
           if (e.link_target.size() > limits.max_path_bytes) return entry_error("symlink target too long");
@@ -558,9 +558,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
         }
         case AE_IFCHR:
         case AE_IFBLK:
-          e.type = archive_entry_filetype(ae) == AE_IFCHR ? EntryType::kCharDevice : EntryType::kBlockDevice;
-          e.dev_major = static_cast<uint32_t>(archive_entry_rdevmajor(ae));
-          e.dev_minor = static_cast<uint32_t>(archive_entry_rdevminor(ae));
+          e.type = Archive().archive_entry_filetype(ae) == AE_IFCHR ? EntryType::kCharDevice : EntryType::kBlockDevice;
+          e.dev_major = static_cast<uint32_t>(Archive().archive_entry_rdevmajor(ae));
+          e.dev_minor = static_cast<uint32_t>(Archive().archive_entry_rdevminor(ae));
           break;
         case AE_IFIFO:
           e.type = EntryType::kFifo;
@@ -583,7 +583,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
       const void* block;
       size_t size;
       la_int64_t offset;
-      int rb = archive_read_data_block(inner.get(), &block, &size, &offset);
+      int rb = Archive().archive_read_data_block(inner.get(), &block, &size, &offset);
       if (rb == ARCHIVE_EOF) break;
       if (rb < ARCHIVE_WARN) return tar_error(shown);
       delivered += size;
@@ -591,7 +591,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
         Status ws = writer.Write(static_cast<uint64_t>(offset), block, size);
         if (!ws.ok()) return ws.WithContext(where);
       }
-      if (!payload) LS_RETURN_IF_ERROR(capture.EmitUpTo(static_cast<uint64_t>(archive_filter_bytes(inner.get(), 0))));
+      if (!payload) LS_RETURN_IF_ERROR(capture.EmitUpTo(static_cast<uint64_t>(Archive().archive_filter_bytes(inner.get(), 0))));
     }
     if (e.type == EntryType::kRegular) {
       auto d = writer.Commit();
