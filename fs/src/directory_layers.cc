@@ -1,4 +1,5 @@
 #include "directory_layers.h"
+#include "path_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,23 +27,15 @@ using layerstore::UniqueFd;
 constexpr char kOpaqueDirMarker[] = ".wh..wh..opq";
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 
-std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
 std::string Join(const std::string& dir, std::string_view name) {
   return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
 }
-
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 // Overlay markers are read in both namespaces: trusted.overlay.* (written by a privileged
 // overlayfs) and user.overlay.* (an unprivileged one, userxattr).
 std::optional<std::string> ReadMarker(const std::string& path, const char* what, bool no_follow) {
   for (const char* ns : {"trusted.overlay.", "user.overlay."}) {
-    std::string name = std::string(ns) + what;
-    char buf[PATH_MAX];
-    ssize_t n = no_follow ? ::lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf)
-                          : ::getxattr(path.c_str(), name.c_str(), buf, sizeof buf);
-    if (n >= 0) return std::string(buf, static_cast<size_t>(n));
+    if (auto value = ReadXattr(path, (std::string(ns) + what).c_str(), no_follow)) return value;
   }
   return std::nullopt;
 }
@@ -122,7 +115,6 @@ Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector
       layers->devices_.push_back(st.st_dev);
     }
     layers->layers_.push_back(std::move(fd));
-    layers->layer_paths_.push_back(dir);
   }
   struct Node root;
   root.type = S_IFDIR;
@@ -184,11 +176,13 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
         continue;
       }
       mode_t type = DTTOIF(e->d_type);
+      struct stat st {};
+      bool have_st = false;
       if (e->d_type == DT_UNKNOWN || e->d_type == DT_CHR) {
-        struct stat st;
         if (::fstatat(list_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+        have_st = true;
         type = st.st_mode & S_IFMT;
-        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+        if (IsWhiteout(st)) {
           layer_hidden.emplace_back(name);
           continue;
         }
@@ -207,9 +201,9 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
         continue;
       }
       if (hidden.count(std::string(name))) continue;
-      Entry entry{std::string(name), type, {}, {src.layer, Join(src.path, name)}, {}};
+      Entry entry{std::string(name), type, st, {src.layer, Join(src.path, name)}, {}};
       // Stat now: a lookup or readdirplus needs it next anyway, and it tells hardlinks apart.
-      if (::fstatat(list_fd, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+      if (!have_st && ::fstatat(list_fd, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
       entry.type = entry.st.st_mode & S_IFMT;
       if (entry.type == S_IFDIR) entry.sources.push_back(entry.top);
       at.emplace(entry.name, entries.size());

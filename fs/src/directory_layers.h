@@ -98,7 +98,6 @@ class DirectoryLayers final : public Lower {
   std::vector<Source> RedirectSources(const std::string& target, uint32_t below_layer) const;
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
-  std::vector<std::string> layer_paths_;
   std::vector<dev_t> devices_;  // the upper's first: an inode number's high byte is its index here
   // Regular files with more than one name in a layer: one node, whichever name finds it first.
   mutable std::map<std::pair<dev_t, ino_t>, uint32_t> hardlinks_;

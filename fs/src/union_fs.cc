@@ -1,6 +1,7 @@
 #include "union_fs.h"
 
 #include "node_stat.h"
+#include "path_util.h"
 #include "ops.h"  // FUSE_ROOT_ID, FUSE_SET_ATTR_*
 
 #include <dirent.h>
@@ -36,12 +37,6 @@ constexpr char kStrataPrefix[] = "trusted.strata.";
 constexpr rlim_t kMinCachedFds = 16;
 constexpr rlim_t kMaxCachedFds = 4096;
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
-std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
-bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
-
 // What a user calls trusted.overlay.X is stored as trusted.overlay.overlay.X, so it can never be
 // mistaken for the union's own markers (overlayfs' convention).
 std::string EscapeXattr(std::string_view name) {
@@ -58,14 +53,6 @@ std::optional<std::string> UnescapeXattr(std::string_view stored) {
 
 // Names a user cannot use: the union's own bookkeeping (trusted.overlay.* are escaped instead).
 bool IsReservedXattr(std::string_view name) { return StartsWith(name, kStrataPrefix); }
-
-// Reads an xattr of a path (l-variant when no_follow); nullopt when absent.
-std::optional<std::string> ReadXattr(const std::string& path, const char* name, bool no_follow) {
-  char buf[4096];
-  ssize_t n = no_follow ? ::lgetxattr(path.c_str(), name, buf, sizeof buf) : ::getxattr(path.c_str(), name, buf, sizeof buf);
-  if (n < 0) return std::nullopt;
-  return std::string(buf, static_cast<size_t>(n));
-}
 
 int Errno(int fallback = EIO) { return errno ? errno : fallback; }
 
