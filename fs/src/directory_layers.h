@@ -7,9 +7,9 @@
 // overlay.redirect merges the lower directories at that path instead of its own (absolute paths,
 // or a name in the same parent). Every marker is read in both the trusted. and user. namespace.
 //
-// Lazy: a directory's merged listing is built the first time it is asked for, and a node's stat
-// the first time it is needed, so a mount costs nothing however large the layers are. Node ids
-// are given out in that order: they are stable for the life of the mount, not across mounts.
+// Lazy: a directory's merged listing (with a stat of each entry) is built the first time it is
+// asked for, so a mount costs nothing however large the layers are. Node ids are given out in
+// that order: stable for the life of the mount, not across mounts (st_ino is: see Ino).
 // Layers must not change while mounted (as with overlayfs). Thread-safe: one mutex.
 #pragma once
 
