@@ -32,6 +32,10 @@
 namespace layerfs {
 namespace {
 
+// Workers for requests; more than a serial client needs, so that one waiting on the disk
+// (fsync, a large copy-up) does not stop the others.
+constexpr unsigned kMaxWorkers = 8;
+
 struct SessionDeleter {
   void operator()(fuse_session* se) const noexcept { fuse_session_destroy(se); }
 };
@@ -215,13 +219,15 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 
   std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());
   fuse_loop_cfg_set_clone_fd(loop.get(), 1);
-  // The kernel hands each request to the worker that has waited longest, so a pool passes a
-  // serial reader's requests to cold threads, often on the other CPU: one worker gave 3x the
-  // unpinned random-read IOPS (docs/benchmarks.md). An image mount never blocks on anything but
-  // page-cache reads, so it gets one; a container mount may wait on fsync or a large copy-up,
-  // so other requests need workers of their own. (Capping idle threads instead makes libfuse
+  // A pool for both kinds of mount. On this VM a wake-up across CPUs costs 70-110 us when the
+  // host is busy (perf bench sched pipe) against 7 us on one CPU; one worker then pays it both
+  // ways on every request (70-100 us per GETXATTR round trip, half the random-read IOPS), while
+  // with a pool the woken thread is often already on the caller's CPU (25-35 us). When cross-CPU
+  // wake-ups are cheap (8 us) one worker was the faster (docs/benchmarks.md, "Workers"): the pool
+  // is for the slow case, the one this machine's users meet. libfuse starts threads only when all
+  // are busy, so a serial client uses two or three. (Capping idle threads instead makes libfuse
   // 3.14 create and destroy a thread per request.)
-  fuse_loop_cfg_set_max_threads(loop.get(), writable_layer ? 8 : 1);
+  fuse_loop_cfg_set_max_threads(loop.get(), kMaxWorkers);
   int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());
   if (store_ptr) store_ptr->RemoveMountLease(real);
   fuse_session_unmount(se.get());

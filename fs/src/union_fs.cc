@@ -1318,16 +1318,16 @@ int UnionFs::Parent(uint64_t nodeid, uint64_t* parent) {
   return 0;
 }
 
-int UnionFs::FsyncDir(uint64_t nodeid, bool datasync) {
+int UnionFs::OpenForFsyncDir(uint64_t nodeid, UniqueFd* dir) {
   Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
+  if (inode->type != S_IFDIR) return ENOTDIR;
   if (!inode->in_upper || !sync_) return 0;  // nothing of it was ever written, or nothing is promised
   int upper;
   if (int err = UpperFd(inode, &upper)) return err;
-  UniqueFd fd(::open(ProcPath(upper).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return errno;
-  return (datasync ? ::fdatasync(fd.get()) : ::fsync(fd.get())) == 0 ? 0 : errno;
+  *dir = UniqueFd(::open(ProcPath(upper).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return *dir ? 0 : errno;
 }
 
 // --- xattrs ------------------------------------------------------------------------------------

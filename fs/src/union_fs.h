@@ -123,7 +123,9 @@ class UnionFs {
   int ReadFd(FileHandle& fh);
   int OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh);
   int Parent(uint64_t nodeid, uint64_t* parent);
-  int FsyncDir(uint64_t nodeid, bool datasync);
+  // fsyncdir in two steps, so that the sync itself holds no lock: the directory's upper entry
+  // opened for reading, or no fd when there is nothing to sync.
+  int OpenForFsyncDir(uint64_t nodeid, UniqueFd* dir);
   int GetXattr(uint64_t nodeid, const char* name, std::string* value);
   int ListXattr(uint64_t nodeid, std::string* names);  // NUL-separated
   int SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags);

@@ -287,7 +287,12 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noexcept {
-  Guard(req, [&] { fuse_reply_err(req, Fs(req).FsyncDir(ino, datasync != 0)); });
+  Guard(req, [&] {
+    UniqueFd dir;
+    int err = Fs(req).OpenForFsyncDir(ino, &dir);
+    if (!err && dir && (datasync ? ::fdatasync(dir.get()) : ::fsync(dir.get())) != 0) err = errno;
+    fuse_reply_err(req, err);
+  });
 }
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) noexcept {
