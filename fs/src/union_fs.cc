@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -53,8 +54,6 @@ std::optional<std::string> UnescapeXattr(std::string_view stored) {
 
 // Names a user cannot use: the union's own bookkeeping (trusted.overlay.* are escaped instead).
 bool IsReservedXattr(std::string_view name) { return StartsWith(name, kStrataPrefix); }
-
-int Errno(int fallback = EIO) { return errno ? errno : fallback; }
 
 // Once a metacopy's data is in upper: its markers go (kernel overlayfs' metacopy has no object).
 int DropMetacopyMarkers(int fd) {
@@ -103,13 +102,10 @@ int CopySparse(int src, int dst, off_t size) {
         if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) in_kernel = false;
       }
       if (!in_kernel) {
-        char buf[1 << 16];
-        ssize_t r = ::pread(src, buf, std::min<off_t>(sizeof buf, hole - in), in);
-        if (r <= 0) return r < 0 ? errno : EIO;
-        if (::pwrite(dst, buf, static_cast<size_t>(r), out) != r) return Errno();
-        in += r;
-        out += r;
-        continue;
+        // Still in the kernel, page cache to page cache, but at dst's file position.
+        if (::lseek(dst, out, SEEK_SET) < 0) return errno;
+        n = ::sendfile(dst, src, &in, static_cast<size_t>(hole - in));
+        if (n > 0) out += n;
       }
       if (n < 0) return errno;
       if (n == 0) return EIO;  // the object is shorter than its recorded size
