@@ -1,8 +1,7 @@
-#include <unistd.h>
-
-#include <cerrno>
+#include <cstdio>
 
 #include "commands.h"
+#include "layerfs/mount.h"
 #include "mounts.h"
 
 namespace cli {
@@ -25,28 +24,21 @@ void RunMount(const MountOptions& opts, Context& ctx) {
   }
   if (container && !opts.layer.empty())
     return usage("--layer shows a layer of an image: it does not go with --container");
-  std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-  std::vector<std::string> args = {"--root", root};
-  if (!opts.layer.empty()) args.insert(args.end(), {"--layer", opts.layer});
+  layerfs::MountOptions options;
+  options.store_root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
+  options.layer = opts.layer;
   if (container) {
-    args.insert(args.end(), {"--container", opts.container});
-    if (opts.read_only) args.push_back("--read-only");
+    options.container = opts.container;
+    options.read_only = opts.read_only;
+  } else {
+    options.image = opts.args[0];
   }
-  if (opts.foreground) args.push_back("-f");
-  args.insert(args.end(), opts.args.begin(), opts.args.end());
-  if (opts.foreground) {
-    std::string stratafs = FindStratafs();
-    std::vector<std::string> storage = {stratafs};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    return ctx.Fail(layerstore::Status::FromErrno("running " + stratafs, errno));
-  }
-  // stratafs returns once the mount is ready (or failed, saying why on stderr).
-  auto s = RunStratafs(args);
-  if (!s.ok()) ctx.Fail(s);
+  options.mountpoint = opts.args.back();
+  options.foreground = opts.foreground;
+  // Returns once the mount is ready or failed (the driver has said why on stderr); in the
+  // foreground, once unmounted.
+  std::fflush(nullptr);  // nothing buffered may be written twice
+  if (layerfs::RunMount(options) != 0) ctx.Fail(layerstore::Status::FailedPrecondition(""));
 }
 
 struct UmountOptions {

@@ -235,9 +235,7 @@ void RunBundle(const BundleFlags& flags, Context& ctx) {
     rootfs = dir + "/rootfs";
     if (::mkdir(rootfs.c_str(), 0755) != 0 && errno != EEXIST) return ctx.Fail(Status::FromErrno("creating " + rootfs, errno));
     std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-    if (!RunStratafs({"--root", root, "--container", c->id, rootfs}).ok()) {
-      return ctx.Fail(Status::FailedPrecondition("could not mount container " + c->name + " (stratafs said why above)"));
-    }
+    if (Status m = MountContainer(root, c->id, c->name, rootfs, false); !m.ok()) return ctx.Fail(m);
     mounted_here = true;
   }
   auto spec = BuildSpec(**store, *c, ContainerConfig::FromJson(c->config), rootfs);

@@ -3,7 +3,6 @@
 #include <limits.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,37 +13,21 @@
 #include <filesystem>
 #include <thread>
 
+#include "layerfs/mount.h"
+
 namespace cli {
 
-std::string FindStratafs() {
-  std::error_code ec;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  for (const auto& candidate :
-       {self.parent_path() / "stratafs", self.parent_path().parent_path() / "fs" / "stratafs"}) {
-    if (!ec && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "stratafs";  // from PATH
-}
-
-layerstore::Status RunStratafs(const std::vector<std::string>& args) {
-  std::string stratafs = FindStratafs();
-  std::vector<std::string> storage = {stratafs};
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
+layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
+                                  const std::string& dir, bool read_only) {
+  layerfs::MountOptions options;
+  options.store_root = root;
+  options.container = id;
+  options.mountpoint = dir;
+  options.read_only = read_only;
   std::fflush(nullptr);  // nothing buffered may be written twice
-  pid_t pid = ::fork();
-  if (pid < 0) return layerstore::Status::FromErrno("fork", errno);
-  if (pid == 0) {
-    ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "Error: running %s: %s\n", stratafs.c_str(), std::strerror(errno));
-    std::_Exit(127);
+  if (layerfs::RunMount(options) != 0) {
+    return layerstore::Status::FailedPrecondition("could not mount container " + name + " (stratafs said why above)");
   }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return layerstore::Status::FailedPrecondition("");
   return {};
 }
 
@@ -108,12 +91,11 @@ layerstore::Result<std::unique_ptr<ContainerView>> ContainerView::Open(layerstor
     ::rmdir(scratch.c_str());
     return layerstore::Status::FromErrno("creating " + mnt, err);
   }
-  layerstore::Status s = RunStratafs({"--root", store_root, "--container", container.id, "--read-only", mnt});
+  layerstore::Status s = MountContainer(store_root, container.id, container.name, mnt, true);
   if (!s.ok()) {
     ::rmdir(mnt.c_str());
     ::rmdir(scratch.c_str());
-    return layerstore::Status::FailedPrecondition("could not mount container " + container.name +
-                                                  " read-only to read it (stratafs said why above)");
+    return s;
   }
   view->scratch_ = std::move(scratch);
   view->dir_ = std::move(mnt);

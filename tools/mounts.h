@@ -1,7 +1,9 @@
-// Mounts made by stratafs, for the commands that make or undo them: `mount`/`umount`, `rm -f`
-// (unmounts the container first) and the temporary read-only container mounts that `commit` and
-// `export` read from. stratafs runs as a separate process: it forks, and its parent exits once
-// the mount is ready or failed, so nothing of this process (LMDB, loggers) crosses a fork.
+// Mounts made by the driver (fs/, layerfs::RunMount), for the commands that make or undo them:
+// `mount`/`umount`, `rm -f` (unmounts the container first), `bundle`, and the temporary read-only
+// container mounts that `commit` and `export` read from. The driver runs forked from this process
+// rather than as a second program (no second program load: ~6 ms of a mount); the daemon child
+// closes every inherited fd and opens the store itself, so nothing of this process's LMDB
+// environment or loggers is used across the fork.
 //
 // Not thread-safe; one command uses it at a time.
 #pragma once
@@ -16,13 +18,11 @@
 
 namespace cli {
 
-// The stratafs binary: beside strata when installed, ../fs/stratafs in a build tree, else the
-// one on PATH.
-std::string FindStratafs();
-
-// Runs stratafs with `args` (argv[0] excluded) and waits until it reports the mount ready (OK)
-// or failed; stratafs has then already said why on stderr, so the error's message is empty.
-layerstore::Status RunStratafs(const std::vector<std::string>& args);
+// Mounts container `id` of the store at `root` on `dir` (read-only: changes refused) and returns
+// once the mount is ready or failed; the driver has then already said why on stderr, so the
+// error names only the container.
+layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
+                                  const std::string& dir, bool read_only);
 
 // Unmounts `dir` as `strata umount` does: a mount whose daemon died (ENOTCONN) is detached, and
 // without root fusermount3 -u does it. With `detach_if_busy` a busy mount is detached lazily (it
@@ -35,9 +35,8 @@ layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(lay
                                                                              const std::string& id);
 
 // A read-only view of a container's merged rootfs, for commit and export: the container's own
-// mount when a live one exists, else a temporary read-only mount (`stratafs --container ID
-// --read-only`) in a directory under the store's tmp/, unmounted and removed when the view is
-// destroyed, also on every error path. Holds a WriteLease for its lifetime so that fsck leaves
+// mount when a live one exists, else a temporary read-only mount (MountContainer) in a directory
+// under the store's tmp/, unmounted and removed when the view is destroyed, also on every error path. Holds a WriteLease for its lifetime so that fsck leaves
 // the temporary directory alone.
 class ContainerView final {
  public:

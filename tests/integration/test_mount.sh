@@ -87,7 +87,10 @@ assert_contains "$ERR" "--layer 9" "bad --layer named"
 
 # A daemon killed under a live mount: umount clears it, and the image mounts again.
 mount_image test/union:1 "$WORK/mnt"
-pid=$(pgrep -f -- "stratafs .*$WORK/mnt\$" | head -1 || true)
+pid=""
+for p in $(pgrep -x stratafs || true); do  # the daemon: named stratafs, its command line ends in the mount point
+  [ "$(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | tail -1)" = "$WORK/mnt" ] && pid=$p
+done
 [ -n "$pid" ] || fail "no stratafs daemon found for the mount"
 kill -9 "$pid"
 sleep 0.2
