@@ -91,12 +91,22 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
     LS_RETURN_IF_ERROR(fsutil::WriteFileAtomicAt(root_fd.get(), paths::kFormatFile, j.dump() + "\n", 0644));
   }
 
+  // The layout's directories; an open also adds those a store made by an older strata lacks.
   for (const char* dir : {paths::kMetaDir, "blobs", paths::kBlobsDir, paths::kObjectsDir, paths::kLayersDir,
                           paths::kTmpDir, paths::kChainsDir, paths::kContainersDir}) {
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), dir, 0700));
   }
-  for (unsigned shard = 0; shard < 256; ++shard) {
-    LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), paths::ObjectShard(shard), 0755));
+  // Every command and every mount daemon opens the store, so the 256 object shards cost one stat
+  // once made: objects/ff comes last, after the others are durable, so its presence means all are
+  // there even if a crash cut the first open short.
+  const std::string last_shard = paths::ObjectShard(255);
+  struct stat st;
+  if (::fstatat(root_fd.get(), last_shard.c_str(), &st, 0) != 0) {
+    for (unsigned shard = 0; shard < 255; ++shard) {
+      LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), paths::ObjectShard(shard), 0755));
+    }
+    LS_RETURN_IF_ERROR(fsutil::FsyncPath(root_fd.get(), paths::kObjectsDir));
+    LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), last_shard, 0755));
   }
   LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize));
   std::unique_ptr<StoreImpl> store(new StoreImpl(options, std::move(root_fd), std::move(env)));

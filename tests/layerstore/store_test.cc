@@ -844,6 +844,23 @@ TEST_F(StoreTest, ReopenKeepsData) {
   EXPECT_EQ(Sha256::Of(Export(*store_, info->diff_id)), info->diff_id);
 }
 
+// A crash during the first open can leave the layout partly made: objects/ff, made last, is what
+// tells a later open that the shards are complete, so without it they are all made again, and the
+// directories a newer strata added are made in any store that lacks them.
+TEST_F(StoreTest, ReopenCompletesAnUnfinishedLayout) {
+  store_.reset();
+  fs::remove(root_ / "objects/7a");
+  fs::remove(root_ / "objects/ff");
+  fs::remove(root_ / "containers");
+  store_ = OpenStore(root_);
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(fs::is_directory(root_ / "objects/7a"));
+  EXPECT_TRUE(fs::is_directory(root_ / "objects/ff"));
+  EXPECT_TRUE(fs::is_directory(root_ / "containers"));
+  auto info = ImportFile(*store_, Corpus("ok-basic.tar"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Images
 
