@@ -25,7 +25,7 @@ void RunMount(const MountOptions& opts, Context& ctx) {
   if (container && !opts.layer.empty())
     return usage("--layer shows a layer of an image: it does not go with --container");
   layerfs::MountOptions options;
-  options.store_root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
+  options.store_root = ctx.StoreRoot();
   options.layer = opts.layer;
   if (container) {
     options.container = opts.container;

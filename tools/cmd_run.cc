@@ -8,7 +8,6 @@
 #include <iostream>
 
 #include "commands.h"
-#include "layerstore/options.h"
 #include "layerstore/unique_fd.h"
 #include "mounts.h"
 #include "output_file.h"
@@ -234,8 +233,7 @@ void RunBundle(const BundleFlags& flags, Context& ctx) {
   } else {
     rootfs = dir + "/rootfs";
     if (::mkdir(rootfs.c_str(), 0755) != 0 && errno != EEXIST) return ctx.Fail(Status::FromErrno("creating " + rootfs, errno));
-    std::string root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-    if (Status m = MountContainer(root, c->id, c->name, rootfs, false); !m.ok()) return ctx.Fail(m);
+    if (Status m = MountContainer(ctx.StoreRoot(), c->id, c->name, rootfs, false); !m.ok()) return ctx.Fail(m);
     mounted_here = true;
   }
   auto spec = BuildSpec(**store, *c, ContainerConfig::FromJson(c->config), rootfs);

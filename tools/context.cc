@@ -10,9 +10,14 @@
 
 namespace cli {
 
+const std::string& Context::StoreRoot() {
+  if (store_options.root.empty()) store_options.root = layerstore::DefaultStoreRoot();
+  return store_options.root;
+}
+
 layerstore::Result<layerstore::Store*> Context::Store() {
   if (!store_) {
-    if (store_options.root.empty()) store_options.root = layerstore::DefaultStoreRoot();
+    StoreRoot();
     LS_ASSIGN_OR_RETURN(store_, layerstore::Store::Open(store_options));
   }
   return store_.get();
@@ -20,8 +25,7 @@ layerstore::Result<layerstore::Store*> Context::Store() {
 
 layerstore::Result<const layerstore::StoreConfig*> Context::Config() {
   if (!config_) {
-    if (store_options.root.empty()) store_options.root = layerstore::DefaultStoreRoot();
-    LS_ASSIGN_OR_RETURN(layerstore::StoreConfig config, layerstore::ReadStoreConfig(store_options.root));
+    LS_ASSIGN_OR_RETURN(layerstore::StoreConfig config, layerstore::ReadStoreConfig(StoreRoot()));
     for (const std::string& entry : config.insecure_registries) {
       layerstore::Status s = registry::ValidateInsecureRegistry(entry);
       if (!s.ok()) {

@@ -34,6 +34,8 @@ struct Context {
 
   // Opens the store on first use.
   layerstore::Result<layerstore::Store*> Store();
+  // The store's root: --root, else $STRATA_ROOT or the default (recorded in store_options).
+  const std::string& StoreRoot();
   // The store's settings (<root>/config.json), read and checked on first use, insecure-registries
   // entries included; does not create the store. Errors name the file and the key.
   layerstore::Result<const layerstore::StoreConfig*> Config();

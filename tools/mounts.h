@@ -36,8 +36,8 @@ layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(lay
 
 // A read-only view of a container's merged rootfs, for commit and export: the container's own
 // mount when a live one exists, else a temporary read-only mount (MountContainer) in a directory
-// under the store's tmp/, unmounted and removed when the view is destroyed, also on every error path. Holds a WriteLease for its lifetime so that fsck leaves
-// the temporary directory alone.
+// under the store's tmp/, unmounted and removed when the view is destroyed, also on every error
+// path. Holds a WriteLease for its lifetime so that fsck leaves the temporary directory alone.
 class ContainerView final {
  public:
   static layerstore::Result<std::unique_ptr<ContainerView>> Open(layerstore::Store& store,

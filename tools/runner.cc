@@ -18,8 +18,6 @@
 #include <sstream>
 #include <thread>
 
-#include "layerfs/mount.h"
-#include "layerstore/options.h"
 #include "layerstore/unique_fd.h"
 #include "mounts.h"
 #include "runtime/process.h"
@@ -139,15 +137,7 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
     return m;
   }
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
-  // The driver of `strata mount`, forked from this process rather than exec'd as stratafs:
-  // a container start pays no second program load.
-  layerfs::MountOptions options;
-  options.store_root = ctx.store_options.root.empty() ? layerstore::DefaultStoreRoot() : ctx.store_options.root;
-  options.container = c.id;
-  options.mountpoint = m.dir_;
-  if (layerfs::RunMount(options) != 0) {
-    return Status::FailedPrecondition("could not mount container " + c.name + " (stratafs said why above)");
-  }
+  LS_RETURN_IF_ERROR(MountContainer(ctx.StoreRoot(), c.id, c.name, m.dir_, false));
   m.owned_ = true;
   return m;
 }

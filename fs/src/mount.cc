@@ -225,7 +225,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   // with a pool the woken thread is often already on the caller's CPU (25-35 us). When cross-CPU
   // wake-ups are cheap (8 us) one worker was the faster (docs/benchmarks.md, "Workers"): the pool
   // is for the slow case, the one this machine's users meet. libfuse starts threads only when all
-  // are busy, so a serial client uses two or three. (Capping idle threads instead makes libfuse
+  // are busy; a serial client got three or four. (Capping idle threads instead makes libfuse
   // 3.14 create and destroy a thread per request.)
   fuse_loop_cfg_set_max_threads(loop.get(), kMaxWorkers);
   int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());

@@ -1318,7 +1318,6 @@ int UnionFs::OpenForFsyncDir(uint64_t nodeid, UniqueFd* dir) {
   Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
-  if (inode->type != S_IFDIR) return ENOTDIR;
   if (!inode->in_upper || !sync_) return 0;  // nothing of it was ever written, or nothing is promised
   int upper;
   if (int err = UpperFd(inode, &upper)) return err;
