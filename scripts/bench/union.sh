@@ -57,7 +57,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STRATA=$REPO/build-union/tools/strata
-STRATAFS=   # default: found beside strata, as `strata mount` finds it
+STRATAFS=   # default: the one beside strata, or ../fs/stratafs in a build tree
 DIRS_DRIVER=  # the "stratafs dirs" column: default $STRATAFS; "none" (--no-dirs): no such column
 MKIMAGE=$REPO/tests/testutil/mkimage.py
 WORKBASE=/var/tmp
@@ -74,7 +74,7 @@ usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver 
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-union/tools/strata; stratafs is found by strata)
   --stratafs PATH stratafs binary for the writable mounts, which are made with stratafs itself
-                  (default: the one strata finds: beside it, or ../fs/stratafs in a build tree)
+                  (default: beside strata, or ../fs/stratafs in a build tree)
   --dirs-driver PATH  the driver of the "stratafs dirs" column, run with fuse-overlayfs' command
                   line over the extracted directories (default: the stratafs binary)
   --no-dirs       leave the "stratafs dirs" column out (a stratafs without -o lowerdir=)
