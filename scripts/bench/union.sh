@@ -72,7 +72,7 @@ usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver 
           [--workdir DIR] [--no-wait]
   --quick         small fixtures, one run per tool (smoke test, 1-3 min)
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
-  --strata PATH   strata binary (default build-union/tools/strata; stratafs is found by strata)
+  --strata PATH   strata binary (default build-union/tools/strata; it mounts images itself)
   --stratafs PATH stratafs binary for the writable mounts, which are made with stratafs itself
                   (default: beside strata, or ../fs/stratafs in a build tree)
   --dirs-driver PATH  the driver of the "stratafs dirs" column, run with fuse-overlayfs' command
