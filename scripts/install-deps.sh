@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config git
-  libfuse3-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev liblmdb-dev
+  libfuse3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libssl-dev liblmdb-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcli11-dev libcap-dev
   # run

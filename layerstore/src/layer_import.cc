@@ -11,12 +11,14 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "fsutil.h"
+#include "gzip_inflate.h"
 #include "layerstore/sha256.h"
 #include "schema.h"
 #include "tarsplit.h"
@@ -63,6 +65,8 @@ struct CompressedSide {
   // An uncompressed stream: its digest is the diff_id, hashed once on the tar side, and the tar
   // reader takes it straight from the source (no decompressing reader, no copy in between).
   bool plain = false;
+  // A gzip stream: decompressed by GzipInflater rather than libarchive's zlib filter.
+  bool gzip = false;
   size_t first = 0;  // bytes of buf read by Sniff and not handed out yet
 
   // Reads the first bytes (at least 6 unless the stream is shorter) and decides `plain` by magic.
@@ -74,7 +78,8 @@ struct CompressedSide {
     }
     const auto* b = reinterpret_cast<const unsigned char*>(buf.data());
     size_t n = first;
-    bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
+    gzip = n >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+    bool compressed = gzip ||
                       (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) ||
                       (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') ||
                       (n >= 6 && b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z');
@@ -277,7 +282,8 @@ class StreamHasher {
 struct TarSide {
   static constexpr size_t kRing = 4;
 
-  archive* compressed;  // the decompressing reader; unused for a plain stream
+  archive* compressed;  // the decompressing reader of a stream neither plain nor gzip
+  GzipInflater* gzip;
   CompressedSide* compressed_side;
   RawCapture* capture;
   uint64_t max_bytes;
@@ -294,7 +300,14 @@ struct TarSide {
     hash.WaitFor(tickets[slot]);
     current = ring[slot].data();
     la_ssize_t n;
-    if (compressed_side->plain) {
+    if (gzip) {
+      auto got = gzip->Read(current, kChunk);
+      if (!got.ok()) {
+        if (!compressed_side->error.ok()) return compressed_side->error;
+        return Status::InvalidArgument(where + ": cannot decompress layer: " + got.status().message());
+      }
+      n = static_cast<la_ssize_t>(*got);
+    } else if (compressed_side->plain) {
       LS_ASSIGN_OR_RETURN(size_t got, compressed_side->Pull(current, kChunk));
       n = static_cast<la_ssize_t>(got);
     } else {
@@ -404,9 +417,17 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   TempGuard blob_guard(root_fd, blob_name);
   LS_RETURN_IF_ERROR(compressed.Sniff());
   LS_RETURN_IF_ERROR(LoadArchive());
+  std::optional<GzipInflater> gzip;
+  if (compressed.gzip) {
+    gzip.emplace([&compressed](char* buf, size_t cap) -> Result<size_t> {
+      auto n = compressed.Pull(buf, cap);
+      if (!n.ok()) compressed.error = n.status();  // the source's own error, passed on as it is
+      return n;
+    });
+  }
   ArchivePtr outer;
   int r = ARCHIVE_OK;
-  if (!compressed.plain) {
+  if (!compressed.plain && !compressed.gzip) {
     outer.reset(Archive().archive_read_new());
     Archive().archive_read_support_filter_gzip(outer.get());
     Archive().archive_read_support_filter_zstd(outer.get());
@@ -427,7 +448,7 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     if (r < ARCHIVE_WARN) return outer_error("cannot read layer");
   }
 
-  TarSide tar{outer.get(), &compressed, &capture, limits.max_layer_bytes, where};
+  TarSide tar{outer.get(), gzip ? &*gzip : nullptr, &compressed, &capture, limits.max_layer_bytes, where};
   ArchivePtr inner(Archive().archive_read_new());
   Archive().archive_read_support_format_tar(inner.get());
   auto tar_error = [&](const std::string& entry) -> Status {
@@ -440,7 +461,9 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
   if (Archive().archive_read_open(inner.get(), &tar, nullptr, TarRead, nullptr) != ARCHIVE_OK) return tar_error("");
 
   ImportedLayer result;
-  result.info.compression = compressed.plain ? "none" : CompressionName(Archive().archive_filter_code(outer.get(), 0));
+  result.info.compression = compressed.plain ? "none"
+                            : compressed.gzip ? "gzip"
+                                              : CompressionName(Archive().archive_filter_code(outer.get(), 0));
   std::unordered_map<std::string, Seen> seen;
   std::unordered_set<std::string, StringHash, std::equal_to<>> symlinks;  // looked up by prefix views
   std::unordered_map<Digest, std::pair<uint64_t, uint64_t>> objects;  // (entries naming it, size)
