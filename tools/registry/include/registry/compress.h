@@ -2,11 +2,11 @@
 // hands the compressed bytes to a callback — push's path from Store::ExportLayer to an upload,
 // with no temporary file.
 //
-// Output is deterministic for a given input and library version (gzip: zlib level 6 over 1 MiB
-// blocks compressed in parallel, each primed with the 32 KiB before it, mtime 0, no name; zstd:
-// level 3, no checksum, no content size), so recompressing the same layer twice yields the same
-// blob digest — whatever the number of CPUs — and a re-push can match what a registry holds.
-// Owns its zlib/zstd state and the gzip worker threads (joined in the destructor). One writer
+// Output is deterministic for a given input and library version (gzip: ISA-L deflate level 3 over
+// 1 MiB blocks compressed in parallel, each primed with the 32 KiB before it, mtime 0, no name;
+// zstd: level 3, no checksum, no content size), so recompressing the same layer twice yields the
+// same blob digest — whatever the number of CPUs — and a re-push can match what a registry holds.
+// Owns its deflate/zstd state and the gzip worker threads (joined in the destructor). One writer
 // thread; not thread-safe.
 #pragma once
 
