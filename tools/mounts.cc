@@ -18,14 +18,14 @@
 namespace cli {
 
 layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
-                                  const std::string& dir, bool read_only) {
+                                  const std::string& dir, bool read_only, pid_t* daemon) {
   layerfs::MountOptions options;
   options.store_root = root;
   options.container = id;
   options.mountpoint = dir;
   options.read_only = read_only;
   std::fflush(nullptr);  // nothing buffered may be written twice
-  if (layerfs::RunMount(options) != 0) {
+  if (layerfs::RunMount(options, daemon) != 0) {
     return layerstore::Status::FailedPrecondition("could not mount container " + name + " (stratafs said why above)");
   }
   return {};

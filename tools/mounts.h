@@ -8,6 +8,8 @@
 // Not thread-safe; one command uses it at a time.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,9 +22,10 @@ namespace cli {
 
 // Mounts container `id` of the store at `root` on `dir` (read-only: changes refused) and returns
 // once the mount is ready or failed; the driver has then already said why on stderr, so the
-// error names only the container.
+// error names only the container. `daemon` (optional): the serving daemon, our child
+// (layerfs::RunMount).
 layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
-                                  const std::string& dir, bool read_only);
+                                  const std::string& dir, bool read_only, pid_t* daemon = nullptr);
 
 // Unmounts `dir` as `strata umount` does: a mount whose daemon died (ENOTCONN) is detached, and
 // without root fusermount3 -u does it. With `detach_if_busy` a busy mount is detached lazily (it

@@ -48,10 +48,14 @@ Status WriteSmallFile(const std::string& path, const std::string& text) {
   return {};
 }
 
-// Removes a container whose process has ended; its stratafs daemon lets go of the container's
-// lock a moment after its unmount.
-Status RemoveWhenFree(layerstore::Store& store, const layerstore::ContainerRecord& c) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+// How long a container's removal waits for its daemon to let go after the unmount; a mount
+// detached while busy keeps its daemon until the last user leaves.
+constexpr auto kDaemonExitWait = std::chrono::seconds(10);
+
+// Removes a container whose process has ended, retrying until `deadline` while its stratafs
+// daemon still holds the container's lock (it does until it exits, a moment after the unmount).
+Status RemoveWhenFree(layerstore::Store& store, const layerstore::ContainerRecord& c,
+                      std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     Status s = store.RemoveContainer(c.id);
     if (s.code() != layerstore::Code::kUnavailable || std::chrono::steady_clock::now() >= deadline) return s;
@@ -137,12 +141,15 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
     return m;
   }
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
-  LS_RETURN_IF_ERROR(MountContainer(ctx.StoreRoot(), c.id, c.name, m.dir_, false));
+  pid_t daemon = -1;
+  LS_RETURN_IF_ERROR(MountContainer(ctx.StoreRoot(), c.id, c.name, m.dir_, false, &daemon));
   m.owned_ = true;
+  // Our child, not yet reaped: the PID cannot have been reused.
+  m.daemon_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, daemon, 0)));
   return m;
 }
 
-void RunMount::Release(layerstore::Store& store) {
+void RunMount::Release(layerstore::Store& store, std::optional<std::chrono::steady_clock::time_point> await_daemon) {
   if (!owned_) return;
   owned_ = false;
   std::string real;
@@ -152,6 +159,13 @@ void RunMount::Release(layerstore::Store& store) {
     return;
   }
   (void)store.RemoveMountLease(real);
+  auto left = await_daemon ? std::chrono::ceil<std::chrono::milliseconds>(*await_daemon - std::chrono::steady_clock::now())
+                           : std::chrono::milliseconds(0);
+  if (daemon_ && left.count() > 0 && WaitReadable(daemon_.get(), static_cast<int>(left.count()))) {
+    siginfo_t info;
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED);
+  }
+  daemon_.Reset();
 }
 
 Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerstore::ContainerRecord& c,
@@ -214,8 +228,9 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   std::optional<RunMount> mount;
   auto fail = [&](int code, const Status& s) {
     if (!s.message().empty()) std::cerr << "Error: " << s.message() << "\n";
-    if (mount) mount->Release(store);
-    if (remove) (void)RemoveWhenFree(store, c);
+    auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
+    if (mount) mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
+    if (remove) (void)RemoveWhenFree(store, c, deadline);
     on_started(code);
     return code;
   };
@@ -251,9 +266,10 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   state.running = false;
   state.exit_code = code;
   state.finished_at = static_cast<int64_t>(::time(nullptr));
-  mount->Release(store);
+  auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
+  mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
   if (remove) {
-    Status s = RemoveWhenFree(store, c);
+    Status s = RemoveWhenFree(store, c, deadline);
     if (!s.ok()) std::cerr << "Error: removing container " << c.name << ": " << s.message() << "\n";
   } else {
     written = WriteRunState(dir, state);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include "container_config.h"
 #include "context.h"
 #include "layerstore/store.h"
+#include "layerstore/unique_fd.h"
 #include "run_state.h"
 #include "runtime/container.h"
 
@@ -53,11 +55,15 @@ class RunMount {
   static layerstore::Result<RunMount> Acquire(Context& ctx, layerstore::Store& store,
                                               const layerstore::ContainerRecord& c);
   const std::string& dir() const { return dir_; }
-  void Release(layerstore::Store& store);
+  // Unmounts if this run mounted it. With `await_daemon`, when the daemon is ours, also waits
+  // for it to exit, until that deadline (a mount detached while busy lives on): then it has let
+  // go of the container's lock, and the container can be removed at once.
+  void Release(layerstore::Store& store, std::optional<std::chrono::steady_clock::time_point> await_daemon);
 
  private:
   std::string dir_;
   bool owned_ = false;
+  layerstore::UniqueFd daemon_;  // pidfd of the daemon this run started, if it did
 };
 
 // The spec to run container `c` over `rootfs`: its config applied to its image's, with

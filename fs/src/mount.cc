@@ -237,7 +237,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 
 }  // namespace
 
-int RunMount(const MountOptions& options) {
+int RunMount(const MountOptions& options, pid_t* daemon) {
   MountOptions opts = options;
   if (opts.debug) opts.foreground = true;
   if (opts.foreground) {
@@ -276,6 +276,7 @@ int RunMount(const MountOptions& options) {
     if (n > 0) msg.append(buf, static_cast<size_t>(n));
   }
   ::close(fds[0]);
+  if (daemon) *daemon = pid;
   if (msg == "OK") return 0;
   std::cerr << "stratafs: " << (msg.rfind("ERR ", 0) == 0 ? msg.substr(4) : "the daemon died before mounting") << "\n";
   return 1;

@@ -52,8 +52,10 @@ struct MountOptions {
 };
 
 // Mounts and serves until unmounted. In the background mode, returns in the parent once the
-// mount is ready (0) or failed (1, error on stderr); the daemon child never returns.
+// mount is ready (0) or failed (1, error on stderr); the daemon child never returns. `daemon`
+// (optional) receives the daemon's PID, a child of the caller: it exits once the mount is gone
+// and, having let go of everything it held (the container's lock), waits to be reaped.
 // Process exit code semantics: 0 success, 1 failure.
-int RunMount(const MountOptions& options);
+int RunMount(const MountOptions& options, pid_t* daemon = nullptr);
 
 }  // namespace layerfs
