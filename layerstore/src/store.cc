@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "fsutil.h"
 #include "layer_import.h"
+#include "object_prefetch.h"
 #include "layerstore/sha256.h"
 #include "paths.h"
 #include "rootfs_index.h"
@@ -19,6 +21,9 @@ namespace {
 
 // Virtual address space only: LMDB grows the file as pages are used.
 constexpr size_t kMapSize = size_t{64} << 30;
+
+// A layer with fewer files is exported before prefetch threads would pay off.
+constexpr size_t kPrefetchMinObjects = 32;
 
 class FlockLease final : public WriteLease {
  public:
@@ -349,9 +354,26 @@ Status StoreImpl::ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSin
     }
     return sink.Write(data, n);
   };
+  // A first pass over the tar-split (a small file) lists the objects to read, for the prefetch.
+  std::vector<std::pair<Digest, uint64_t>> reads;
+  Digest listed_diff_id;
+  uint64_t listed_size = 0;
+  LS_RETURN_IF_ERROR(TarSplitReader::Replay(
+      ts.get(), [](std::string_view) { return Status(); },
+      [&](const Digest& object, uint64_t size) {
+        reads.emplace_back(object, size);
+        return Status();
+      },
+      &listed_diff_id, &listed_size));
+  if (::lseek(ts.get(), 0, SEEK_SET) != 0) return Status::FromErrno("rewinding the tar-split of layer " + diff_id.str(), errno);
+  std::optional<ObjectPrefetcher> prefetch;
+  if (reads.size() >= kPrefetchMinObjects) prefetch.emplace(root_fd_.get(), std::move(reads));
+  size_t read_index = 0;
+
   std::vector<char> buf(1 << 20);
   auto raw = [&](std::string_view bytes) { return emit(bytes.data(), bytes.size()); };
   auto payload = [&](const Digest& object, uint64_t size) -> Status {
+    if (prefetch) prefetch->Reading(read_index++);
     std::string path = paths::Object(object);
     UniqueFd fd(::openat(root_fd_.get(), path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return Status::FromErrno("layer " + diff_id.str() + ": opening object " + object.str(), errno);
