@@ -776,6 +776,26 @@ TEST_F(StoreTest, FailureInsideALargeFileLeavesNothing) {
   ExpectNothingStored("truncated inside a large file");
 }
 
+TEST_F(StoreTest, ExportOfManyObjectsIsExactAndNamesAMissingOne) {
+  // Enough objects for the export's prefetch threads, and a large one among them.
+  TarBuilder builder;
+  for (int i = 0; i < 300; ++i) {
+    builder.File("d" + std::to_string(i % 7) + "/f" + std::to_string(i), Content("many-" + std::to_string(i), 100 + i * 37));
+    if (i == 150) builder.File("big", Content("many-big", 3 << 20));
+  }
+  std::string tar = builder.Finish();
+  auto info = ImportBytes(*store_, tar);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(Export(*store_, info->diff_id), tar);
+
+  const Digest gone = Sha256::Of(Content("many-200", 100 + 200 * 37));
+  ASSERT_EQ(::unlink(ObjectFile(gone).c_str()), 0);
+  StringSink sink;
+  Status s = store_->ExportLayer(info->diff_id, sink, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(gone.str()), std::string::npos) << s.ToString();
+}
+
 TEST_F(StoreTest, AbandonedObjectsGoWhenTheLastLeaseIsReleased) {
   std::string tar = TarBuilder().File("kept-until-release", Content("abandoned", 777)).Finish();
   tar.resize(tar.size() - 1024 + 100);  // a broken header after the file
