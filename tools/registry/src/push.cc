@@ -5,6 +5,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <cstring>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -27,6 +31,72 @@ std::string OciLayerType(const std::string& compression) {
   if (compression == "zstd") return std::string(kOciLayerZstd);
   return std::string(kOciLayerTar);
 }
+
+// Sends the full chunks of a chunked upload on a thread of its own, so that the layer's export
+// and compression go on while a chunk travels (a PATCH of 8 MiB waits for the registry to store
+// it). At most one chunk waits behind the one being sent; the session belongs to this thread
+// until Finish.
+class ChunkUploader {
+ public:
+  ChunkUploader(Client& client, const std::string& repository, UploadSession* session)
+      : client_(client), repository_(repository), session_(session), thread_([this] { Loop(); }) {}
+  ~ChunkUploader() { (void)Finish(); }
+  ChunkUploader(const ChunkUploader&) = delete;
+  ChunkUploader& operator=(const ChunkUploader&) = delete;
+
+  // Queues `chunk`; waits while another is queued. A failed upload fails this and every later call.
+  Status Submit(std::string chunk) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !queued_ || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queued_ = std::move(chunk);
+    cv_.notify_all();
+    return {};
+  }
+
+  // Waits until every queued chunk is sent (or one failed).
+  Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return error_;
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::string chunk;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return queued_ || done_; });
+        if (!queued_) return;
+        chunk = std::move(*queued_);
+        queued_.reset();
+        cv_.notify_all();
+      }
+      Status s = client_.UploadChunk(repository_, session_, chunk);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        error_ = s;
+        cv_.notify_all();
+        return;
+      }
+    }
+  }
+
+  Client& client_;
+  const std::string& repository_;
+  UploadSession* session_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::string> queued_;  // guarded by mu_
+  bool done_ = false;                  // guarded by mu_
+  Status error_;                       // guarded by mu_ until the thread is joined
+  std::thread thread_;                 // last: started once the rest is ready
+};
 
 // One way to make a layer's blob present in the target repository.
 struct Candidate {
@@ -166,6 +236,7 @@ class Pusher {
     std::string chunk;
     const size_t chunk_size = ChunkSizeFromEnvironment(options_.chunk_size);
     chunk.reserve(chunk_size);
+    ChunkUploader uploader(client_, repo_, &*session);
     auto out = [&](const char* data, size_t n) -> Status {
       if (cancel->load()) return Status::Unavailable("cancelled");
       hash.Update(data, n);
@@ -176,16 +247,20 @@ class Pusher {
         data += take;
         n -= take;
         if (chunk.size() == chunk_size) {
-          LS_RETURN_IF_ERROR(client_.UploadChunk(repo_, &*session, chunk));
-          chunk.clear();
+          LS_RETURN_IF_ERROR(uploader.Submit(std::exchange(chunk, std::string())));
+          chunk.reserve(chunk_size);
         }
       }
       return {};
     };
     LS_ASSIGN_OR_RETURN(auto sink, CompressingSink::Create(kind, out));
     ExportProgress export_progress(progress_, plan.id);
-    LS_RETURN_IF_ERROR(store_.ExportLayer(plan.diff_id, *sink, &export_progress));
-    LS_RETURN_IF_ERROR(sink->Finish());
+    Status exported = store_.ExportLayer(plan.diff_id, *sink, &export_progress);
+    if (exported.ok()) exported = sink->Finish();
+    // The upload's own failure says more than the export's "cancelled" or a full queue.
+    Status sent = uploader.Finish();
+    LS_RETURN_IF_ERROR(sent);
+    LS_RETURN_IF_ERROR(exported);
     Digest digest = hash.Finish();
     // The last piece travels with the closing PUT (one request fewer; a small layer is then a
     // plain monolithic upload).
