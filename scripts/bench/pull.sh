@@ -9,6 +9,9 @@
 #        skopeo         skopeo copy docker://IMAGE oci:DIR  (download only, blobs kept compressed)
 #        skopeo+umoci   skopeo copy ..., then umoci unpack  (download, then an unpacked rootfs)
 #      Medians and min-max; ratios strata/skopeo and strata/(skopeo+umoci).
+#  A2. The same pulls, strata and skopeo only, through a proxy that paces every response body to
+#      one shared link of N Mbit/s (--link-mbit "N ...", default "400 800": 50 and 100 MB/s), as
+#      a pull from a remote registry would see: whether the import keeps up with the download.
 #   B. Incremental pull: the store holds v1; v2 shares all layers but the last. strata pulls v2
 #      through a counting proxy (tests/testutil/fault_proxy.py): bytes of blobs transferred vs
 #      the size of the one new layer blob (+ config). skopeo copies v2 into the OCI layout that
@@ -19,7 +22,10 @@
 #        skopeo         skopeo copy oci:DIR docker://... (blobs already compressed on disk)
 #        skopeo-gzip    skopeo copy of the same image from an uncompressed OCI layout: skopeo
 #                       compresses while pushing (parallel gzip), the peer of strata's recompression
-#      Ratios strata/skopeo-gzip, strata-kept/skopeo.
+#      Ratios strata/skopeo-gzip, strata-kept/skopeo. Every push source (strata's stores, skopeo's
+#      OCI layouts) lives on the ext4 loop and caches are dropped before each push, so each tool
+#      reads its input from disk: strata's from one file per distinct content, skopeo's from
+#      one file per layer.
 #   Calibration (perf bench sched pipe) at start and end.
 #
 # Image: a Debian-like base layer copied from this machine's /usr (python3 libs, perl, zoneinfo,
@@ -28,8 +34,8 @@
 # skopeo. Registry storage and fixtures live on a private tmpfs, destinations on the ext4 loop.
 #
 # Runs as root. Everything it creates (tmpfs, loop image and mount, registries and proxy by PID,
-# work dir) is removed on exit, also on failure or Ctrl-C. About 5 minutes (full), 1 (--quick).
-# Usage: scripts/bench/pull.sh [--quick] [--runs N] [--strata PATH] [--workdir DIR]
+# work dir) is removed on exit, also on failure or Ctrl-C. About 6 minutes (full), 1 (--quick).
+# Usage: scripts/bench/pull.sh [--quick] [--runs N] [--link-mbit "N ..."] [--strata PATH] [--workdir DIR]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -39,15 +45,17 @@ PROXY_PY=$REPO/tests/testutil/fault_proxy.py
 WORKBASE=/var/tmp
 QUICK=0
 RUNS=
+LINK_MBITS="400 800"
 
 usage() {
-  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
+    --link-mbit) LINK_MBITS=$2; shift 2 ;;
     --strata) STRATA=$2; shift 2 ;;
     --workdir) WORKBASE=$2; shift 2 ;;
     -h | --help) usage 0 ;;
@@ -205,6 +213,38 @@ R_SKOPEO=$(ratio "$(median "${T_STRATA[@]}")" "$(median "${T_SKOPEO[@]}")")
 R_UMOCI=$(ratio "$(median "${T_STRATA[@]}")" "$(median "${T_UMOCI[@]}")")
 echo "  ratio strata/skopeo = $R_SKOPEO, strata/(skopeo+umoci) = $R_UMOCI"
 
+# start_link_proxy MBIT: a proxy in front of the main registry whose responses share a link of
+# MBIT Mbit/s; sets LINK (host:port).
+start_link_proxy() {
+  local dir=$FIX/link-$1
+  mkdir -p "$dir"
+  python3 "$PROXY_PY" --upstream "$MAIN" --port-file "$dir/port" --rate "$(($1 * 1000000 / 8))" &
+  PIDS+=("$!")
+  LINK_PID=$!
+  for _ in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
+  LINK=127.0.0.1:$(cat "$dir/port")
+}
+echo "== A2. pull over a network link of a given speed ($RUNS rounds each; both through the same pacing proxy)"
+for mbit in $LINK_MBITS; do
+  start_link_proxy "$mbit"
+  declare -a L_STRATA=() L_SKOPEO=()
+  for round in $(seq 1 "$RUNS"); do
+    for k in 0 1; do
+      tool=$([ $(((k + round) % 2)) = 0 ] && echo strata || echo skopeo)
+      d=$DST/link-$tool-$round
+      drop_caches
+      case $tool in
+        strata) L_STRATA+=("$(timed "$STRATA" --root "$d" pull -q --tls-verify=false "$LINK/bench:v1")") ;;
+        skopeo) L_SKOPEO+=("$(timed "${SKOPEO[@]}" copy -q --src-tls-verify=false "docker://$LINK/bench:v1" "oci:$d:v1")") ;;
+      esac
+      rm -rf "$d"
+    done
+  done
+  echo "  $mbit Mbit/s: strata pull $(stats "${L_STRATA[@]}"), skopeo copy $(stats "${L_SKOPEO[@]}"), ratio strata/skopeo = $(ratio "$(median "${L_STRATA[@]}")" "$(median "${L_SKOPEO[@]}")")"
+  kill "$LINK_PID" 2>/dev/null || true
+  wait "$LINK_PID" 2>/dev/null || true
+done
+
 echo "== B. incremental pull of v2 (all layers but the last shared with v1)"
 mkdir -p "$FIX/proxy"
 python3 "$PROXY_PY" --upstream "$MAIN" --port-file "$FIX/proxy/port" --stats "$FIX/proxy/stats" &
@@ -235,6 +275,8 @@ echo "  skopeo copy v2 into the layout holding v1: $INC_SKOPEO blob bytes"
 
 echo "== C. push ($RUNS rounds, a fresh registry each)"
 "$STRATA" --root "$DST/push-src" load -q -i "$FIX/oci" >/dev/null
+cp -a "$FIX/oci" "$DST/push-oci"
+cp -a "$FIX/oci-raw" "$DST/push-oci-raw"
 "$STRATA" --root "$DST/push-src" tag bench:v1 "push.invalid/bench:v1" >/dev/null
 "$STRATA" --root "$DST/push-kept" pull -q --keep-blobs --tls-verify=false "$MAIN/bench:v1" >/dev/null
 declare -a P_STRATA P_KEPT P_SKOPEO P_SKGZ
@@ -253,8 +295,8 @@ for round in $(seq 1 "$RUNS"); do
         "$STRATA" --root "$DST/push-kept" tag "$MAIN/bench:v1" "$REG/bench:v1" >/dev/null
         P_KEPT+=("$(timed "$STRATA" --root "$DST/push-kept" push -q --tls-verify=false "$REG/bench:v1")")
         ;;
-      skopeo) P_SKOPEO+=("$(timed "${SKOPEO[@]}" copy -q --dest-tls-verify=false "oci:$FIX/oci:v1" "docker://$REG/bench:v1")") ;;
-      skgz) P_SKGZ+=("$(timed "${SKOPEO[@]}" copy -q --dest-tls-verify=false "oci:$FIX/oci-raw:v1" "docker://$REG/bench:v1")") ;;
+      skopeo) P_SKOPEO+=("$(timed "${SKOPEO[@]}" copy -q --dest-tls-verify=false "oci:$DST/push-oci:v1" "docker://$REG/bench:v1")") ;;
+      skgz) P_SKGZ+=("$(timed "${SKOPEO[@]}" copy -q --dest-tls-verify=false "oci:$DST/push-oci-raw:v1" "docker://$REG/bench:v1")") ;;
     esac
     stop_registry "push-$tool-$round"
   done
