@@ -519,7 +519,15 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     while (Archive().archive_entry_xattr_next(ae, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
       xattr_bytes += std::strlen(xname) + xsize;
       if (xattr_bytes > limits.max_xattr_bytes) return entry_error("extended attributes exceed the size limit");
-      e.xattrs.emplace_back(xname, std::string(static_cast<const char*>(xvalue), xsize));
+      // bsdtar writes each xattr twice (SCHILY.xattr and LIBARCHIVE.xattr records), and libarchive
+      // lists both: one name, one value, the later record winning as pax keywords do.
+      std::string value(static_cast<const char*>(xvalue), xsize);
+      auto same = std::find_if(e.xattrs.begin(), e.xattrs.end(), [&](const auto& x) { return x.first == xname; });
+      if (same != e.xattrs.end()) {
+        same->second = std::move(value);
+      } else {
+        e.xattrs.emplace_back(xname, std::move(value));
+      }
     }
 
     const size_t last_slash = path.rfind('/');

@@ -557,6 +557,27 @@ TEST_F(StoreTest, XattrsAreRecordedWithBinaryValues) {
   EXPECT_TRUE(xattrs_of("bin").empty());
 }
 
+TEST_F(StoreTest, AnXattrRecordedTwiceIsOneXattr) {
+  // As bsdtar writes them: SCHILY.xattr.NAME with the raw value, LIBARCHIVE.xattr.NAME base64.
+  std::string tar = TarBuilder()
+                        .Pax({{"SCHILY.xattr.user.twice", "one"},
+                              {"LIBARCHIVE.xattr.user.twice", "b25l"},
+                              {"SCHILY.xattr.user.once", "1"}})
+                        .File("f", "data")
+                        .Finish();
+  auto info = ImportBytes(*store_, tar);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<Entry> entries = EntriesOf(*store_, info->diff_id);
+  const Entry* f = FindEntry(entries, "f");
+  ASSERT_NE(f, nullptr);
+  std::vector<std::pair<std::string, std::string>> want = {{"user.twice", "one"}, {"user.once", "1"}};
+  std::vector<std::pair<std::string, std::string>> got(f->xattrs.begin(), f->xattrs.end());
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(Export(*store_, info->diff_id), tar);  // the tar itself is kept as it was
+}
+
 TEST_F(StoreTest, DevicesAndFifosAreRecorded) {
   auto info = ImportFile(*store_, Corpus("ok-devices.tar"));
   ASSERT_TRUE(info.ok()) << info.status().ToString();

@@ -51,6 +51,21 @@ class TarBuilder {
     Header(name, '2', 0, 0777, target);
     return *this;
   }
+  // A pax extended header ('x') with `records` (key, value), for the entry that follows.
+  TarBuilder& Pax(const std::vector<std::pair<std::string, std::string>>& records) {
+    std::string body;
+    for (const auto& [key, value] : records) {
+      // "LEN KEY=VALUE\n", where LEN counts its own digits too.
+      size_t rest = 1 + key.size() + 1 + value.size() + 1;
+      size_t len = rest + 1;
+      while (std::to_string(len).size() + rest != len) ++len;
+      body += std::to_string(len) + " " + key + "=" + value + "\n";
+    }
+    Header("PaxHeader", 'x', body.size(), 0644, "");
+    out_.append(body);
+    Pad();
+    return *this;
+  }
   std::string Finish() const { return out_ + std::string(1024, '\0'); }
 
  private:
