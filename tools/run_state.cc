@@ -19,18 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-// Replaces `path` by `text` in one step (a reader sees the old file or the new one).
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
-  layerstore::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return Status::FromErrno("writing " + tmp, errno);
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    return Status::FromErrno("writing " + tmp, errno ? errno : EIO);
-  fd.Reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("renaming " + tmp, errno);
-  return {};
-}
-
 // The JSON object in `path`; nullopt when there is no such file.
 layerstore::Result<std::optional<json>> ReadJsonObject(const std::string& path) {
   std::ifstream in(path);
@@ -79,7 +67,7 @@ Status WriteRunState(const std::string& container_dir, const RunState& s) {
             {"FinishedAt", s.finished_at},
             {"Mountpoint", s.mountpoint}};
   // No fsync: after a crash the process it describes is gone anyway, and Alive() says so.
-  return WriteAtomically(container_dir + "/state.json", j.dump() + "\n");
+  return ReplaceFile(container_dir + "/state.json", j.dump() + "\n");
 }
 
 layerstore::Result<layerstore::InitPaths> ReadInitPaths(const std::string& container_dir) {
@@ -101,7 +89,18 @@ Status AddInitPaths(const std::string& container_dir, const std::vector<std::str
   LS_ASSIGN_OR_RETURN(layerstore::InitPaths all, ReadInitPaths(container_dir));
   all.insert(paths.begin(), paths.end());
   json j = {{"MountPoints", all}};
-  return WriteAtomically(container_dir + "/init.json", j.dump() + "\n");
+  return ReplaceFile(container_dir + "/init.json", j.dump() + "\n");
+}
+
+Status ReplaceFile(const std::string& path, const std::string& text) {
+  std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
+  layerstore::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return Status::FromErrno("writing " + tmp, errno);
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return Status::FromErrno("writing " + tmp, errno ? errno : EIO);
+  fd.Reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("renaming " + tmp, errno);
+  return {};
 }
 
 }  // namespace cli

@@ -43,4 +43,8 @@ layerstore::Result<layerstore::InitPaths> ReadInitPaths(const std::string& conta
 // mount points, as they would any empty directory the container made.
 layerstore::Status AddInitPaths(const std::string& container_dir, const std::vector<std::string>& paths);
 
+// Replaces `path` by `text` in one step (a reader sees the old file or the new one), mode 0644.
+// Not synced: for the container directory's small files, which a crash makes moot.
+layerstore::Status ReplaceFile(const std::string& path, const std::string& text);
+
 }  // namespace cli

@@ -37,17 +37,6 @@ std::string ReadHostFile(const std::string& path) {
   return text.str();
 }
 
-Status WriteSmallFile(const std::string& path, const std::string& text) {
-  std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return Status::FromErrno("writing " + tmp, errno ? errno : EIO);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("renaming " + tmp, errno);
-  return {};
-}
-
 // How long a container's removal waits for its daemon to let go after the unmount; a mount
 // detached while busy keeps its daemon until the last user leaves.
 constexpr auto kDaemonExitWait = std::chrono::seconds(10);
@@ -193,9 +182,9 @@ Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerst
                           : "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
   if (!hosts.empty() && hosts.back() != '\n') hosts += '\n';
   hosts += "127.0.1.1\t" + run.hostname + "\n";
-  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/hosts", hosts));
-  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/hostname", run.hostname + "\n"));
-  LS_RETURN_IF_ERROR(WriteSmallFile(dir + "/resolv.conf", ReadHostFile("/etc/resolv.conf")));
+  LS_RETURN_IF_ERROR(ReplaceFile(dir + "/hosts", hosts));
+  LS_RETURN_IF_ERROR(ReplaceFile(dir + "/hostname", run.hostname + "\n"));
+  LS_RETURN_IF_ERROR(ReplaceFile(dir + "/resolv.conf", ReadHostFile("/etc/resolv.conf")));
   spec.mounts = {{dir + "/hosts", "/etc/hosts", false},
                  {dir + "/hostname", "/etc/hostname", false},
                  {dir + "/resolv.conf", "/etc/resolv.conf", false}};
