@@ -120,6 +120,19 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
 }
 
 Status StoreImpl::Init() {
+  // Nearly every open finds the tables and the format in place: then a read transaction does,
+  // and opening the store never waits for another process's writer (an import, a lease update).
+  {
+    Tables rt;
+    auto reader = Begin(false, &rt);
+    if (reader.ok()) {
+      auto version = reader->Get(rt.meta, "format");
+      // Committed, not aborted: only then do the table handles it opened stay open for the
+      // environment's later transactions, which open tables from several threads at once.
+      if (version.ok() && *version && **version == kFormatVersion) return reader->Commit();
+    }
+  }
+  // A new store, or one an older strata made without some table: created here.
   Tables t;
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
   LS_ASSIGN_OR_RETURN(auto version, txn.Get(t.meta, "format"));
