@@ -1,5 +1,3 @@
-#include <cstdio>
-
 #include "commands.h"
 #include "layerfs/mount.h"
 #include "mounts.h"
@@ -37,7 +35,6 @@ void RunMount(const MountOptions& opts, Context& ctx) {
   options.foreground = opts.foreground;
   // Returns once the mount is ready or failed (the driver has said why on stderr); in the
   // foreground, once unmounted.
-  std::fflush(nullptr);  // nothing buffered may be written twice
   if (layerfs::RunMount(options) != 0) ctx.Fail(layerstore::Status::FailedPrecondition(""));
 }
 

@@ -24,7 +24,6 @@ layerstore::Status MountContainer(const std::string& root, const std::string& id
   options.container = id;
   options.mountpoint = dir;
   options.read_only = read_only;
-  std::fflush(nullptr);  // nothing buffered may be written twice
   if (layerfs::RunMount(options, daemon) != 0) {
     return layerstore::Status::FailedPrecondition("could not mount container " + name + " (stratafs said why above)");
   }

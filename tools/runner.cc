@@ -52,6 +52,15 @@ Status RemoveWhenFree(layerstore::Store& store, const layerstore::ContainerRecor
   }
 }
 
+// Unmounts a run's container (if the run mounted it) and, with `remove`, removes the container
+// once its daemon has let go; one deadline covers both waits.
+Status ReleaseAndRemove(std::optional<RunMount>& mount, layerstore::Store& store, const layerstore::ContainerRecord& c,
+                        bool remove) {
+  auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
+  if (mount) mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
+  return remove ? RemoveWhenFree(store, c, deadline) : Status();
+}
+
 bool WaitReadable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   for (;;) {
@@ -217,9 +226,7 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   std::optional<RunMount> mount;
   auto fail = [&](int code, const Status& s) {
     if (!s.message().empty()) std::cerr << "Error: " << s.message() << "\n";
-    auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
-    if (mount) mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
-    if (remove) (void)RemoveWhenFree(store, c, deadline);
+    (void)ReleaseAndRemove(mount, store, c, remove);
     on_started(code);
     return code;
   };
@@ -255,12 +262,9 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   state.running = false;
   state.exit_code = code;
   state.finished_at = static_cast<int64_t>(::time(nullptr));
-  auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
-  mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
-  if (remove) {
-    Status s = RemoveWhenFree(store, c, deadline);
-    if (!s.ok()) std::cerr << "Error: removing container " << c.name << ": " << s.message() << "\n";
-  } else {
+  Status removed = ReleaseAndRemove(mount, store, c, remove);
+  if (!removed.ok()) std::cerr << "Error: removing container " << c.name << ": " << removed.message() << "\n";
+  if (!remove) {
     written = WriteRunState(dir, state);
     if (!written.ok()) std::cerr << "Error: " << written.message() << "\n";
   }

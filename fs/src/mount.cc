@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -249,6 +250,7 @@ int RunMount(const MountOptions& options, pid_t* daemon) {
     std::cerr << "stratafs: pipe: " << strerror(errno) << "\n";
     return 1;
   }
+  std::fflush(nullptr);  // nothing the caller buffered may be written twice
   pid_t pid = ::fork();
   if (pid < 0) {
     std::cerr << "stratafs: fork: " << strerror(errno) << "\n";

@@ -369,15 +369,13 @@ Status StoreImpl::ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSin
   };
   // A first pass over the tar-split (a small file) lists the objects to read, for the prefetch.
   std::vector<std::pair<Digest, uint64_t>> reads;
-  Digest listed_diff_id;
-  uint64_t listed_size = 0;
   LS_RETURN_IF_ERROR(TarSplitReader::Replay(
       ts.get(), [](std::string_view) { return Status(); },
       [&](const Digest& object, uint64_t size) {
         reads.emplace_back(object, size);
         return Status();
       },
-      &listed_diff_id, &listed_size));
+      nullptr, nullptr));
   if (::lseek(ts.get(), 0, SEEK_SET) != 0) return Status::FromErrno("rewinding the tar-split of layer " + diff_id.str(), errno);
   std::optional<ObjectPrefetcher> prefetch;
   if (reads.size() >= kPrefetchMinObjects) prefetch.emplace(root_fd_.get(), std::move(reads));

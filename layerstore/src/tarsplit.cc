@@ -86,8 +86,8 @@ class RecordParser {
 
   Status Finish(Digest* diff_id, uint64_t* tar_size) const {
     if (!ended_ || raw_left_ != 0 || !buf_.empty()) return Status::Corruption("tar-split is truncated");
-    *diff_id = diff_id_;
-    *tar_size = tar_size_;
+    if (diff_id) *diff_id = diff_id_;
+    if (tar_size) *tar_size = tar_size_;
     return {};
   }
 

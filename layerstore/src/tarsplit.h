@@ -47,7 +47,8 @@ class TarSplitReader {
   using RawFn = std::function<Status(std::string_view)>;
   using PayloadFn = std::function<Status(const Digest&, uint64_t)>;
   // Replays the tar-split in `fd`, calling raw/payload in order; returns the recorded diff_id
-  // and size through the out parameters. Corruption when the stream is damaged.
+  // and size through the out parameters (either may be null). Corruption when the stream is
+  // damaged.
   static Status Replay(int fd, const RawFn& raw, const PayloadFn& payload, Digest* diff_id,
                        uint64_t* tar_size);
 };
