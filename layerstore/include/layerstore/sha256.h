@@ -27,6 +27,12 @@ class Sha256 {
 
   static Digest Of(std::string_view data);
 
+  // For a process that only hashes (the FUSE daemon): OpenSSL starts without reading the
+  // system's openssl.cnf, which costs about a millisecond at the first hash. Must come before
+  // any other use of OpenSSL in the process, and not in one that makes TLS connections: the
+  // system configuration is where TLS policy is set.
+  static void InitForHashingOnly();
+
  private:
   struct CtxFree {
     void operator()(evp_md_ctx_st* ctx) const noexcept;
