@@ -77,10 +77,23 @@ std::string FdTarget(int fd) {
 // mkdir -p of `path` inside the rootfs `root_fd`, every step confined to it; returns an O_PATH fd.
 // With `created`, each directory it makes is added to it, as its path on this side of the
 // rootfs (resolved: a symlink of the image on the way is followed, as the mkdir followed it).
-Result<UniqueFd> CreateDirIn(int root_fd, const std::string& path, std::vector<std::string>* created) {
+// With `make_last_first`, the last step is made before it is looked up: a mount point the image
+// lacks then costs a FUSE root one LOOKUP and a MKDIR, where a failed lookup first costs two
+// LOOKUPs (the kernel asks the daemon again before any create of a name it knows only as
+// missing); one it has costs the same single LOOKUP either way.
+Result<UniqueFd> CreateDirIn(int root_fd, const std::string& path, std::vector<std::string>* created,
+                             bool make_last_first = false) {
   std::string prefix;
   UniqueFd dir(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
   if (!dir) return Status::FromErrno("duplicating the rootfs fd", errno);
+  auto make = [&](const std::string& component) -> Status {
+    if (::mkdirat(dir.get(), component.c_str(), 0755) == 0) {
+      if (created) created->push_back(FdTarget(dir.get()) + "/" + component);
+    } else if (errno != EEXIST) {
+      return Status::FromErrno("creating " + prefix + " in the container", errno);
+    }
+    return {};
+  };
   size_t pos = 0;
   while (pos < path.size()) {
     size_t next = path.find('/', pos);
@@ -89,13 +102,11 @@ Result<UniqueFd> CreateDirIn(int root_fd, const std::string& path, std::vector<s
     pos = next + 1;
     if (component.empty() || component == ".") continue;
     prefix += "/" + component;
+    const bool first_make = make_last_first && pos >= path.size();
+    if (first_make) LS_RETURN_IF_ERROR(make(component));
     auto fd = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
-    if (!fd.ok() && fd.status().IsNotFound()) {
-      if (::mkdirat(dir.get(), component.c_str(), 0755) == 0) {
-        if (created) created->push_back(FdTarget(dir.get()) + "/" + component);
-      } else if (errno != EEXIST) {
-        return Status::FromErrno("creating " + prefix + " in the container", errno);
-      }
+    if (!first_make && !fd.ok() && fd.status().IsNotFound()) {
+      LS_RETURN_IF_ERROR(make(component));
       fd = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
     }
     if (!fd.ok()) return fd.status().WithContext(prefix + " in the container");
@@ -105,17 +116,24 @@ Result<UniqueFd> CreateDirIn(int root_fd, const std::string& path, std::vector<s
 }
 
 // The mount point for a bind of a file: the file, created empty when missing (and recorded in
-// `created` as CreateDirIn does).
-Result<UniqueFd> CreateFileIn(int root_fd, const std::string& path, std::vector<std::string>* created) {
-  auto fd = OpenInRoot(root_fd, path, O_PATH);
-  if (fd.ok()) return UniqueFd(*fd);
+// `created` as CreateDirIn does). With `make_first`, created before it is looked up, as
+// CreateDirIn's make_last_first.
+Result<UniqueFd> CreateFileIn(int root_fd, const std::string& path, std::vector<std::string>* created,
+                              bool make_first = false) {
+  if (!make_first) {
+    auto fd = OpenInRoot(root_fd, path, O_PATH);
+    if (fd.ok()) return UniqueFd(*fd);
+  }
   size_t slash = path.rfind('/');
   LS_ASSIGN_OR_RETURN(UniqueFd parent, CreateDirIn(root_fd, path.substr(0, slash), created));
   std::string name = path.substr(slash + 1);
   UniqueFd made(::openat(parent.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!made) return Status::FromErrno("creating " + path + " in the container", errno);
-  if (created) created->push_back(FdTarget(parent.get()) + "/" + name);
-  fd = OpenInRoot(root_fd, path, O_PATH);
+  if (made) {
+    if (created) created->push_back(FdTarget(parent.get()) + "/" + name);
+  } else if (errno != EEXIST || !make_first) {
+    return Status::FromErrno("creating " + path + " in the container", errno);
+  }
+  auto fd = OpenInRoot(root_fd, path, O_PATH);
   if (!fd.ok()) return fd.status().WithContext(path + " in the container");
   return UniqueFd(*fd);
 }
@@ -469,12 +487,12 @@ Result<std::vector<std::string>> MakeMountPoints(const ContainerSpec& spec) {
   UniqueFd root(::open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return Status::FromErrno("opening the rootfs " + spec.rootfs, errno);
   std::vector<std::string> made;
-  for (const char* dir : {"/proc", "/dev", "/sys"}) LS_RETURN_IF_ERROR(CreateDirIn(root.get(), dir, &made).status());
+  for (const char* dir : {"/proc", "/dev", "/sys"}) LS_RETURN_IF_ERROR(CreateDirIn(root.get(), dir, &made, true).status());
   for (const BindMount& m : spec.mounts) {
     struct stat st;
     if (::stat(m.source.c_str(), &st) != 0) return Status::FromErrno("bind source " + m.source, errno);
-    auto target = S_ISDIR(st.st_mode) ? CreateDirIn(root.get(), m.destination, &made)
-                                      : CreateFileIn(root.get(), m.destination, &made);
+    auto target = S_ISDIR(st.st_mode) ? CreateDirIn(root.get(), m.destination, &made, true)
+                                      : CreateFileIn(root.get(), m.destination, &made, true);
     LS_RETURN_IF_ERROR(target.status());
   }
   // CreateDirIn named them as seen from here: below the rootfs's own path.
