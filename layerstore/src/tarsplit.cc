@@ -20,7 +20,9 @@ size_t VarintLen(uint64_t v) {
 }  // namespace
 
 TarSplitWriter::TarSplitWriter(int fd) : fd_(fd), cctx_(ZSTD_createCCtx()) {
-  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, 3);
+  // Level 1: on tar-splits (headers and object references) as small as level 3 (1.03 vs 1.02 MB
+  // for 16 MB of a Debian base), and half again as fast.
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, 1);
   out_buf_.resize(ZSTD_CStreamOutSize());
 }
 
