@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <deque>
@@ -467,6 +468,46 @@ Digest ChainId(const std::vector<Digest>& diff_ids) {
     chain = i == 0 ? diff_ids[0] : Sha256::Of(chain.str() + " " + diff_ids[i].str());
   }
   return chain;
+}
+
+Result<std::optional<uint32_t>> ResolvePath(const RootfsIndex& index, std::string_view path) {
+  constexpr int kMaxLinks = 40;  // the kernel's limit
+  std::deque<std::string> pending;
+  auto push_front = [&](std::string_view p) {
+    std::deque<std::string> parts;
+    for (size_t pos = 0; pos <= p.size();) {
+      size_t slash = std::min(p.find('/', pos), p.size());
+      if (slash > pos) parts.emplace_back(p.substr(pos, slash - pos));
+      pos = slash + 1;
+    }
+    pending.insert(pending.begin(), parts.begin(), parts.end());
+  };
+  push_front(path);
+  uint32_t node = RootfsIndex::kRoot;
+  int links = 0;
+  while (!pending.empty()) {
+    std::string name = std::move(pending.front());
+    pending.pop_front();
+    if (name == ".") continue;
+    LS_ASSIGN_OR_RETURN(RootfsNode dir, index.Node(node));
+    if (!S_ISDIR(dir.mode)) return Status::FailedPrecondition(std::string(path) + ": a component is not a directory");
+    if (name == "..") {
+      node = dir.parent;  // the root is its own parent: ".." cannot leave it
+      continue;
+    }
+    std::optional<uint32_t> child = index.Lookup(node, name);
+    if (!child) return std::optional<uint32_t>();
+    LS_ASSIGN_OR_RETURN(RootfsNode found, index.Node(*child));
+    if (!S_ISLNK(found.mode)) {
+      node = *child;
+      continue;
+    }
+    if (++links > kMaxLinks) return Status::FailedPrecondition(std::string(path) + ": too many levels of symbolic links");
+    LS_ASSIGN_OR_RETURN(std::string_view target, index.SymlinkTarget(*child));
+    if (!target.empty() && target[0] == '/') node = RootfsIndex::kRoot;  // absolute: from the root
+    push_front(target);
+  }
+  return std::optional<uint32_t>(node);
 }
 
 Result<std::string> BuildRootfsIndex(const Digest& chain_id, const std::vector<LayerEntries>& layers, bool raw) {

@@ -179,6 +179,31 @@ TEST_F(RootfsIndexTest, DamagedFilesAreRejectedOrReadSafely) {
   EXPECT_FALSE(index->Child(RootfsIndex::kRoot, 99).ok());
 }
 
+TEST_F(RootfsIndexTest, ResolvePathFollowsSymlinksInsideTheRoot) {
+  auto index = Build({Layer({Dir("etc"), File("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), Dir("usr"),
+                             Dir("usr/lib"), File("usr/lib/os-release", "ID=x\n"),
+                             Link("etc/os-release", "../usr/lib/os-release", EntryType::kSymlink),
+                             Link("abs", "/etc", EntryType::kSymlink), Link("up", "../../..", EntryType::kSymlink),
+                             Link("loop", "loop", EntryType::kSymlink), Link("dangling", "nowhere", EntryType::kSymlink)})});
+  auto node = [&](const std::string& path) {
+    auto r = ResolvePath(*index, path);
+    EXPECT_TRUE(r.ok()) << path << ": " << r.status().message();
+    return r.ok() ? *r : std::nullopt;
+  };
+  EXPECT_EQ(node("/etc/passwd"), Find(*index, "etc/passwd"));
+  EXPECT_EQ(node("etc//./passwd"), Find(*index, "etc/passwd"));
+  EXPECT_EQ(node("/etc/os-release"), Find(*index, "usr/lib/os-release"));   // relative target
+  EXPECT_EQ(node("/abs/passwd"), Find(*index, "etc/passwd"));               // absolute target
+  EXPECT_EQ(node("/up/etc/passwd"), Find(*index, "etc/passwd"));            // ".." stops at the root
+  EXPECT_EQ(node("/../../etc/passwd"), Find(*index, "etc/passwd"));
+  EXPECT_EQ(node("/"), std::optional<uint32_t>(RootfsIndex::kRoot));
+  EXPECT_EQ(node("/etc/shadow"), std::nullopt);
+  EXPECT_EQ(node("/nope/passwd"), std::nullopt);
+  EXPECT_EQ(node("/dangling"), std::nullopt);
+  EXPECT_EQ(ResolvePath(*index, "/loop").status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(ResolvePath(*index, "/etc/passwd/x").status().code(), Code::kFailedPrecondition);
+}
+
 TEST(ChainIdTest, MatchesDockersDefinition) {
   Digest a = Sha256::Of("a"), b = Sha256::Of("b");
   EXPECT_EQ(ChainId({a}), a);

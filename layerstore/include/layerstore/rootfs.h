@@ -58,6 +58,11 @@ class RootfsIndex {
   virtual Result<std::vector<std::pair<std::string_view, std::string_view>>> Xattrs(uint32_t node) const = 0;
 };
 
+// The node at `path`, following symbolic links as a lookup confined to the root does
+// (RESOLVE_IN_ROOT): absolute targets and ".." stop at the root. nullopt when a component is
+// missing; FailedPrecondition when a non-directory is in the way or links nest over 40 deep.
+Result<std::optional<uint32_t>> ResolvePath(const RootfsIndex& index, std::string_view path);
+
 // Docker's chain ID of layers (bottom first): chain(1) = diff_id(1), chain(n) =
 // sha256(chain(n-1) + " " + diff_id(n)).
 Digest ChainId(const std::vector<Digest>& diff_ids);
