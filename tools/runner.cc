@@ -1,6 +1,7 @@
 #include "runner.h"
 
 #include <algorithm>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "layerstore/rootfs.h"
 #include "layerstore/unique_fd.h"
 #include "mounts.h"
 #include "runtime/process.h"
@@ -59,6 +62,55 @@ Status ReleaseAndRemove(std::optional<RunMount>& mount, layerstore::Store& store
   auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
   if (mount) mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
   return remove ? RemoveWhenFree(store, c, deadline) : Status();
+}
+
+bool DirectoryIsEmpty(const std::string& path) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
+  if (!dir) return false;
+  while (const dirent* e = ::readdir(dir.get())) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) return false;
+  }
+  return true;
+}
+
+// The image's own file at `path`, from the store. Any case it does not settle plainly (a
+// non-regular file, a symlink loop) is an error, for the caller to read through the mount.
+Result<std::optional<std::string>> ReadImageFile(layerstore::Store& store, const layerstore::RootfsIndex& index,
+                                                 const std::string& path) {
+  LS_ASSIGN_OR_RETURN(std::optional<uint32_t> node, layerstore::ResolvePath(index, path));
+  if (!node) return std::optional<std::string>();
+  LS_ASSIGN_OR_RETURN(layerstore::RootfsNode n, index.Node(*node));
+  if (!S_ISREG(n.mode) || n.size > runtime::kMaxRootfsFile) return Status::FailedPrecondition(path + ": not read here");
+  LS_ASSIGN_OR_RETURN(layerstore::Digest object, index.Object(*node));
+  LS_ASSIGN_OR_RETURN(UniqueFd fd, store.OpenObject(object));
+  std::string text(n.size, '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t r = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return Status::FromErrno("reading " + path + " of the image", r < 0 ? errno : EIO);
+    got += static_cast<size_t>(r);
+  }
+  return std::optional<std::string>(std::move(text));
+}
+
+// How a run reads /etc/passwd and /etc/group. While the container's layer is empty (its first
+// run) its root shows exactly the image, whose files the store reads without the dozen FUSE
+// round trips reading them through the mount costs; otherwise, or where the store cannot say
+// plainly, through the mount.
+runtime::RootfsFileReader RootfsFiles(layerstore::Store& store, const layerstore::ContainerRecord& c,
+                                      const std::string& rootfs) {
+  runtime::RootfsFileReader through_mount = runtime::ReadThroughRootfs(rootfs);
+  if (!DirectoryIsEmpty(store.ContainerDir(c.id) + "/upper")) return through_mount;
+  auto image = store.ResolveImage(c.image_id.str());
+  if (!image.ok()) return through_mount;
+  auto index = store.OpenRootfs(image->record.layers, false);
+  if (!index.ok()) return through_mount;
+  std::shared_ptr<layerstore::RootfsIndex> shared(std::move(*index));
+  return [&store, shared, through_mount](const std::string& path) -> Result<std::optional<std::string>> {
+    auto text = ReadImageFile(store, *shared, path);
+    return text.ok() ? text : through_mount(path);
+  };
 }
 
 bool WaitReadable(int fd, int timeout_ms) {
@@ -176,8 +228,8 @@ Result<runtime::ContainerSpec> BuildSpec(layerstore::Store& store, const layerst
 
   runtime::ContainerSpec spec;
   spec.rootfs = rootfs;
-  LS_ASSIGN_OR_RETURN(spec.process,
-                      runtime::ResolveProcess(runtime::ImageDefaults::FromImageConfig(image), run, rootfs));
+  LS_ASSIGN_OR_RETURN(spec.process, runtime::ResolveProcess(runtime::ImageDefaults::FromImageConfig(image), run,
+                                                            RootfsFiles(store, c, rootfs)));
   spec.hostname = run.hostname;
   spec.network = config.network;
   spec.read_only_rootfs = config.read_only_rootfs;

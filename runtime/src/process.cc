@@ -57,25 +57,12 @@ std::vector<std::string> Split(std::string_view line, char sep) {
   }
 }
 
-// The lines of a passwd-style file in the rootfs, split at ':'; none when the file is missing.
-Result<std::vector<std::vector<std::string>>> ReadColonFile(int root_fd, const std::string& path) {
-  auto fd = OpenInRoot(root_fd, path, O_RDONLY);
-  if (!fd.ok()) {
-    if (fd.status().IsNotFound()) return std::vector<std::vector<std::string>>();
-    return fd.status();
-  }
-  layerstore::UniqueFd owned(*fd);
-  std::string text;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(owned.get(), buf, sizeof buf);
-    if (n < 0) return Status::FromErrno("reading " + path + " of the image", errno);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > (16u << 20)) return Status::InvalidArgument(path + " of the image is over 16 MiB");
-  }
+// The lines of a passwd-style file, split at ':'; none when the file is missing.
+Result<std::vector<std::vector<std::string>>> ReadColonFile(const RootfsFileReader& files, const std::string& path) {
+  LS_ASSIGN_OR_RETURN(std::optional<std::string> text, files(path));
   std::vector<std::vector<std::string>> rows;
-  std::istringstream in(text);
+  if (!text) return rows;
+  std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
@@ -184,17 +171,42 @@ Result<std::vector<std::string>> ReadEnvFile(const std::string& path) {
   return ExpandEnvArgs(entries);
 }
 
+RootfsFileReader ReadThroughRootfs(const std::string& rootfs) {
+  return [rootfs](const std::string& path) -> Result<std::optional<std::string>> {
+    layerstore::UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return Status::FromErrno("opening the container's root " + rootfs, errno);
+    auto fd = OpenInRoot(root.get(), path, O_RDONLY);
+    if (!fd.ok()) {
+      if (fd.status().IsNotFound()) return std::optional<std::string>();
+      return fd.status();
+    }
+    layerstore::UniqueFd owned(*fd);
+    std::string text;
+    char buf[8192];
+    for (;;) {
+      ssize_t n = ::read(owned.get(), buf, sizeof buf);
+      if (n < 0) return Status::FromErrno("reading " + path + " of the image", errno);
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > kMaxRootfsFile) return Status::InvalidArgument(path + " of the image is over 16 MiB");
+    }
+    return std::optional<std::string>(std::move(text));
+  };
+}
+
 Result<User> ResolveUser(const std::string& spec, const std::string& rootfs) {
+  return ResolveUser(spec, ReadThroughRootfs(rootfs));
+}
+
+Result<User> ResolveUser(const std::string& spec, const RootfsFileReader& files) {
   std::string user_part = spec.substr(0, spec.find(':'));
   std::optional<std::string> group_part;
   if (spec.find(':') != std::string::npos) group_part = spec.substr(spec.find(':') + 1);
   // No user means root, still looked up for its home directory and groups.
   if (user_part.empty()) user_part = "0";
 
-  layerstore::UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return Status::FromErrno("opening the container's root " + rootfs, errno);
-  LS_ASSIGN_OR_RETURN(auto passwd, ReadColonFile(root.get(), "/etc/passwd"));
-  LS_ASSIGN_OR_RETURN(auto groups, ReadColonFile(root.get(), "/etc/group"));
+  LS_ASSIGN_OR_RETURN(auto passwd, ReadColonFile(files, "/etc/passwd"));
+  LS_ASSIGN_OR_RETURN(auto groups, ReadColonFile(files, "/etc/group"));
 
   User user;
   std::string name;
@@ -269,6 +281,10 @@ std::vector<std::string> CommandLine(const ImageDefaults& image, const RunOverri
 }
 
 Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run, const std::string& rootfs) {
+  return ResolveProcess(image, run, ReadThroughRootfs(rootfs));
+}
+
+Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run, const RootfsFileReader& files) {
   Process p;
   p.args = CommandLine(image, run);
   if (p.args.empty()) return Status::InvalidArgument("no command specified");
@@ -278,7 +294,7 @@ Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& r
     return Status::InvalidArgument("the working directory '" + p.cwd + "' is invalid: it needs to be an absolute path");
   }
 
-  LS_ASSIGN_OR_RETURN(p.user, ResolveUser(!run.user.empty() ? run.user : image.user, rootfs));
+  LS_ASSIGN_OR_RETURN(p.user, ResolveUser(!run.user.empty() ? run.user : image.user, files));
 
   std::vector<std::string> env;
   env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

@@ -91,6 +91,19 @@ NoNewPrivs:	1" "$OUT" "a non-root user has no capabilities and no_new_privs"
 expect_rc 0 run --rm strata-demo sh -c 'grep -E "^CapBnd" /proc/self/status'
 assert_eq "CapBnd:	00000000a80425fb" "$OUT" "root keeps only Docker's default capabilities"
 
+# A user that the container's own layer added to /etc/passwd and /etc/group: once the layer holds
+# anything, the files are read through the mount, not from the image in the store.
+expect_rc 0 create --name newuser -u newu strata-demo sh -c 'id; echo $HOME'
+mkdir -p "$WORK/nu"
+expect_rc 0 mount --container newuser "$WORK/nu"
+echo 'newu:x:4242:4243:new:/home/newu:/bin/sh' >> "$WORK/nu/etc/passwd"
+echo 'newg:x:4243:' >> "$WORK/nu/etc/group"
+expect_rc 0 umount "$WORK/nu"
+expect_rc 0 start -a newuser
+assert_eq "uid=4242(newu) gid=4243(newg)
+/home/newu" "$OUT" "a user the container's layer added"
+expect_rc 0 rm newuser
+
 step "isolation"
 expect_rc 0 run --rm --hostname box strata-demo sh -c 'echo $$; hostname; cat /etc/hostname; [ "$(ps -o pid | wc -l)" -le 5 ] && echo own-tree'
 assert_eq "1

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,14 +62,27 @@ struct Process {
 // drops its Cmd; a command given after IMAGE replaces Cmd.
 std::vector<std::string> CommandLine(const ImageDefaults& image, const RunOverrides& run);
 
-// The command line as above, the environment merged, the user resolved
-// against `rootfs` (the mounted union, read with every path confined to it). InvalidArgument
+// Reads a file of the container's root filesystem (an absolute path in it): its bytes, or nullopt
+// when it does not exist.
+using RootfsFileReader = std::function<layerstore::Result<std::optional<std::string>>(const std::string& path)>;
+
+// Files larger than this are refused: /etc/passwd and /etc/group are read whole.
+inline constexpr size_t kMaxRootfsFile = 16u << 20;
+
+// The reader of the mounted `rootfs`, every path confined to it.
+RootfsFileReader ReadThroughRootfs(const std::string& rootfs);
+
+// The command line as above, the environment merged, the user resolved against the container's
+// /etc/passwd and /etc/group, read with `files` (or through the mounted `rootfs`). InvalidArgument
 // names the offending option; "no command specified" when nothing is left to run.
+layerstore::Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run,
+                                           const RootfsFileReader& files);
 layerstore::Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run,
                                            const std::string& rootfs);
 
 // `spec` is "", NAME, UID, NAME:GROUP, UID:GID (and mixes), as runc's user lookup takes it: a
 // numeric user need not exist in /etc/passwd (gid 0 then), a named one must.
+layerstore::Result<User> ResolveUser(const std::string& spec, const RootfsFileReader& files);
 layerstore::Result<User> ResolveUser(const std::string& spec, const std::string& rootfs);
 
 // `over` replaces entries of `base` with the same key, else is appended, order kept.
