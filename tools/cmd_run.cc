@@ -164,7 +164,7 @@ void RunExec(const ExecFlags& flags, const std::vector<std::string>& command, Co
   if (!flags.user.empty()) run.user = flags.user;
   if (!flags.workdir.empty()) run.working_dir = flags.workdir;
   std::string root = "/proc/" + std::to_string(state->pid) + "/root";
-  auto process = runtime::ResolveProcess(image, run, root);
+  auto process = runtime::ResolveProcess(image, run, runtime::ReadThroughRootfs(root));
   if (!process.ok()) return FailRuntime(ctx, process.status());
 
   layerstore::UniqueFd log;

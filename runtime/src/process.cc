@@ -194,10 +194,6 @@ RootfsFileReader ReadThroughRootfs(const std::string& rootfs) {
   };
 }
 
-Result<User> ResolveUser(const std::string& spec, const std::string& rootfs) {
-  return ResolveUser(spec, ReadThroughRootfs(rootfs));
-}
-
 Result<User> ResolveUser(const std::string& spec, const RootfsFileReader& files) {
   std::string user_part = spec.substr(0, spec.find(':'));
   std::optional<std::string> group_part;
@@ -278,10 +274,6 @@ std::vector<std::string> CommandLine(const ImageDefaults& image, const RunOverri
   const std::vector<std::string>& cmd = !run.cmd.empty() || run.entrypoint ? run.cmd : image.cmd;
   args.insert(args.end(), cmd.begin(), cmd.end());
   return args;
-}
-
-Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run, const std::string& rootfs) {
-  return ResolveProcess(image, run, ReadThroughRootfs(rootfs));
 }
 
 Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run, const RootfsFileReader& files) {

@@ -44,7 +44,7 @@ class ProcessTest : public ::testing::Test {
   }
 
   Process Resolve(const ImageDefaults& image, const RunOverrides& run) {
-    auto p = ResolveProcess(image, run, rootfs_);
+    auto p = ResolveProcess(image, run, ReadThroughRootfs(rootfs_));
     EXPECT_TRUE(p.ok()) << p.status().message();
     return p.ok() ? *p : Process{};
   }
@@ -73,7 +73,7 @@ TEST_F(ProcessTest, EntrypointAndCmdCombineAsDocker) {
   reset.cmd = {"ls"};
   EXPECT_EQ(Resolve(image, reset).args, (Args{"ls"})) << "--entrypoint '' resets it";
 
-  auto none = ResolveProcess(ImageDefaults{}, RunOverrides{}, rootfs_);
+  auto none = ResolveProcess(ImageDefaults{}, RunOverrides{}, ReadThroughRootfs(rootfs_));
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().message(), "no command specified");
 }
@@ -109,43 +109,43 @@ TEST_F(ProcessTest, WorkingDirectory) {
   run.working_dir = "/tmp/x";
   EXPECT_EQ(Resolve(image, run).cwd, "/tmp/x");
   run.working_dir = "relative";
-  auto bad = ResolveProcess(image, run, rootfs_);
+  auto bad = ResolveProcess(image, run, ReadThroughRootfs(rootfs_));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'relative' is invalid"), std::string::npos) << bad.status().message();
 }
 
 TEST_F(ProcessTest, UsersByNameIdAndGroup) {
-  auto root = ResolveUser("", rootfs_);
+  auto root = ResolveUser("", ReadThroughRootfs(rootfs_));
   ASSERT_TRUE(root.ok());
   EXPECT_EQ(root->uid, 0u);
   EXPECT_EQ(root->home, "/root");
 
-  auto app = ResolveUser("app", rootfs_);
+  auto app = ResolveUser("app", ReadThroughRootfs(rootfs_));
   ASSERT_TRUE(app.ok());
   EXPECT_EQ(app->uid, 1000u);
   EXPECT_EQ(app->gid, 1000u);
   EXPECT_EQ(app->additional_gids, (std::vector<gid_t>{29}));
   EXPECT_EQ(app->home, "/home/app");
 
-  auto by_id = ResolveUser("1001", rootfs_);
+  auto by_id = ResolveUser("1001", ReadThroughRootfs(rootfs_));
   ASSERT_TRUE(by_id.ok());
   EXPECT_EQ(by_id->gid, 50u) << "a known uid takes its passwd group";
   EXPECT_EQ(by_id->additional_gids, (std::vector<gid_t>{29, 44}));
 
-  auto unknown_id = ResolveUser("4242:4343", rootfs_);
+  auto unknown_id = ResolveUser("4242:4343", ReadThroughRootfs(rootfs_));
   ASSERT_TRUE(unknown_id.ok()) << "numeric ids need no passwd entry";
   EXPECT_EQ(unknown_id->uid, 4242u);
   EXPECT_EQ(unknown_id->gid, 4343u);
   EXPECT_EQ(unknown_id->home, "/");
 
-  auto named_group = ResolveUser("app:staff", rootfs_);
+  auto named_group = ResolveUser("app:staff", ReadThroughRootfs(rootfs_));
   ASSERT_TRUE(named_group.ok());
   EXPECT_EQ(named_group->gid, 50u);
 
-  auto missing = ResolveUser("nobody-here", rootfs_);
+  auto missing = ResolveUser("nobody-here", ReadThroughRootfs(rootfs_));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(), "unable to find user nobody-here: no matching entries in passwd file");
-  auto missing_group = ResolveUser("app:nogroup", rootfs_);
+  auto missing_group = ResolveUser("app:nogroup", ReadThroughRootfs(rootfs_));
   ASSERT_FALSE(missing_group.ok());
   EXPECT_EQ(missing_group.status().message(), "unable to find group nogroup: no matching entries in group file");
 }
@@ -157,11 +157,11 @@ TEST_F(ProcessTest, PasswdSymlinkCannotLeaveTheRootfs) {
   std::ofstream(outside / "passwd") << "evil:x:0:0::/:/bin/sh\n";
   fs::remove(rootfs_ / "etc/passwd");
   fs::create_symlink(outside / "passwd", rootfs_ / "etc/passwd");
-  auto evil = ResolveUser("evil", rootfs_);
+  auto evil = ResolveUser("evil", ReadThroughRootfs(rootfs_));
   EXPECT_FALSE(evil.ok());
   fs::remove(rootfs_ / "etc/passwd");
   fs::create_symlink("../../../../../../" + (outside / "passwd").string(), rootfs_ / "etc/passwd");
-  EXPECT_FALSE(ResolveUser("evil", rootfs_).ok());
+  EXPECT_FALSE(ResolveUser("evil", ReadThroughRootfs(rootfs_)).ok());
   fs::remove_all(outside);
 }
 

@@ -73,17 +73,14 @@ inline constexpr size_t kMaxRootfsFile = 16u << 20;
 RootfsFileReader ReadThroughRootfs(const std::string& rootfs);
 
 // The command line as above, the environment merged, the user resolved against the container's
-// /etc/passwd and /etc/group, read with `files` (or through the mounted `rootfs`). InvalidArgument
+// /etc/passwd and /etc/group, read with `files` (ReadThroughRootfs: the mounted union). InvalidArgument
 // names the offending option; "no command specified" when nothing is left to run.
 layerstore::Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run,
                                            const RootfsFileReader& files);
-layerstore::Result<Process> ResolveProcess(const ImageDefaults& image, const RunOverrides& run,
-                                           const std::string& rootfs);
 
 // `spec` is "", NAME, UID, NAME:GROUP, UID:GID (and mixes), as runc's user lookup takes it: a
 // numeric user need not exist in /etc/passwd (gid 0 then), a named one must.
 layerstore::Result<User> ResolveUser(const std::string& spec, const RootfsFileReader& files);
-layerstore::Result<User> ResolveUser(const std::string& spec, const std::string& rootfs);
 
 // `over` replaces entries of `base` with the same key, else is appended, order kept.
 std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const std::vector<std::string>& over);
