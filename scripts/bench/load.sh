@@ -24,6 +24,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$REPO/scripts/bench/lib.sh"
 STRATA=$REPO/build-bench/tools/strata
 BASELINE=
 UMOCI=1
@@ -254,18 +255,8 @@ IMAGE_MB=$(mib "$(stat -c %s "$FIX/image.tar")")
 echo "image: base layer ${BASE_MB} MiB tar / ${BASE_ENTRIES} entries (${BASE_DIRS[*]}), big-file layer ${BIG_MB} MiB, small-file layer ${NSMALL} files of 1-8 KiB; docker-archive ${IMAGE_MB} MiB, OCI dir uncompressed"
 
 # ---------------------------------------------------------------------------------------------
-# Every timed run gets a new file system: on one reused for all runs, the run after tar's (whose
-# 54,000 removed files ext4 is still reclaiming) came out 6-13 % slower than the same binary in
-# the next slot. Inode tables and journal are written now, not by ext4's lazy-init thread during
-# the next timed run.
-fresh_fs() {
-  if mountpoint -q "$MNT"; then umount "$MNT"; fi
-  truncate -s 0 "$IMG"
-  truncate -s "$IMG_SIZE" "$IMG"
-  mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$IMG"
-  mount -o loop "$IMG" "$MNT"
-  sync
-}
+# Every timed run gets a new file system (fresh_ext4 says why).
+fresh_fs() { fresh_ext4 "$IMG" "$IMG_SIZE" "$MNT"; }
 log "creating the $IMG_SIZE journaled ext4 loop filesystem"
 fresh_fs
 

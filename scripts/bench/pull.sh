@@ -39,6 +39,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$REPO/scripts/bench/lib.sh"
 STRATA=$REPO/build-bench/tools/strata
 MKIMAGE=$REPO/tests/testutil/mkimage.py
 PROXY_PY=$REPO/tests/testutil/fault_proxy.py
@@ -88,17 +89,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 mkdir -p "$FIX" "$DST"
 mount -t tmpfs -o size=6G tmpfs "$FIX"
-# fresh_dst: a new file system for the destinations. Each timed pull of parts A and A2 gets one:
-# on a reused one, a run right after the removal of another run's tens of thousands of files pays
-# for ext4 reclaiming them (load.sh measured 6-13 %). Inode tables and journal are written now,
-# not by ext4's lazy-init thread during the next timed run.
-fresh_dst() {
-  if mountpoint -q "$DST"; then umount "$DST"; fi
-  truncate -s 0 "$WORK/dst.img"
-  truncate -s 8G "$WORK/dst.img"
-  mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/dst.img"
-  mount -o loop "$WORK/dst.img" "$DST"
-}
+# A new file system for the destinations; each timed pull of parts A and A2 gets one.
+fresh_dst() { fresh_ext4 "$WORK/dst.img" 8G "$DST"; }
 fresh_dst
 export DOCKER_CONFIG=$WORK/docker-config STRATA_CERTS_DIR=$WORK/certs
 SKOPEO=(skopeo --insecure-policy)
