@@ -2,10 +2,10 @@
 // fixes. Included only by ops.cc and union_ops.cc.
 #pragma once
 
-#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <exception>
 #include <new>
 #include <string>
 
@@ -17,6 +17,9 @@ namespace layerfs {
 // (image mounts never change; container changes all pass through the daemon's replies).
 constexpr double kForever = 86400.0;
 
+// Out of line so that the operation tables do not compile the logging library's headers.
+void LogInternalError(const std::exception& e) noexcept;
+
 // Runs a request's body so that no exception escapes into libfuse's C code: bad_alloc becomes
 // ENOMEM, anything else EIO (logged: it is a bug). The body sends the reply.
 template <class F>
@@ -26,7 +29,7 @@ void Guard(fuse_req_t req, F&& body) noexcept {
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);
   } catch (const std::exception& e) {
-    spdlog::error("internal error: {}", e.what());
+    LogInternalError(e);
     fuse_reply_err(req, EIO);
   }
 }
