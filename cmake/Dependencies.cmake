@@ -77,6 +77,9 @@ if(STRATA_STATIC_DEPS)
   target_include_directories(strata::log INTERFACE
     $<TARGET_PROPERTY:spdlog::spdlog_header_only,INTERFACE_INCLUDE_DIRECTORIES>)
   add_link_options($<$<LINK_LANGUAGE:CXX>:-static-libstdc++> $<$<LINK_LANGUAGE:CXX>:-static-libgcc>)
+  # Nothing from the archives is exported: libcrypto.a defines a global gf_mul (curve448), and
+  # libisal.so exports its own, which the executable's copy would otherwise interpose.
+  add_link_options(LINKER:--exclude-libs,ALL)
 else()
   target_link_libraries(strata::log INTERFACE spdlog::spdlog)
 endif()

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "layerstore/sha256.h"
 
 namespace {
 
@@ -23,6 +24,10 @@ void InitLogging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef STRATA_PRIVATE_LIBCRYPTO
+  // Linked statically, this libcrypto only hashes: TLS goes through the shared one libcurl loads.
+  layerstore::Sha256::InitForHashingOnly();
+#endif
   cli::Context ctx;
   ctx.argv.assign(argv, argv + argc);
   CLI::App app{"strata: manage and mount container images kept in a deduplicated layer store", "strata"};
