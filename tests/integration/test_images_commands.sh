@@ -283,4 +283,22 @@ assert_contains "$ERR" "invalid --format" "search with a bad template"
 expect_rc 2 load --max-entries lots -i "$WORK/a.tar"
 expect_rc 2 --log-level loud images
 
+step "each command line reaches its command (main.cc builds only the command it names)"
+expect_rc 0 --help
+commands=$(printf '%s\n' "$OUT" | sed -n '/^Subcommands:/,$p' | sed -n 's/^  \([a-z]*\).*/\1/p')
+assert_contains "$commands" "bundle" "commands listed by --help"
+for c in $commands unmount; do
+  expect_rc 0 "$c" --help
+  assert_match "$OUT" "Usage: strata ($c|umount) " "$c --help"
+done
+new_root
+expect_rc 0 load -i "$WORK/c.tar"
+root_c=$STRATA_ROOT
+new_root
+expect_rc 0 --root "$root_c" --log-level warn images -q
+assert_eq "$SHORT_C" "$OUT" "images after global options with values"
+expect_rc 0 --root="$root_c" --log-level=warn image ls -q
+assert_eq "$SHORT_C" "$OUT" "image ls after global options with ="
+expect_rc 2 --root "$root_c" nosuchcommand
+
 pass
