@@ -138,7 +138,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     if (!layers.ok()) return fail(layers.status().message());
     lower = std::move(*layers);
   } else {
-    auto store = layerstore::Store::Open({opts.store_root, {}});
+    auto store = layerstore::Store::Open({.root = opts.store_root, .lazy_meta_sync = true});
     if (!store.ok()) return fail(store.status().message());
     // A container: its directory's lock first (held for the daemon's life: one writer per layer,
     // and rm waits for it), then its record, which rm may have removed meanwhile.

@@ -113,7 +113,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
     LS_RETURN_IF_ERROR(fsutil::FsyncPath(root_fd.get(), paths::kObjectsDir));
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), last_shard, 0755));
   }
-  LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize));
+  LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize, options.lazy_meta_sync));
   std::unique_ptr<StoreImpl> store(new StoreImpl(options, std::move(root_fd), std::move(env)));
   LS_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));

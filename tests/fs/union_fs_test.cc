@@ -56,7 +56,7 @@ class UnionFsTest : public ::testing::Test {
                             .Finish();
     std::vector<layerstore::Digest> layers;
     {
-      auto store = Store::Open({(tmp_ / "store").string(), {}});
+      auto store = Store::Open({.root = (tmp_ / "store").string()});
       ASSERT_TRUE(store.ok()) << store.status().message();
       auto lease = (*store)->AcquireWriteLease();
       ASSERT_TRUE(lease.ok());
@@ -72,7 +72,7 @@ class UnionFsTest : public ::testing::Test {
 
   void Mount(const std::vector<layerstore::Digest>& layers) {
     fs_.reset();
-    auto store = Store::Open({(tmp_ / "store").string(), {}});
+    auto store = Store::Open({.root = (tmp_ / "store").string()});
     ASSERT_TRUE(store.ok());
     auto index = (*store)->OpenRootfs(layers, false);
     ASSERT_TRUE(index.ok()) << index.status().message();

@@ -215,7 +215,7 @@ class ContainerTest : public ::testing::Test {
   }
   void Open() {
     store_.reset();
-    auto s = Store::Open({root_.string(), {}});
+    auto s = Store::Open({.root = root_.string()});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
   }
@@ -969,6 +969,35 @@ TEST_F(ChangesTest, ExportIsTheViewFlattened) {
   ASSERT_TRUE(WriteDirectoryTar(view_.string(), again).ok());
   EXPECT_EQ(Sha256::Of(again.out), Sha256::Of(tar.out));
   EXPECT_EQ(WriteDirectoryTar((tmp_ / "nosuch").string(), again).code(), Code::kNotFound);
+}
+
+// The mount daemon's handle (StoreOptions::lazy_meta_sync) skips the metadata page's sync only:
+// what it commits is there for every other handle, and the store stays whole.
+TEST_F(ContainerTest, LazyMetaSyncHandleCommitsLeasesOthersSee) {
+  Digest id = SimpleImage("test/app:1");
+  store_.reset();
+  {
+    auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{64} << 30, true);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    unsigned flags = 0;
+    ASSERT_EQ(mdb_env_get_flags((*env)->get(), &flags), 0);
+    EXPECT_TRUE(flags & MDB_NOMETASYNC);
+  }
+  MountLease lease{(tmp_ / "mnt").string(), id, ::getpid(), ProcessStartTime(::getpid()), ""};
+  {
+    auto lazy = Store::Open({.root = root_.string(), .lazy_meta_sync = true});
+    ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+    ASSERT_TRUE((*lazy)->AddMountLease(lease).ok());
+  }
+  Open();
+  auto leases = store_->ListMountLeases();
+  ASSERT_TRUE(leases.ok()) << leases.status().ToString();
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].mountpoint, lease.mountpoint);
+  EXPECT_EQ((*leases)[0].image, id);
+  auto report = store_->Fsck({});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->problems.empty());
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ class StoreDistribution : public ::testing::Test {
     root_ = fs::temp_directory_path() / ("strata-dist-" + std::to_string(::getpid()) + "-" +
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
-    auto store = layerstore::Store::Open({root_.string(), {}});
+    auto store = layerstore::Store::Open({.root = root_.string()});
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
   }
