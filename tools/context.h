@@ -26,7 +26,7 @@ enum ExitCode : int {
 };
 
 struct Context {
-  std::vector<std::string> argv;  // the command line as given, for checks CLI11 cannot make
+  std::vector<std::string> argv;  // the command line as parsed (main.cc), for checks CLI11 cannot make
   layerstore::StoreOptions store_options;
   std::string log_level;
   layerstore::Status status;  // the command's outcome

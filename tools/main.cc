@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "commands.h"
 #include "layerstore/sha256.h"
@@ -91,6 +93,42 @@ Registrar CommandRegistrar(int argc, char** argv) {
   return nullptr;
 }
 
+// Docker's parser takes `-X=VALUE` for a short option (`-H=false`, `-e=K=V`); CLI11 takes
+// `--human=false`, and reads `-e=K=V` as the value "=K=V". Each `-X=VALUE` whose X is an option of
+// the command being parsed is spelled `--LONG=VALUE` (or `-X VALUE` without a long name), up to
+// `--` and, in a command whose first positional is followed by the container's own command line
+// (run, exec, create), up to that positional.
+void SpellShortOptionValuesLong(CLI::App& app, std::vector<std::string>& args) {
+  CLI::App* current = &app;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string arg = args[i];
+    if (arg == "--") return;
+    if (arg.size() < 2 || arg[0] != '-') {
+      auto subs = current->get_subcommands([&arg](CLI::App* sub) { return sub->check_name(arg); });
+      if (!subs.empty()) {
+        current = subs.front();
+      } else if (current->get_prefix_command()) {
+        return;
+      }
+      continue;
+    }
+    const bool long_form = arg[1] == '-';
+    const size_t eq = arg.find('=');
+    const CLI::Option* opt = current->get_option_no_throw(long_form ? arg.substr(0, eq) : arg.substr(0, 2));
+    if (opt == nullptr) continue;
+    if (!long_form && eq == 2) {
+      if (!opt->get_lnames().empty()) {
+        args[i] = "--" + opt->get_lnames().front() + arg.substr(2);
+      } else if (opt->get_expected_max() != 0) {
+        args[i] = arg.substr(0, 2);
+        args.insert(args.begin() + static_cast<std::ptrdiff_t>(++i), arg.substr(3));
+      }
+    } else if (opt->get_expected_max() != 0 && eq == std::string::npos && (long_form || arg.size() == 2)) {
+      ++i;  // the option's value, whatever it looks like
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,7 +137,6 @@ int main(int argc, char** argv) {
   layerstore::Sha256::InitForHashingOnly();
 #endif
   cli::Context ctx;
-  ctx.argv.assign(argv, argv + argc);
   CLI::App app{"strata: manage and mount container images kept in a deduplicated layer store", "strata"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("strata version ") + STRATA_VERSION);
@@ -117,9 +154,14 @@ int main(int argc, char** argv) {
     for (const auto& command : kCommands) command.registrar(app, ctx);
   }
 
+  ctx.argv.assign(argv, argv + argc);
+  SpellShortOptionValuesLong(app, ctx.argv);
+  std::vector<char*> args;
+  for (std::string& arg : ctx.argv) args.push_back(arg.data());
+
   app.parse_complete_callback([&] { InitLogging(ctx.log_level); });
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? cli::kExitOk : cli::kExitUsage;

@@ -160,6 +160,11 @@ expect_rc 0 history --format '{{.CreatedBy}}|{{.Size}}' tools/c
 assert_eq "mkimage layer 1: l1|4B" "$OUT" "history --format"
 expect_rc 0 image history --human=false --format '{{.CreatedAt}} {{.Size}}' tools/c
 assert_eq "2022-05-06T07:08:09Z 4" "$OUT" "history --human=false"
+# Docker's parser takes a short flag's value after '=' as well.
+expect_rc 0 history -H=false --format '{{.CreatedAt}} {{.Size}}' tools/c
+assert_eq "2022-05-06T07:08:09Z 4" "$OUT" "history -H=false"
+expect_rc 0 history --format '{{.Size}}' tools/c -H=false
+assert_eq "4" "$OUT" "history IMAGE -H=false"
 expect_rc 1 history nosuch
 assert_contains "$ERR" "No such image: nosuch" "history of a missing image"
 

@@ -42,6 +42,12 @@ expect_rc 0 load -i "$WORK/debian.tar"
 step "echo and exit codes"
 expect_rc 0 run --rm strata-demo echo hello
 assert_eq "hello" "$OUT" "echo"
+# Docker's -X=VALUE for a short flag (-i=false) is strata's too; the container's own command line
+# (after IMAGE) is passed as given, even where it looks like one of run's flags.
+expect_rc 0 run --rm -i=false -e GREETING=hi strata-demo echo -t=1 -i=false
+assert_eq "-t=1 -i=false" "$OUT" "-X=VALUE before IMAGE and in the command"
+expect_rc 0 run --rm -e=GREETING=hi strata-demo sh -c 'echo "$GREETING"'
+assert_eq "hi" "$OUT" "-e=K=V"
 expect_rc 42 run --rm strata-demo sh -c 'exit 42'
 expect_rc 127 run --rm strata-demo no-such-command
 assert_contains "$ERR" 'exec: "no-such-command": executable file not found in $PATH'
