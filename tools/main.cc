@@ -62,6 +62,19 @@ constexpr Command kCommands[] = {
     {"manifest", cli::RegisterManifest},
 };
 
+// The `image` and `container` forms named otherwise than their top-level command; the others
+// (`image load`, `container diff`, ...) share the top-level name and its registrar.
+struct GroupAlias {
+  std::string_view group;
+  std::string_view names;
+  Registrar registrar;
+};
+constexpr GroupAlias kGroupAliases[] = {
+    {"image", "ls list", cli::RegisterImages},      {"image", "rm remove", cli::RegisterRmi},
+    {"image", "prune", RegisterImagePrune},          {"container", "ls list ps", cli::RegisterPs},
+    {"container", "rm remove", cli::RegisterRm},
+};
+
 bool Names(std::string_view names, std::string_view name) {
   while (!names.empty()) {
     size_t end = names.find(' ');
@@ -73,7 +86,7 @@ bool Names(std::string_view names, std::string_view name) {
 }
 
 // What registers the one command a command line names, or null when it names none strata knows
-// (help, --version, a typo, the `image` and `container` groups): then every command is
+// (help, --version, a typo, a bare `image` or `container`): then every command is
 // registered, for CLI11's listings and errors. Building all of them costs about a millisecond
 // at every start, `strata mount` and `strata run` included, and half as much again to free.
 Registrar CommandRegistrar(int argc, char** argv) {
@@ -85,6 +98,14 @@ Registrar CommandRegistrar(int argc, char** argv) {
     }
     if (arg.starts_with("--root=") || arg.starts_with("--log-level=")) continue;
     if (arg.starts_with("-")) return nullptr;
+    if (arg == "image" || arg == "container") {
+      if (i + 1 == argc) return nullptr;
+      std::string_view sub = argv[i + 1];
+      for (const auto& alias : kGroupAliases) {
+        if (alias.group == arg && Names(alias.names, sub)) return alias.registrar;
+      }
+      arg = sub;
+    }
     for (const auto& command : kCommands) {
       if (Names(command.names, arg)) return command.registrar;
     }

@@ -296,6 +296,20 @@ for c in $commands unmount; do
   expect_rc 0 "$c" --help
   assert_match "$OUT" "Usage: strata ($c|umount) " "$c --help"
 done
+for group in image container; do
+  expect_rc 0 "$group" --help
+  listing=$(printf '%s\n' "$OUT" | sed -n '/^Subcommands:/,$p' | sed 1d)
+  assert_contains "$listing" "rm, remove" "$group --help"
+  checked=0
+  while IFS='|' read -r names desc; do
+    for c in ${names//,/}; do
+      expect_rc 0 "$group" "$c" --help
+      assert_eq "$desc" "$(printf '%s\n' "$OUT" | sed -n 1p)" "$group $c --help"
+      checked=$((checked + 1))
+    done
+  done < <(printf '%s\n' "$listing" | sed -n 's/^  \([a-z][a-z, ]*[a-z]\)  *\([A-Z].*\)$/\1|\2/p')
+  [ "$checked" -ge 12 ] || fail "$group --help: only $checked subcommand names checked"
+done
 new_root
 expect_rc 0 load -i "$WORK/c.tar"
 root_c=$STRATA_ROOT
