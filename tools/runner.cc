@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "layerstore/io.h"
 #include "layerstore/rootfs.h"
 #include "layerstore/unique_fd.h"
 #include "mounts.h"
@@ -84,13 +85,8 @@ Result<std::optional<std::string>> ReadImageFile(layerstore::Store& store, const
   LS_ASSIGN_OR_RETURN(layerstore::Digest object, index.Object(*node));
   LS_ASSIGN_OR_RETURN(UniqueFd fd, store.OpenObject(object));
   std::string text(n.size, '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t r = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return Status::FromErrno("reading " + path + " of the image", r < 0 ? errno : EIO);
-    got += static_cast<size_t>(r);
-  }
+  LS_ASSIGN_OR_RETURN(size_t got, layerstore::ReadFull(fd.get(), text.data(), text.size(), path + " of the image"));
+  if (got != text.size()) return Status::Corruption(path + " of the image is shorter than recorded");
   return std::optional<std::string>(std::move(text));
 }
 

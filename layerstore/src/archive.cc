@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "fsutil.h"
+#include "layerstore/io.h"
 #include "layerstore/sha256.h"
 
 namespace layerstore {
@@ -558,7 +559,7 @@ Result<std::vector<LoadedImage>> LoadImageArchive(Store& store, const std::strin
     bool seekable_plain = false;
     if (S_ISREG(st.st_mode)) {
       unsigned char magic[6] = {};
-      LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(file.get(), magic, sizeof magic, path));
+      LS_ASSIGN_OR_RETURN(size_t n, ReadFull(file.get(), magic, sizeof magic, path));
       bool compressed = (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) ||
                         (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) ||
                         (n >= 6 && magic[0] == 0xfd && magic[1] == '7' && magic[2] == 'z') ||

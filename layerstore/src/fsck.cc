@@ -9,6 +9,7 @@
 #include <set>
 
 #include "fsutil.h"
+#include "layerstore/io.h"
 #include "layerstore/sha256.h"
 #include "layerstore/rootfs.h"
 #include "paths.h"
@@ -44,7 +45,7 @@ Result<bool> ContentMatches(int root_fd, const std::string& path, const Digest& 
   Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
-    LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(fd.get(), buf.data(), buf.size(), path));
+    LS_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
     if (n == 0) break;
     h.Update(buf.data(), n);
   }

@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "layerstore/io.h"
+
 #include "paths.h"
 
 namespace layerstore::fsutil {
@@ -27,21 +29,6 @@ Status WriteAll(int fd, const void* data, size_t size, std::string_view what) {
     size -= static_cast<size_t>(n);
   }
   return {};
-}
-
-Result<size_t> ReadFull(int fd, void* buf, size_t size, std::string_view what) {
-  char* p = static_cast<char*>(buf);
-  size_t total = 0;
-  while (total < size) {
-    ssize_t n = ::read(fd, p + total, size - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(std::string("reading ") + std::string(what), errno);
-    }
-    if (n == 0) break;
-    total += static_cast<size_t>(n);
-  }
-  return total;
 }
 
 Result<std::string> ReadFileAt(int dirfd, const std::string& path) {

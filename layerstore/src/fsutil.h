@@ -12,8 +12,6 @@
 namespace layerstore::fsutil {
 
 Status WriteAll(int fd, const void* data, size_t size, std::string_view what);
-// Reads until `size` bytes or EOF; returns bytes read.
-Result<size_t> ReadFull(int fd, void* buf, size_t size, std::string_view what);
 Result<std::string> ReadFileAt(int dirfd, const std::string& path);
 Status MkdirAt(int dirfd, const std::string& path, mode_t mode);  // EEXIST is fine
 Status FsyncPath(int dirfd, const std::string& path);               // a file or a directory

@@ -9,6 +9,21 @@
 
 namespace layerstore {
 
+Result<size_t> ReadFull(int fd, void* buf, size_t size, std::string_view what) {
+  char* p = static_cast<char*>(buf);
+  size_t total = 0;
+  while (total < size) {
+    ssize_t n = ::read(fd, p + total, size - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(std::string("reading ") + std::string(what), errno);
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
 Result<size_t> FdSource::Read(void* buf, size_t size) {
   size = static_cast<size_t>(std::min<uint64_t>(size, remaining_));
   if (size == 0) return size_t{0};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fsutil.h"
+#include "layerstore/io.h"
 #include "paths.h"
 
 namespace layerstore {
@@ -306,7 +307,7 @@ Result<bool> ObjectWriter::ExistingMatches(const std::string& path, const Digest
   Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
-    LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(fd.get(), buf.data(), buf.size(), path));
+    LS_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
     if (n == 0) break;
     h.Update(buf.data(), n);
   }

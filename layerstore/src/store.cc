@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fsutil.h"
+#include "layerstore/io.h"
 #include "layer_import.h"
 #include "object_prefetch.h"
 #include "layerstore/sha256.h"
@@ -391,7 +392,7 @@ Status StoreImpl::ExportLayer(const Digest& diff_id, ByteSink& sink, ProgressSin
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     uint64_t left = size;
     while (left > 0) {
-      LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(fd.get(), buf.data(),
+      LS_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(),
                                                      static_cast<size_t>(std::min<uint64_t>(left, buf.size())), path));
       if (n == 0) return Status::Corruption("object " + object.str() + " is shorter than recorded");
       LS_RETURN_IF_ERROR(emit(buf.data(), n));

@@ -5,6 +5,7 @@
 
 #include "codec.h"
 #include "fsutil.h"
+#include "layerstore/io.h"
 
 namespace layerstore {
 namespace {
@@ -158,7 +159,7 @@ Status TarSplitReader::Replay(int fd, const RawFn& raw, const PayloadFn& payload
   std::vector<char> out_buf(ZSTD_DStreamOutSize());
   RecordParser parser(raw, payload);
   for (;;) {
-    LS_ASSIGN_OR_RETURN(size_t n, fsutil::ReadFull(fd, in_buf.data(), in_buf.size(), "tar-split"));
+    LS_ASSIGN_OR_RETURN(size_t n, ReadFull(fd, in_buf.data(), in_buf.size(), "tar-split"));
     if (n == 0) break;
     ZSTD_inBuffer in{in_buf.data(), n, 0};
     bool output_full = false;  // zstd may hold more output even when all input is consumed

@@ -5,10 +5,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "layerstore/status.h"
 
 namespace layerstore {
+
+// Reads from `fd` until `size` bytes or the end; returns the bytes read. EINTR is retried;
+// `what` names the file in the error.
+Result<size_t> ReadFull(int fd, void* buf, size_t size, std::string_view what);
 
 class ByteSource {
  public:
