@@ -89,15 +89,17 @@ bool Names(std::string_view names, std::string_view name) {
 // (help, --version, a typo, a bare `image` or `container`): then every command is
 // registered, for CLI11's listings and errors. Building all of them costs about a millisecond
 // at every start, `strata mount` and `strata run` included, and half as much again to free.
-Registrar CommandRegistrar(int argc, char** argv) {
+Registrar CommandRegistrar(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--root" || arg == "--log-level") {
-      ++i;  // the option's value
+    if (arg.starts_with("-")) {
+      // A global option with its value goes by; help, --version or a stray option: the whole tree.
+      const size_t eq = arg.find('=');
+      const CLI::Option* opt = app.get_option_no_throw(std::string(arg.substr(0, eq)));
+      if (opt == nullptr || opt->get_expected_max() == 0) return nullptr;
+      if (eq == std::string_view::npos) ++i;  // the value is the next argument
       continue;
     }
-    if (arg.starts_with("--root=") || arg.starts_with("--log-level=")) continue;
-    if (arg.starts_with("-")) return nullptr;
     if (arg == "image" || arg == "container") {
       if (i + 1 == argc) return nullptr;
       std::string_view sub = argv[i + 1];
@@ -169,7 +171,7 @@ int main(int argc, char** argv) {
   CLI::App* container = app.add_subcommand("container", "Manage containers");
   container->require_subcommand(1);
 
-  if (auto only = CommandRegistrar(argc, argv)) {
+  if (auto only = CommandRegistrar(app, argc, argv)) {
     only(app, ctx);
   } else {
     for (const auto& command : kCommands) command.registrar(app, ctx);
