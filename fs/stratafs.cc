@@ -60,12 +60,15 @@ int main(int argc, char** argv) {
   app.add_flag("--read-only", opts.read_only, "Refuse changes (with --upper)");
   app.add_flag("-f,--foreground", opts.foreground, "Stay in the foreground");
   app.add_flag("-d,--debug", opts.debug, "Trace FUSE requests (implies -f)");
+  bool no_passthrough = false;
+  app.add_flag("--no-passthrough", no_passthrough,
+               "Read-only mounts: read files through the driver, not by FUSE passthrough (no OPEN round trips)");
   // One value per -o, never split by CLI11: the commas are the option parser's.
   std::vector<std::string> option_groups;
   app.add_option("-o", option_groups,
                  "fuse-overlayfs options, comma-separated, repeatable: lowerdir=DIR[:DIR...] (top first), "
                  "upperdir=DIR, workdir=DIR, uidmapping=, gidmapping=, squash_to_root, squash_to_uid=, "
-                 "squash_to_gid=, static_nlink, volatile, fsync=0|1, fsname=, ro, allow_other, nodev, ... "
+                 "squash_to_gid=, static_nlink, volatile, fsync=0|1, passthrough=0|1, fsname=, ro, allow_other, nodev, ... "
                  "(the full list: stratafs(1)). Without upperdir the mount is read-only.")
       ->allow_extra_args(false);
   std::vector<std::string> positional;
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  opts.passthrough = !no_passthrough;
   if (!option_groups.empty()) return MountDirectories(app, option_groups, positional, opts);
   const size_t want = opts.container.empty() ? 2 : 1;
   if (positional.size() != want) {

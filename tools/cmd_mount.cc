@@ -8,6 +8,7 @@ namespace {
 struct MountOptions {
   bool read_only = false;
   bool foreground = false;
+  bool no_passthrough = false;
   std::string layer;
   std::string container;
   std::vector<std::string> args;  // IMAGE DIR, or DIR with --container
@@ -33,6 +34,7 @@ void RunMount(const MountOptions& opts, Context& ctx) {
   }
   options.mountpoint = opts.args.back();
   options.foreground = opts.foreground;
+  options.passthrough = !opts.no_passthrough;
   // Returns once the mount is ready or failed (the driver has said why on stderr); in the
   // foreground, once unmounted.
   if (layerfs::RunMount(options) != 0) ctx.Fail(layerstore::Status::FailedPrecondition(""));
@@ -62,6 +64,8 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   cmd->add_option("--container", opts->container,
                   "Mount this container (name or ID): its image plus its writable layer");
   cmd->add_flag("-f,--foreground", opts->foreground, "Stay in the foreground until unmounted");
+  cmd->add_flag("--no-passthrough", opts->no_passthrough,
+                "Image mounts: read files through the driver, not by FUSE passthrough (no OPEN round trips)");
   cmd->add_option("args", opts->args, "IMAGE DIR, or DIR with --container")->required()->expected(1, 2);
   cmd->callback([opts, &ctx] { RunMount(*opts, ctx); });
 

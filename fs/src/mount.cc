@@ -30,6 +30,7 @@
 #include "layerstore/store.h"
 #include "lower.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "union_fs.h"
 
 namespace layerfs {
@@ -167,6 +168,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   const bool writable_layer = !opts.upper_dir.empty();
   const AttrPolicy policy(opts.overlay);
   std::unique_ptr<Filesystem> image_fs;
+  ImageSession image_session{};
   std::unique_ptr<UnionFs> union_fs;
   fuse_lowlevel_ops ops;
   void* userdata;
@@ -178,8 +180,9 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     userdata = union_fs.get();
   } else {
     image_fs = std::make_unique<Filesystem>(std::move(lower), policy);
+    image_session.fs = image_fs.get();
     ops = MakeOperations();
-    userdata = image_fs.get();
+    userdata = &image_session;
   }
   std::string fsname = opts.overlay.fsname;
   if (fsname.empty()) {
@@ -224,6 +227,23 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
       ::dup2(null, STDOUT_FILENO);
       ::dup2(null, STDERR_FILENO);
       ::close(null);
+    }
+  }
+
+  // Before the loop, so that the workers it starts see image_session complete.
+  std::unique_ptr<PassthroughFiles> passthrough;
+  if (!writable_layer) {
+    InitResult init = NegotiateInit(se.get(), opts.passthrough);
+    if (!init.error.empty()) {
+      spdlog::error("{}: {}", real, init.error);
+      if (store_ptr) store_ptr->RemoveMountLease(real);
+      fuse_session_unmount(se.get());
+      fuse_remove_signal_handlers(se.get());
+      return 1;
+    }
+    if (init.passthrough) {
+      passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
+      image_session.passthrough = passthrough.get();
     }
   }
 

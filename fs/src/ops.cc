@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "filesystem.h"
+#include "passthrough.h"
 #include "reply.h"
 
 namespace layerfs {
 namespace {
 
-Filesystem& Fs(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
+ImageSession& Session(fuse_req_t req) { return *static_cast<ImageSession*>(fuse_req_userdata(req)); }
+Filesystem& Fs(fuse_req_t req) { return *Session(req).fs; }
 
 void Init(void*, fuse_conn_info* conn) {
   // Reads come straight from object fds: let libfuse splice them to the kernel.
@@ -55,10 +57,51 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   });
 }
 
-// Opens need no state (reads find the content fd by inode), so the first OPEN and OPENDIR answer
-// ENOSYS: the kernel then stops sending OPEN, OPENDIR, RELEASE and RELEASEDIR altogether, and
-// treats every open as keep_cache (and directories as cache_readdir): nothing here can change.
+// Without passthrough, opens need no state (reads find the content fd by inode), so the first
+// OPEN and OPENDIR answer ENOSYS: the kernel then stops sending OPEN, OPENDIR, RELEASE and
+// RELEASEDIR altogether, and treats every open as keep_cache (and directories as cache_readdir):
+// nothing here can change.
 void NoOpen(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, ENOSYS); }
+
+// With passthrough, an OPEN round trip buys reads with none: the kernel reads the object itself,
+// from the page cache every mount of it shares.
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  Guard(req, [&] {
+    ImageSession& session = Session(req);
+    if (!session.passthrough || session.passthrough->refused()) {
+      fuse_reply_err(req, ENOSYS);
+      return;
+    }
+    int fd = -1;
+    bool owned = false;
+    if (session.fs->ContentFd(ino, &fd, &owned) != 0) {
+      // No content to pass to (an object missing from the store): reads go through the daemon
+      // and report the error there, as they would without passthrough.
+      ReplyCachedOpen(req);
+      return;
+    }
+    int32_t backing_id = 0;
+    const int err = session.passthrough->Open(ino, fd, &backing_id);
+    if (owned) ::close(fd);
+    if (err == 0) {
+      session.passthrough->ReplyOpen(req, ino, backing_id);
+      return;
+    }
+    // The kernel refuses backing files to this daemon (EPERM: no CAP_SYS_ADMIN; ELOOP: the store
+    // lies on a stacked filesystem): the mount goes on without opens. Files opened with a backing
+    // file keep it; the kernel opens the others in cached mode, which passthrough files do not
+    // conflict with when the daemon has no open.
+    session.passthrough->Refuse();
+    fuse_reply_err(req, ENOSYS);
+  });
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  if (fi->fh == kPassthroughFh) {
+    if (PassthroughFiles* files = Session(req).passthrough) files->Release(ino);
+  }
+  fuse_reply_err(req, 0);
+}
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
   Guard(req, [&] {
@@ -133,16 +176,17 @@ fuse_lowlevel_ops MakeOperations() {
   fuse_lowlevel_ops ops{};
   ops.init = Init;
   ops.lookup = Lookup;
-  ops.getattr = GetAttrOp<Filesystem>;
-  ops.readlink = ReadLinkOp<Filesystem>;
-  ops.open = NoOpen;
+  ops.getattr = GetAttrOp<ImageSession>;
+  ops.readlink = ReadLinkOp<ImageSession>;
+  ops.open = Open;
+  ops.release = Release;
   ops.read = Read;
   ops.opendir = NoOpen;
   ops.readdir = ReadDir;
   ops.readdirplus = ReadDirPlus;
-  ops.statfs = StatFsOp<Filesystem>;
-  ops.getxattr = GetXattrOp<Filesystem>;
-  ops.listxattr = ListXattrOp<Filesystem>;
+  ops.statfs = StatFsOp<ImageSession>;
+  ops.getxattr = GetXattrOp<ImageSession>;
+  ops.listxattr = ListXattrOp<ImageSession>;
   return ops;
 }
 

@@ -182,6 +182,11 @@ Status ApplyOption(const std::string& option, MountOptions* options, Collected* 
     auto on = ParseSwitch(value);
     if (!on) return Bad(option, "0 or 1");
     c->fsync = *on;
+  } else if (name == "passthrough") {
+    // strata's own: --no-passthrough of the other forms.
+    auto on = ParseSwitch(value);
+    if (!on) return Bad(option, "0 or 1");
+    options->passthrough = *on;
   } else if (name == "threaded" || name == "fast_ino" || name == "writeback") {
     // Tuning of fuse-overlayfs' own: strata always serves from a thread pool, keeps inode numbers
     // stable without a fast path to switch, and is write-through (the layer on disk must hold

@@ -50,12 +50,13 @@ inline void ReplyXattr(fuse_req_t req, int err, const std::string& value, size_t
   else fuse_reply_buf(req, value.data(), value.size());
 }
 
-// Operations the two filesystems answer alike; FS is the session's userdata type.
-template <class FS>
+// Operations the two filesystems answer alike; S is the session's userdata type, and
+// Target(S&) the filesystem it serves.
+template <class S>
 void GetAttrOp(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   Guard(req, [&] {
     struct stat st;
-    if (int err = static_cast<FS*>(fuse_req_userdata(req))->GetAttr(ino, &st)) {
+    if (int err = Target(*static_cast<S*>(fuse_req_userdata(req))).GetAttr(ino, &st)) {
       fuse_reply_err(req, err);
       return;
     }
@@ -63,11 +64,11 @@ void GetAttrOp(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   });
 }
 
-template <class FS>
+template <class S>
 void ReadLinkOp(fuse_req_t req, fuse_ino_t ino) noexcept {
   Guard(req, [&] {
     std::string target;
-    if (int err = static_cast<FS*>(fuse_req_userdata(req))->ReadLink(ino, &target)) {
+    if (int err = Target(*static_cast<S*>(fuse_req_userdata(req))).ReadLink(ino, &target)) {
       fuse_reply_err(req, err);
       return;
     }
@@ -75,11 +76,11 @@ void ReadLinkOp(fuse_req_t req, fuse_ino_t ino) noexcept {
   });
 }
 
-template <class FS>
+template <class S>
 void StatFsOp(fuse_req_t req, fuse_ino_t) noexcept {
   Guard(req, [&] {
     struct statvfs st;
-    if (int err = static_cast<FS*>(fuse_req_userdata(req))->StatFs(&st)) {
+    if (int err = Target(*static_cast<S*>(fuse_req_userdata(req))).StatFs(&st)) {
       fuse_reply_err(req, err);
       return;
     }
@@ -87,20 +88,20 @@ void StatFsOp(fuse_req_t req, fuse_ino_t) noexcept {
   });
 }
 
-template <class FS>
+template <class S>
 void GetXattrOp(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
   Guard(req, [&] {
     std::string value;
-    int err = static_cast<FS*>(fuse_req_userdata(req))->GetXattr(ino, name, &value);
+    int err = Target(*static_cast<S*>(fuse_req_userdata(req))).GetXattr(ino, name, &value);
     ReplyXattr(req, err, value, size);
   });
 }
 
-template <class FS>
+template <class S>
 void ListXattrOp(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
   Guard(req, [&] {
     std::string names;
-    int err = static_cast<FS*>(fuse_req_userdata(req))->ListXattr(ino, &names);
+    int err = Target(*static_cast<S*>(fuse_req_userdata(req))).ListXattr(ino, &names);
     ReplyXattr(req, err, names, size);
   });
 }

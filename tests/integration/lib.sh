@@ -18,6 +18,7 @@
 #   demo_image OUT          scripts/make-demo-image.sh OUT (cached per test run); prints the ID
 #   json_eval EXPR [ARGS]   evaluates a Python expression on the JSON document on stdin (`j`)
 #   count_files DIR, sha256_of FILE, need_cmd CMD..., track_pid PID (killed at exit)
+#   resident FILE, drop_cache FILE, kernel_has_fuse_passthrough   page-cache probes (passthrough)
 #   new_root                switches STRATA_ROOT to another fresh root
 #   track_mount DIR         DIR is unmounted at exit if it is still mounted (also on failure)
 #   unmount_under_work      unmounts everything below WORK (register with at_exit)
@@ -199,6 +200,20 @@ strata_ok() {
 mkimage() { "$PYTHON" "$MKIMAGE_PY" "$@"; }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Page-cache probes for FUSE passthrough: with it the kernel reads the backing file (a store
+# object, a lower file) itself, so its pages come back after drop_cache; without it the mount's
+# own page cache answers a second read. resident FILE prints the bytes of FILE in memory.
+resident() { fincore --bytes --noheadings --output RES "$1" | tr -d ' '; }
+drop_cache() {
+  # Dirty pages (a file just written) are not dropped: written back first.
+  "$PYTHON" -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"
+}
+kernel_has_fuse_passthrough() {  # Linux 6.9+
+  local major minor
+  IFS=. read -r major minor _ <<< "$(uname -r)"
+  [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 9 ]; }
+}
 
 # demo_image OUT: the busybox demo image (strata-demo:latest), built once per test run; prints
 # its image ID (sha256:...).

@@ -2,7 +2,8 @@
 # strata mount: the view of a multi-layer image (whiteouts, opaque directories, hardlinks,
 # symlinks, devices, xattrs, a deep layer stack) equals what `umoci unpack` makes of the same
 # image; inode numbers are stable across remounts; a mounted image cannot be removed; --layer
-# shows one layer as stored; umount leaves nothing behind.
+# shows one layer as stored; umount leaves nothing behind; files are read by FUSE passthrough
+# from the store's objects (or, with --no-passthrough, through the driver).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mount_image() {  # mount_image IMAGE DIR [ARGS...]
@@ -30,6 +31,7 @@ mkfifo "$L1/etc/fifo"
 setfattr -n user.color -v blue "$L1/var/cache/file"
 chmod 4755 "$L1/usr/bin/tool"
 chown 1000:1000 "$L1/var/cache/file"
+cp /bin/busybox "$L1/usr/bin/busybox"
 # layer 2: replace a file, delete a file and a directory tree, make a directory opaque
 echo "changed in layer 2" > "$L2/etc/config"
 touch "$L2/etc/.wh.keep" "$L2/.wh.gone" "$L2/opaque/.wh..wh..opq"
@@ -61,6 +63,42 @@ tar -tf "$WORK/view.tar" > "$WORK/view.list"
 grep -qx './usr/bin/tool' "$WORK/view.list" || fail "tar over the mount lacks usr/bin/tool"
 [ "$(find "$WORK/mnt" | wc -l)" -eq "$(find "$WORK/bundle/rootfs" | wc -l)" ] || fail "find counts differ"
 sha256sum "$WORK/mnt/usr/bin/tool" | grep -q "$(sha256sum < "$L1/usr/bin/tool" | cut -d' ' -f1)" || fail "content"
+
+# Passthrough (Linux 6.9+; the CI kernel has it): the kernel reads the store's object itself, so
+# a read after the object's pages were dropped brings them back into memory. With
+# --no-passthrough the mount's own page cache answers the second read and the object stays out.
+object_of() { local h; h=$(sha256_of "$1"); echo "$STRATA_ROOT/objects/${h:0:2}/${h:2}"; }
+mmap_sha() {
+  "$PYTHON" -c 'import hashlib, mmap, sys; f = open(sys.argv[1], "rb"); print(hashlib.sha256(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)).hexdigest())' "$1"
+}
+tool_obj=$(object_of "$L1/usr/bin/tool")
+[ -f "$tool_obj" ] || fail "no object for usr/bin/tool at $tool_obj"
+tool_sha=$(sha256_of "$L1/usr/bin/tool")
+if kernel_has_fuse_passthrough; then
+  mount_image test/union:1 "$WORK/pt"
+  cat "$WORK/pt/usr/bin/tool" > /dev/null
+  drop_cache "$tool_obj"
+  assert_eq 0 "$(resident "$tool_obj")" "object pages after POSIX_FADV_DONTNEED"
+  assert_eq "$tool_sha" "$(sha256_of "$WORK/pt/usr/bin/tool")" "content read by passthrough"
+  [ "$(resident "$tool_obj")" -gt 0 ] || fail "the second read did not come from the object: no passthrough"
+  assert_eq "$tool_sha" "$(mmap_sha "$WORK/pt/usr/bin/tool")" "content mapped by passthrough"
+  assert_eq "passthrough exec" "$("$WORK/pt/usr/bin/busybox" echo passthrough exec)" "exec from a passthrough file"
+  # Many opens of one file at once share its backing object; each sees the whole content.
+  for i in 1 2 3 4 5 6 7 8; do sha256_of "$WORK/pt/usr/bin/tool" > "$WORK/par.$i" & done
+  wait
+  for i in 1 2 3 4 5 6 7 8; do assert_eq "$tool_sha" "$(cat "$WORK/par.$i")" "concurrent open $i"; done
+  expect_rc 0 umount "$WORK/pt"
+
+  mount_image test/union:1 "$WORK/pt" --no-passthrough
+  cat "$WORK/pt/usr/bin/tool" > /dev/null
+  drop_cache "$tool_obj"
+  assert_eq "$tool_sha" "$(sha256_of "$WORK/pt/usr/bin/tool")" "content read through the driver"
+  assert_eq 0 "$(resident "$tool_obj")" "--no-passthrough: the second read came from the mount's cache"
+  assert_eq "passthrough exec" "$("$WORK/pt/usr/bin/busybox" echo passthrough exec)" "exec without passthrough"
+  expect_rc 0 umount "$WORK/pt"
+else
+  echo "$TEST_NAME: kernel $(uname -r) has no FUSE passthrough: its checks skipped"
+fi
 
 # Read-only, with the kernel enforcing it.
 if touch "$WORK/mnt/newfile" 2>/dev/null; then fail "a write to an image mount succeeded"; fi

@@ -283,7 +283,27 @@ check read-contents read_contents
 check read-owner-xattr-hardlink read_meta
 check read-whiteouts-opaque read_whiteouts
 check read-same-as-kernel read_like_kernel
+# stratafs reads lower files by FUSE passthrough: the kernel reads the lower file itself (its
+# pages come back after being dropped); with passthrough=0 the mount's page cache answers.
+read_passthrough() {
+  local lower=$L1/usr/bin/tool want got
+  want=$(sha256_of "$lower")
+  cat "$RO/usr/bin/tool" > /dev/null
+  drop_cache "$lower"
+  assert_eq 0 "$(resident "$lower")" "lower file's pages after POSIX_FADV_DONTNEED"
+  assert_eq "$want" "$(sha256_of "$RO/usr/bin/tool")" "usr/bin/tool by passthrough"
+  got=$(resident "$lower")
+  [ "$got" -gt 0 ] || fail "the second read did not come from the lower file: no passthrough"
+  local off=$WORK/ro-nopt
+  drv_mount "lowerdir=$LOWERS,passthrough=0" "$off"
+  cat "$off/usr/bin/tool" > /dev/null
+  drop_cache "$lower"
+  assert_eq "$want" "$(sha256_of "$off/usr/bin/tool")" "usr/bin/tool through the driver"
+  assert_eq 0 "$(resident "$lower")" "passthrough=0: the second read came from the mount's cache"
+  drv_umount "$off"
+}
 check read-only-erofs read_only_erofs
+if [ "$DRIVER_NAME" = stratafs ] && kernel_has_fuse_passthrough; then check read-passthrough read_passthrough; fi
 drv_umount "$RO"
 
 # --- changes --------------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ struct MountOptions {
   std::string upper_dir;
   std::string work_dir;
   bool read_only = false;  // with upper_dir: show the layer but refuse changes
+  // Without a writable layer: let the kernel read files from their backing objects itself (FUSE
+  // passthrough) where it allows it (Linux 6.9+, CAP_SYS_ADMIN, the layers on an unstacked
+  // filesystem). Costs an OPEN round trip per open, saves every READ.
+  bool passthrough = true;
   bool foreground = false; // stay attached; else daemonize once the mount is ready
   bool debug = false;      // libfuse request tracing (implies foreground)
 };

@@ -1,0 +1,150 @@
+#include "passthrough.h"
+
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "layerstore/unique_fd.h"
+
+namespace layerfs {
+namespace {
+
+// The kernel ABI of passthrough (protocol 7.40), absent from Debian 12's <linux/fuse.h>.
+constexpr uint64_t kFusePassthrough = 1ULL << 37;  // FUSE_PASSTHROUGH, an init flag of flags2
+constexpr uint32_t kFopenPassthrough = 1u << 7;    // FOPEN_PASSTHROUGH
+struct BackingMap {                                // struct fuse_backing_map
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+constexpr unsigned long kBackingOpen = _IOW(FUSE_DEV_IOC_MAGIC, 1, BackingMap);
+constexpr unsigned long kBackingClose = _IOW(FUSE_DEV_IOC_MAGIC, 2, uint32_t);
+// fuse_init_out.unused[0] became max_stack_depth. Backing files must lie on a filesystem that
+// is not itself stacked (depth 0): the mount then has depth 1 and can still be a lower layer of
+// an overlayfs. On a stacked filesystem (an overlayfs root) registration fails with ELOOP and
+// the mount reads through the daemon instead.
+constexpr uint32_t kMaxStackDepth = 1;
+
+std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
+}  // namespace
+
+InitResult NegotiateInit(fuse_session* se, bool want_passthrough) {
+  InitResult result;
+  fuse_buf buf{};
+  int n = fuse_session_receive_buf(se, &buf);
+  std::unique_ptr<void, decltype(&std::free)> mem(buf.mem, &std::free);
+  if (n <= 0) {
+    result.error = n == 0 ? "the mount went away before FUSE_INIT" : Errno("reading FUSE_INIT", -n);
+    return result;
+  }
+  const auto* in = static_cast<const fuse_in_header*>(buf.mem);
+  const auto* init = reinterpret_cast<const fuse_init_in*>(in + 1);
+  const bool offered = want_passthrough && buf.size >= sizeof *in + sizeof *init && in->opcode == FUSE_INIT &&
+                       (init->flags & FUSE_INIT_EXT) && (init->flags2 & (kFusePassthrough >> 32));
+  if (!offered) {
+    fuse_session_process_buf(se, &buf);
+    return result;
+  }
+
+  // libfuse writes its reply to the session's fd: for this one request that fd is a pipe, and
+  // the reply goes on to the device with passthrough added.
+  const int dev = fuse_session_fd(se);
+  layerstore::UniqueFd device(::fcntl(dev, F_DUPFD_CLOEXEC, 0));
+  int pipe_fds[2];
+  if (!device || ::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    result.error = Errno("FUSE_INIT: a pipe for the reply", errno);
+    return result;
+  }
+  layerstore::UniqueFd reply_in(pipe_fds[0]), reply_out(pipe_fds[1]);
+  if (::dup3(reply_out.get(), dev, O_CLOEXEC) < 0) {
+    result.error = Errno("FUSE_INIT: dup3", errno);
+    return result;
+  }
+  fuse_session_process_buf(se, &buf);
+  if (::dup3(device.get(), dev, O_CLOEXEC) < 0) {
+    result.error = Errno("FUSE_INIT: dup3", errno);
+    return result;
+  }
+
+  struct {
+    fuse_out_header header;
+    fuse_init_out init;
+    char more[64];  // a reply larger than this libfuse's would be passed on unchanged
+  } reply{};
+  ssize_t got = ::read(reply_in.get(), &reply, sizeof reply);
+  if (got < static_cast<ssize_t>(sizeof reply.header)) {
+    result.error = got < 0 ? Errno("FUSE_INIT: libfuse's reply", errno) : "FUSE_INIT: libfuse sent no reply";
+    return result;
+  }
+  const bool full_reply = reply.header.error == 0 && got == sizeof reply.header + sizeof reply.init;
+  // The kernel refuses passthrough beside the writeback cache.
+  if (full_reply && !(reply.init.flags & FUSE_WRITEBACK_CACHE)) {
+    reply.init.flags |= FUSE_INIT_EXT;
+    reply.init.flags2 |= static_cast<uint32_t>(kFusePassthrough >> 32);
+    reply.init.unused[0] = kMaxStackDepth;
+    result.passthrough = true;
+  }
+  if (::write(dev, &reply, static_cast<size_t>(got)) != got) {
+    result.error = Errno("FUSE_INIT: writing the reply", errno);
+    result.passthrough = false;
+  }
+  return result;
+}
+
+PassthroughFiles::~PassthroughFiles() {
+  for (auto& [ino, backing] : by_ino_) {
+    uint32_t id = static_cast<uint32_t>(backing.id);
+    ::ioctl(fuse_fd_, kBackingClose, &id);
+  }
+}
+
+int PassthroughFiles::Open(uint64_t ino, int content_fd, int32_t* backing_id) {
+  std::lock_guard lock(mu_);
+  auto it = by_ino_.find(ino);
+  if (it != by_ino_.end()) {
+    ++it->second.open_files;
+    *backing_id = it->second.id;
+    return 0;
+  }
+  BackingMap map{content_fd, 0, 0};
+  int id = ::ioctl(fuse_fd_, kBackingOpen, &map);
+  if (id <= 0) return id < 0 ? errno : EIO;
+  by_ino_.emplace(ino, Backing{id, 1});
+  *backing_id = id;
+  return 0;
+}
+
+void PassthroughFiles::Release(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = by_ino_.find(ino);
+  if (it == by_ino_.end() || --it->second.open_files > 0) return;
+  uint32_t id = static_cast<uint32_t>(it->second.id);
+  ::ioctl(fuse_fd_, kBackingClose, &id);
+  by_ino_.erase(it);
+}
+
+void PassthroughFiles::ReplyOpen(fuse_req_t req, uint64_t ino, int32_t backing_id) {
+  fuse_open_out out{};
+  out.fh = kPassthroughFh;
+  out.open_flags = kFopenPassthrough | FOPEN_NOFLUSH;
+  out.padding = static_cast<uint32_t>(backing_id);  // backing_id since protocol 7.40
+  iovec iov{&out, sizeof out};
+  if (fuse_reply_iov(req, &iov, 1) != 0) Release(ino);
+}
+
+void ReplyCachedOpen(fuse_req_t req) {
+  fuse_file_info fi{};
+  fi.keep_cache = 1;
+  fi.noflush = 1;
+  fuse_reply_open(req, &fi);
+}
+
+}  // namespace layerfs
