@@ -170,14 +170,16 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   std::unique_ptr<Filesystem> image_fs;
   ImageSession image_session{};
   std::unique_ptr<UnionFs> union_fs;
+  UnionSession union_session{};
   fuse_lowlevel_ops ops;
   void* userdata;
   if (writable_layer) {
     auto fs = UnionFs::Open(std::move(lower), opts.upper_dir, opts.work_dir, {policy, opts.overlay.sync});
     if (!fs.ok()) return fail(fs.status().message());
     union_fs = std::move(*fs);
+    union_session.fs = union_fs.get();
     ops = MakeUnionOperations();
-    userdata = union_fs.get();
+    userdata = &union_session;
   } else {
     image_fs = std::make_unique<Filesystem>(std::move(lower), policy);
     image_session.fs = image_fs.get();
@@ -230,21 +232,19 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     }
   }
 
-  // Before the loop, so that the workers it starts see image_session complete.
+  // Before the loop, so that the workers it starts see the session complete.
   std::unique_ptr<PassthroughFiles> passthrough;
-  if (!writable_layer) {
-    InitResult init = NegotiateInit(se.get(), opts.passthrough);
-    if (!init.error.empty()) {
-      spdlog::error("{}: {}", real, init.error);
-      if (store_ptr) store_ptr->RemoveMountLease(real);
-      fuse_session_unmount(se.get());
-      fuse_remove_signal_handlers(se.get());
-      return 1;
-    }
-    if (init.passthrough) {
-      passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
-      image_session.passthrough = passthrough.get();
-    }
+  InitResult init = NegotiateInit(se.get(), opts.passthrough);
+  if (!init.error.empty()) {
+    spdlog::error("{}: {}", real, init.error);
+    if (store_ptr) store_ptr->RemoveMountLease(real);
+    fuse_session_unmount(se.get());
+    fuse_remove_signal_handlers(se.get());
+    return 1;
+  }
+  if (init.passthrough) {
+    passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
+    image_session.passthrough = union_session.passthrough = passthrough.get();
   }
 
   std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());

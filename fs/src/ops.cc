@@ -68,37 +68,39 @@ void NoOpen(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_e
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   Guard(req, [&] {
     ImageSession& session = Session(req);
-    if (!session.passthrough || session.passthrough->refused()) {
+    PassthroughFiles* files = session.passthrough;
+    if (!files || files->refused()) {
       fuse_reply_err(req, ENOSYS);
       return;
     }
+    // Without a content fd (an object missing from the store) the open is cached: reads go
+    // through the daemon and report the error there, as they would without passthrough.
     int fd = -1;
     bool owned = false;
-    if (session.fs->ContentFd(ino, &fd, &owned) != 0) {
-      // No content to pass to (an object missing from the store): reads go through the daemon
-      // and report the error there, as they would without passthrough.
-      ReplyCachedOpen(req);
-      return;
-    }
+    if (session.fs->ContentFd(ino, &fd, &owned) != 0) fd = -1;
     int32_t backing_id = 0;
-    const int err = session.passthrough->Open(ino, fd, &backing_id);
+    const IoMode mode = files->Open(ino, fd, &backing_id);
     if (owned) ::close(fd);
-    if (err == 0) {
-      session.passthrough->ReplyOpen(req, ino, backing_id);
+    int sent;
+    if (mode == IoMode::kPassthrough) {
+      sent = ReplyPassthroughOpen(req, kPassthroughFh, backing_id);
+    } else if (files->refused()) {
+      // The kernel refuses backing files to this daemon: the mount goes on without opens. Files
+      // opened with a backing file keep it; the kernel opens the others in cached mode without
+      // asking, which does not conflict with passthrough files when the daemon has no open.
+      files->Release(ino, mode);
+      fuse_reply_err(req, ENOSYS);
       return;
+    } else {
+      sent = ReplyCachedOpen(req, kCachedFh);
     }
-    // The kernel refuses backing files to this daemon (EPERM: no CAP_SYS_ADMIN; ELOOP: the store
-    // lies on a stacked filesystem): the mount goes on without opens. Files opened with a backing
-    // file keep it; the kernel opens the others in cached mode, which passthrough files do not
-    // conflict with when the daemon has no open.
-    session.passthrough->Refuse();
-    fuse_reply_err(req, ENOSYS);
+    if (sent != 0) files->Release(ino, mode);
   });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  if (fi->fh == kPassthroughFh) {
-    if (PassthroughFiles* files = Session(req).passthrough) files->Release(ino);
+  if (PassthroughFiles* files = Session(req).passthrough) {
+    files->Release(ino, fi->fh == kPassthroughFh ? IoMode::kPassthrough : IoMode::kCached);
   }
   fuse_reply_err(req, 0);
 }

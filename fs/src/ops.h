@@ -10,22 +10,27 @@ class Filesystem;
 class PassthroughFiles;
 class UnionFs;
 
-// The userdata of an image mount's session.
-struct ImageSession {
-  Filesystem* fs;
-  // Set once FUSE_INIT granted passthrough (before the session loop starts): OPEN is answered
-  // with the file's backing object. Null (or refused later): the first OPEN is answered ENOSYS,
-  // and the kernel sends no OPEN or RELEASE again (reads then go through READ and the page
-  // cache).
+// The userdata of a session: the filesystem it serves, and the backing files of its open files.
+template <class FS>
+struct Session {
+  FS* fs;
+  // Set once FUSE_INIT granted passthrough, before the session loop starts. Null (or refused
+  // later): an image mount answers its first OPEN ENOSYS, and the kernel sends no OPEN or RELEASE
+  // again (reads then go through READ and the page cache); a container mount answers every open
+  // in cached mode.
   PassthroughFiles* passthrough = nullptr;
 };
-inline Filesystem& Target(ImageSession& session) { return *session.fs; }
-inline UnionFs& Target(UnionFs& fs) { return fs; }
+using ImageSession = Session<Filesystem>;
+using UnionSession = Session<UnionFs>;
+template <class FS>
+FS& Target(Session<FS>& session) {
+  return *session.fs;
+}
 
 // An image mount: read-only, stateless. The userdata of the session is an ImageSession.
 fuse_lowlevel_ops MakeOperations();
 
-// A container mount: the image plus its writable layer. The userdata is the UnionFs.
+// A container mount: the image plus its writable layer. The userdata is a UnionSession.
 fuse_lowlevel_ops MakeUnionOperations();
 
 }  // namespace layerfs

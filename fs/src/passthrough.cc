@@ -100,51 +100,114 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough) {
 }
 
 PassthroughFiles::~PassthroughFiles() {
-  for (auto& [ino, backing] : by_ino_) {
-    uint32_t id = static_cast<uint32_t>(backing.id);
+  for (auto& [ino, opens] : by_ino_) {
+    if (opens.passthrough == 0) continue;
+    uint32_t id = static_cast<uint32_t>(opens.backing_id);
     ::ioctl(fuse_fd_, kBackingClose, &id);
   }
 }
 
-int PassthroughFiles::Open(uint64_t ino, int content_fd, int32_t* backing_id) {
+IoMode PassthroughFiles::Open(uint64_t ino, int content_fd, int32_t* backing_id) {
   std::lock_guard lock(mu_);
-  auto it = by_ino_.find(ino);
-  if (it != by_ino_.end()) {
-    ++it->second.open_files;
-    *backing_id = it->second.id;
-    return 0;
+  Opens& opens = by_ino_[ino];
+  if (opens.passthrough > 0) {
+    ++opens.passthrough;
+    *backing_id = opens.backing_id;
+    return IoMode::kPassthrough;
   }
-  BackingMap map{content_fd, 0, 0};
-  int id = ::ioctl(fuse_fd_, kBackingOpen, &map);
-  if (id <= 0) return id < 0 ? errno : EIO;
-  by_ino_.emplace(ino, Backing{id, 1});
-  *backing_id = id;
-  return 0;
+  if (opens.cached == 0 && content_fd >= 0 && !refused()) {
+    BackingMap map{content_fd, 0, 0};
+    const int id = ::ioctl(fuse_fd_, kBackingOpen, &map);
+    if (id > 0) {
+      opens.backing_id = id;
+      opens.passthrough = 1;
+      *backing_id = id;
+      return IoMode::kPassthrough;
+    }
+    if (id < 0 && (errno == EPERM || errno == ELOOP || errno == ENOTTY || errno == EINVAL)) {
+      refused_.store(true, std::memory_order_relaxed);
+    }
+  }
+  ++opens.cached;
+  return IoMode::kCached;
 }
 
-void PassthroughFiles::Release(uint64_t ino) {
+void PassthroughFiles::Release(uint64_t ino, IoMode mode) {
   std::lock_guard lock(mu_);
   auto it = by_ino_.find(ino);
-  if (it == by_ino_.end() || --it->second.open_files > 0) return;
-  uint32_t id = static_cast<uint32_t>(it->second.id);
-  ::ioctl(fuse_fd_, kBackingClose, &id);
-  by_ino_.erase(it);
+  if (it == by_ino_.end()) return;
+  Opens& opens = it->second;
+  if (mode == IoMode::kCached) {
+    if (opens.cached > 0) --opens.cached;
+  } else if (opens.passthrough > 0 && --opens.passthrough == 0) {
+    uint32_t id = static_cast<uint32_t>(opens.backing_id);
+    ::ioctl(fuse_fd_, kBackingClose, &id);
+    opens.backing_id = 0;
+  }
+  if (opens.passthrough == 0 && opens.cached == 0) by_ino_.erase(it);
 }
 
-void PassthroughFiles::ReplyOpen(fuse_req_t req, uint64_t ino, int32_t backing_id) {
+namespace {
+
+fuse_open_out PassthroughOpenOut(uint64_t fh, int32_t backing_id) {
   fuse_open_out out{};
-  out.fh = kPassthroughFh;
+  out.fh = fh;
   out.open_flags = kFopenPassthrough | FOPEN_NOFLUSH;
   out.padding = static_cast<uint32_t>(backing_id);  // backing_id since protocol 7.40
-  iovec iov{&out, sizeof out};
-  if (fuse_reply_iov(req, &iov, 1) != 0) Release(ino);
+  return out;
 }
 
-void ReplyCachedOpen(fuse_req_t req) {
+// What libfuse's fill_entry does with a fuse_entry_param.
+void FillEntryOut(const fuse_entry_param& e, fuse_entry_out* out) {
+  auto seconds = [](double t) { return t <= 0 ? uint64_t{0} : static_cast<uint64_t>(t); };
+  auto nanos = [&](double t) { return t <= 0 ? 0u : static_cast<uint32_t>((t - static_cast<double>(seconds(t))) * 1e9); };
+  out->nodeid = e.ino;
+  out->generation = e.generation;
+  out->entry_valid = seconds(e.entry_timeout);
+  out->entry_valid_nsec = nanos(e.entry_timeout);
+  out->attr_valid = seconds(e.attr_timeout);
+  out->attr_valid_nsec = nanos(e.attr_timeout);
+  const struct stat& st = e.attr;
+  fuse_attr& a = out->attr;
+  a.ino = st.st_ino;
+  a.mode = st.st_mode;
+  a.nlink = static_cast<uint32_t>(st.st_nlink);
+  a.uid = st.st_uid;
+  a.gid = st.st_gid;
+  a.rdev = static_cast<uint32_t>(st.st_rdev);
+  a.size = static_cast<uint64_t>(st.st_size);
+  a.blksize = static_cast<uint32_t>(st.st_blksize);
+  a.blocks = static_cast<uint64_t>(st.st_blocks);
+  a.atime = static_cast<uint64_t>(st.st_atim.tv_sec);
+  a.mtime = static_cast<uint64_t>(st.st_mtim.tv_sec);
+  a.ctime = static_cast<uint64_t>(st.st_ctim.tv_sec);
+  a.atimensec = static_cast<uint32_t>(st.st_atim.tv_nsec);
+  a.mtimensec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  a.ctimensec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+}
+
+}  // namespace
+
+int ReplyPassthroughOpen(fuse_req_t req, uint64_t fh, int32_t backing_id) {
+  fuse_open_out out = PassthroughOpenOut(fh, backing_id);
+  iovec iov{&out, sizeof out};
+  return fuse_reply_iov(req, &iov, 1);
+}
+
+int ReplyPassthroughCreate(fuse_req_t req, const fuse_entry_param& entry, uint64_t fh, int32_t backing_id) {
+  fuse_entry_out entry_out{};
+  FillEntryOut(entry, &entry_out);
+  fuse_open_out open_out = PassthroughOpenOut(fh, backing_id);
+  iovec iov[2] = {{&entry_out, sizeof entry_out}, {&open_out, sizeof open_out}};
+  return fuse_reply_iov(req, iov, 2);
+}
+
+int ReplyCachedOpen(fuse_req_t req, uint64_t fh) {
   fuse_file_info fi{};
+  fi.fh = fh;
   fi.keep_cache = 1;
   fi.noflush = 1;
-  fuse_reply_open(req, &fi);
+  return fuse_reply_open(req, &fi);
 }
 
 }  // namespace layerfs

@@ -29,9 +29,17 @@ struct InitResult {
 };
 InitResult NegotiateInit(fuse_session* se, bool want_passthrough);
 
-// The backing files of the open files of one mount, by inode. Every open of an inode must use
-// the same backing file (the kernel refuses a second one with EBUSY), so one backing id is
-// registered per inode and released with its last open file. Thread-safe.
+// How the kernel does an open file's I/O.
+enum class IoMode {
+  kCached,       // through READ/WRITE requests and the mount's page cache
+  kPassthrough,  // on the backing file, by the kernel itself
+};
+
+// The io modes and backing files of the open files of one mount, by inode. The kernel holds
+// each inode to one mode at a time (a cached open while passthrough opens exist, or the other way
+// round, fails with ETXTBSY) and to one backing file (EBUSY for a second), so this decides the
+// mode of every open: one backing id per inode, registered with its first passthrough open and
+// closed with its last; cached opens while any cached open lasts. Thread-safe.
 class PassthroughFiles {
  public:
   explicit PassthroughFiles(int fuse_fd) : fuse_fd_(fuse_fd) {}
@@ -39,38 +47,42 @@ class PassthroughFiles {
   PassthroughFiles(const PassthroughFiles&) = delete;
   PassthroughFiles& operator=(const PassthroughFiles&) = delete;
 
-  // Counts one more open file of `ino` and gives the backing id to answer its OPEN with,
-  // registering `content_fd` (the fd is not kept) if the inode has none. 0 or an errno: EPERM
-  // without CAP_SYS_ADMIN, ELOOP when content_fd's filesystem is itself stacked.
-  int Open(uint64_t ino, int content_fd, int32_t* backing_id);
-  // One open file of `ino` is gone (its RELEASE, or an OPEN whose reply did not reach the
-  // kernel); the last one closes the backing id.
-  void Release(uint64_t ino);
+  // Decides and counts one more open of `ino`. kPassthrough (with *backing_id) when the inode
+  // already has passthrough opens, or when it has no cached ones and content_fd (the file's data;
+  // -1: none that may back it) can be registered (the fd is not kept). Otherwise kCached; if the
+  // kernel refused the registration for a reason that holds for every file (EPERM: no
+  // CAP_SYS_ADMIN; ELOOP: content on a stacked filesystem), refused() is true from then on.
+  IoMode Open(uint64_t ino, int content_fd, int32_t* backing_id);
+  // One open of `ino` in `mode` is gone (its RELEASE, or an OPEN whose reply did not reach the
+  // kernel); the last passthrough one closes the backing id.
+  void Release(uint64_t ino, IoMode mode);
 
-  // The kernel refused a backing file for a reason that holds for every file of the mount.
-  void Refuse() { refused_.store(true, std::memory_order_relaxed); }
   bool refused() const { return refused_.load(std::memory_order_relaxed); }
 
-  // Answers an OPEN with FOPEN_PASSTHROUGH and the backing id; on failure (the request was
-  // interrupted) the open is released again.
-  void ReplyOpen(fuse_req_t req, uint64_t ino, int32_t backing_id);
-
  private:
-  struct Backing {
-    int32_t id;
-    uint32_t open_files;
+  struct Opens {
+    int32_t backing_id = 0;
+    uint32_t passthrough = 0;
+    uint32_t cached = 0;
   };
   const int fuse_fd_;
   std::atomic<bool> refused_{false};
   std::mutex mu_;
-  std::unordered_map<uint64_t, Backing> by_ino_;
+  std::unordered_map<uint64_t, Opens> by_ino_;
 };
 
-// An OPEN answered without passthrough: reads go through the page cache and READ requests, the
-// cache survives the file's closing, and closing sends no FLUSH.
-void ReplyCachedOpen(fuse_req_t req);
+// Answers OPEN or CREATE (with its entry) for a passthrough open: FOPEN_PASSTHROUGH and the
+// backing id, which libfuse 3.14's fuse_reply_open/fuse_reply_create cannot carry. Returns what
+// fuse_reply_iov does: non-zero when the reply did not reach the kernel.
+int ReplyPassthroughOpen(fuse_req_t req, uint64_t fh, int32_t backing_id);
+int ReplyPassthroughCreate(fuse_req_t req, const fuse_entry_param& entry, uint64_t fh, int32_t backing_id);
 
-// The fh of a passthrough open, so that RELEASE knows which opens hold a backing id.
+// An OPEN answered without passthrough: reads go through the page cache and READ requests, the
+// cache survives the file's closing, and closing sends no FLUSH. Returns as ReplyPassthroughOpen.
+int ReplyCachedOpen(fuse_req_t req, uint64_t fh);
+
+// The fh of an image mount's opens, so that RELEASE knows their mode.
+inline constexpr uint64_t kCachedFh = 0;
 inline constexpr uint64_t kPassthroughFh = 1;
 
 }  // namespace layerfs

@@ -72,6 +72,10 @@ class UnionFs {
   class FileHandle {
    public:
     int fd() const { return fd_.get(); }
+    // Whether fd() reads lower content (a store object or a lower file), not the upper layer's
+    // copy. Only meaningful before the handle is shared: ReadFd may switch it.
+    bool lower_content() const { return lower_content_; }
+
    private:
     friend class UnionFs;
     UniqueFd fd_;

@@ -9,13 +9,21 @@
 #include <vector>
 
 #include "ops.h"
+#include "passthrough.h"
 #include "reply.h"
 #include "union_fs.h"
 
 namespace layerfs {
 namespace {
 
-UnionFs& Fs(fuse_req_t req) { return *static_cast<UnionFs*>(fuse_req_userdata(req)); }
+UnionSession& Session(fuse_req_t req) { return *static_cast<UnionSession*>(fuse_req_userdata(req)); }
+UnionFs& Fs(fuse_req_t req) { return *Session(req).fs; }
+
+// An open file: the union's handle and how the kernel does its I/O.
+struct OpenFile {
+  std::unique_ptr<UnionFs::FileHandle> handle;
+  IoMode mode = IoMode::kCached;
+};
 
 // The caller's ids as the files it makes get them on disk (uidmapping=/gidmapping=).
 Caller CallerOf(fuse_req_t req) {
@@ -129,12 +137,34 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
   Guard(req, [&] { fuse_reply_err(req, Fs(req).Rename(parent, name, new_parent, new_name, flags)); });
 }
 
-void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<UnionFs::FileHandle> fh) {
-  fi->fh = reinterpret_cast<uint64_t>(fh.get());
-  // Only this daemon changes file contents, and the kernel sees every change: keep its cache.
-  fi->keep_cache = 1;
-  fi->noflush = 1;  // writes are write-through: a close has nothing to flush
-  if (fuse_reply_open(req, fi) == 0) fh.release();
+// Answers OPEN, or CREATE when `created` is its entry. Only upper files back a passthrough open:
+// an inode opened on its lower content may be written through another open later, which copies
+// it up to a different file, and the kernel keeps one backing file per inode.
+void ReplyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, std::unique_ptr<UnionFs::FileHandle> fh,
+                 const fuse_entry_param* created) {
+  auto file = std::make_unique<OpenFile>();
+  file->handle = std::move(fh);
+  PassthroughFiles* files = Session(req).passthrough;
+  int32_t backing_id = 0;
+  if (files) file->mode = files->Open(ino, file->handle->lower_content() ? -1 : file->handle->fd(), &backing_id);
+  const uint64_t handle = reinterpret_cast<uint64_t>(file.get());
+  int sent;
+  if (file->mode == IoMode::kPassthrough) {
+    sent = created ? ReplyPassthroughCreate(req, *created, handle, backing_id)
+                   : ReplyPassthroughOpen(req, handle, backing_id);
+  } else {
+    fi->fh = handle;
+    // Only this daemon changes file contents, and the kernel sees every change: keep its cache.
+    fi->keep_cache = 1;
+    fi->noflush = 1;  // writes are write-through: a close has nothing to flush
+    sent = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
+  }
+  if (sent == 0) {
+    file.release();
+    return;
+  }
+  if (files) files->Release(ino, file->mode);
+  if (created) Fs(req).Forget(created->ino, 1);
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
@@ -144,7 +174,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
       fuse_reply_err(req, err);
       return;
     }
-    ReplyOpened(req, fi, std::move(fh));
+    ReplyOpened(req, ino, fi, std::move(fh), nullptr);
   });
 }
 
@@ -158,18 +188,12 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     }
     fuse_entry_param e{};
     FillEntry(&e, out.nodeid, out.attr);
-    fi->fh = reinterpret_cast<uint64_t>(fh.get());
-    fi->keep_cache = 1;
-    fi->noflush = 1;
-    if (fuse_reply_create(req, &e, fi) == 0) {
-      fh.release();
-    } else {
-      Fs(req).Forget(out.nodeid, 1);
-    }
+    ReplyOpened(req, out.nodeid, fi, std::move(fh), &e);
   });
 }
 
-UnionFs::FileHandle& Handle(fuse_file_info* fi) { return *reinterpret_cast<UnionFs::FileHandle*>(fi->fh); }
+OpenFile& File(fuse_file_info* fi) { return *reinterpret_cast<OpenFile*>(fi->fh); }
+UnionFs::FileHandle& Handle(fuse_file_info* fi) { return *File(fi).handle; }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
@@ -195,8 +219,9 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
 
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
 
-void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
-  delete reinterpret_cast<UnionFs::FileHandle*>(fi->fh);
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  std::unique_ptr<OpenFile> file(&File(fi));
+  if (PassthroughFiles* files = Session(req).passthrough) files->Release(ino, file->mode);
   fuse_reply_err(req, 0);
 }
 
@@ -311,9 +336,9 @@ fuse_lowlevel_ops MakeUnionOperations() {
   ops.lookup = Lookup;
   ops.forget = Forget;
   ops.forget_multi = ForgetMulti;
-  ops.getattr = GetAttrOp<UnionFs>;
+  ops.getattr = GetAttrOp<UnionSession>;
   ops.setattr = SetAttr;
-  ops.readlink = ReadLinkOp<UnionFs>;
+  ops.readlink = ReadLinkOp<UnionSession>;
   ops.mknod = MkNod;
   ops.mkdir = MkDir;
   ops.symlink = Symlink;
@@ -335,9 +360,9 @@ fuse_lowlevel_ops MakeUnionOperations() {
   ops.readdirplus = ReadDirPlus;
   ops.releasedir = ReleaseDir;
   ops.fsyncdir = FsyncDir;
-  ops.statfs = StatFsOp<UnionFs>;
-  ops.getxattr = GetXattrOp<UnionFs>;
-  ops.listxattr = ListXattrOp<UnionFs>;
+  ops.statfs = StatFsOp<UnionSession>;
+  ops.getxattr = GetXattrOp<UnionSession>;
+  ops.listxattr = ListXattrOp<UnionSession>;
   ops.setxattr = SetXattr;
   ops.removexattr = RemoveXattr;
   return ops;

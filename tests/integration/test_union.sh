@@ -5,7 +5,9 @@
 # the upper directory is in overlay format (whiteouts, opaque, redirect, metacopy); another
 # writable layer over the same image sees none of it; 10,000 new files in one mount stay within a
 # low fd limit; a file fsynced before the daemon is killed survives, and the mount comes back
-# after `strata umount`.
+# after `strata umount`; upper files are read and written by FUSE passthrough (on the upper copy
+# itself), lower files opened for reading stay in cached mode so that a later writer can copy
+# them up.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmd umoci setfattr getfattr fallocate mknod prlimit
 
@@ -233,6 +235,75 @@ PY
 diff -q "$WORK/many-inodes.txt" "$WORK/many-again.txt" >/dev/null ||
   fail "inode numbers of the 10,000 files changed across a remount"
 expect_rc 0 umount "$WORK/mnt5"
+
+step "passthrough: the kernel reads and writes upper files on the upper copy itself"
+if kernel_has_fuse_passthrough; then
+  mount_layer c7 "$WORK/mnt7"
+  M7=$WORK/mnt7 U7=$WORK/c7/upper
+  head -c 200000 /dev/urandom > "$WORK/payload"
+  cp "$WORK/payload" "$M7/new.bin"
+  assert_eq "$(sha256_of "$WORK/payload")" "$(sha256_of "$M7/new.bin")" "a new file written and read back"
+  assert_eq 200000 "$(stat -c %s "$M7/new.bin")" "size after passthrough writes"
+  assert_eq "$(sha256_of "$WORK/payload")" "$(sha256_of "$U7/new.bin")" "the upper copy holds what was written"
+  drop_cache "$U7/new.bin"
+  assert_eq 0 "$(resident "$U7/new.bin")" "upper file's pages after POSIX_FADV_DONTNEED"
+  assert_eq "$(sha256_of "$WORK/payload")" "$(sha256_of "$M7/new.bin")" "read again"
+  [ "$(resident "$U7/new.bin")" -gt 0 ] || fail "the read did not come from the upper file: no passthrough"
+  # A 1-byte append copies the file up; the byte goes to the copy, the lower object is untouched.
+  printf x >> "$M7/usr/bin/tool"
+  assert_eq 300001 "$(stat -c %s "$M7/usr/bin/tool")" "size after the append"
+  assert_eq x "$(tail -c 1 "$M7/usr/bin/tool")" "the appended byte"
+  cmp -n 300000 "$M7/usr/bin/tool" "$L1/usr/bin/tool" || fail "copy-up changed the old content"
+  assert_eq "$(sha256_of "$L1/usr/bin/tool")" "$(sha256_of "$LOWER/usr/bin/tool")" "lower content after the append"
+  # The mtime a passthrough write leaves is the one stat shows (the kernel drops its cached one).
+  touch -d @1000000000 "$M7/new.bin"
+  printf more >> "$M7/new.bin"
+  [ "$(stat -c %Y "$M7/new.bin")" -gt 1000000000 ] || fail "mtime not updated by a passthrough write"
+  # A lower file open for reading while another open writes it: the reader is in cached mode (a
+  # passthrough open would tie the inode to the lower object), and sees the written data.
+  "$PYTHON" - "$M7/etc/config" <<'PY' || fail "reader and writer of one lower file"
+import sys
+path = sys.argv[1]
+reader = open(path, "rb")
+assert reader.read() == b"layer 2\n", "first read"
+with open(path, "ab") as writer:
+    writer.write(b"written\n")
+reader.seek(0)
+assert reader.read() == b"layer 2\nwritten\n", "the reader after the write"
+with open(path, "rb") as again:
+    assert again.read() == b"layer 2\nwritten\n", "a new reader"
+PY
+  # Shared writable mmap, truncate and fallocate of a passthrough file.
+  "$PYTHON" - "$M7/new.bin" <<'PY' || fail "shared writable mmap"
+import mmap, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    m[0:5] = b"MMAP!"
+    m.flush()
+    m.close()
+PY
+  assert_eq "MMAP!" "$(head -c 5 "$U7/new.bin")" "mmap writes in the upper file"
+  truncate -s 1000 "$M7/new.bin"
+  assert_eq 1000 "$(stat -c %s "$M7/new.bin")" "size after truncate"
+  fallocate -l 8192 "$M7/new.bin"
+  assert_eq 8192 "$(stat -c %s "$M7/new.bin")" "size after fallocate"
+  expect_rc 0 umount "$M7"
+  mount_layer c7 "$M7"
+  assert_eq "MMAP!" "$(head -c 5 "$M7/new.bin")" "mmap writes after a remount"
+  assert_eq 8192 "$(stat -c %s "$M7/new.bin")" "size after a remount"
+  assert_eq "layer 2
+written" "$(cat "$M7/etc/config")" "written lower file after a remount"
+  expect_rc 0 umount "$M7"
+  # Without passthrough the mount's page cache answers a second read.
+  mount_layer c7 "$M7" --no-passthrough
+  cat "$M7/new.bin" > /dev/null
+  drop_cache "$U7/new.bin"
+  cat "$M7/new.bin" > /dev/null
+  assert_eq 0 "$(resident "$U7/new.bin")" "--no-passthrough: the second read came from the mount's cache"
+  expect_rc 0 umount "$M7"
+else
+  echo "$TEST_NAME: kernel $(uname -r) has no FUSE passthrough: its checks skipped"
+fi
 
 step "data fsynced before the daemon dies survives; umount clears the dead mount"
 expect_rc 0 umount "$WORK/mnt"

@@ -47,9 +47,11 @@ struct MountOptions {
   std::string upper_dir;
   std::string work_dir;
   bool read_only = false;  // with upper_dir: show the layer but refuse changes
-  // Without a writable layer: let the kernel read files from their backing objects itself (FUSE
-  // passthrough) where it allows it (Linux 6.9+, CAP_SYS_ADMIN, the layers on an unstacked
-  // filesystem). Costs an OPEN round trip per open, saves every READ.
+  // Let the kernel do file I/O on the backing file itself (FUSE passthrough) where it allows it
+  // (Linux 6.9+, CAP_SYS_ADMIN, the layers on an unstacked filesystem): image files on their
+  // objects, a container's files on their upper copies. An image mount then answers OPEN (a round
+  // trip per open it otherwise avoids) and sends no READ; a container mount, no READ or WRITE
+  // for upper files.
   bool passthrough = true;
   bool foreground = false; // stay attached; else daemonize once the mount is ready
   bool debug = false;      // libfuse request tracing (implies foreground)
