@@ -17,6 +17,9 @@
 #   kernel:          the same directories, `mount -t overlay overlay -o lowerdir=... DIR`.
 #   stratafs dirs:   stratafs over the same directories, with fuse-overlayfs' command line
 #                    (issue 6): `stratafs -o lowerdir=top:...:bottom DIR` (no store involved).
+#   strata no-pt:    strata again with --no-passthrough (reads through the daemon, and image
+#                    mounts answer no OPEN): the other side of FUSE passthrough's trade-off, on
+#                    the read and write rows (not the layer-count rows, which read no file).
 #   Writable mounts: a fresh upper and work directory for every mount, on a fresh journaled ext4
 #   image on a loop device (made here, removed on exit): `stratafs --root STORE --upper U
 #   --work W IMAGE DIR`, `fuse-overlayfs -o lowerdir=...,upperdir=U,workdir=W DIR`,
@@ -65,11 +68,12 @@ QUICK=0
 RUNS=
 WAIT_LOAD=1
 NLAYERS=50
+NOPT=1      # the "strata no-pt" column (--no-passthrough)
 
 usage() {
   cat <<EOF
 usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver PATH | --no-dirs]
-          [--workdir DIR] [--no-wait]
+          [--workdir DIR] [--no-wait] [--no-nopt]
   --quick         small fixtures, one run per tool (smoke test, 1-3 min)
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-union/tools/strata; it mounts images itself)
@@ -81,6 +85,7 @@ usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver 
   --workdir DIR   where the temporary work directory is created (default /var/tmp)
   --no-wait       do not wait for the 1-minute load average to drop below 3 (full mode waits
                   up to 10 minutes)
+  --no-nopt       leave the "strata no-pt" column (strata with --no-passthrough) out
 EOF
 }
 
@@ -94,6 +99,7 @@ while [[ $# -gt 0 ]]; do
     --no-dirs) DIRS_DRIVER=none ;;
     --workdir) WORKBASE=$2; shift ;;
     --no-wait) WAIT_LOAD=0 ;;
+    --no-nopt) NOPT=0 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -189,7 +195,7 @@ LOOPDEV=
 
 # tool_comm TOOL: the comm of TOOL's daemon (empty for the kernel).
 tool_comm() {
-  case $1 in strata) echo stratafs ;; fuseovl) echo fuse-overlayfs ;; sdirs) echo "$DIRS_COMM" ;; *) echo ;; esac
+  case $1 in strata|snopt) echo stratafs ;; fuseovl) echo fuse-overlayfs ;; sdirs) echo "$DIRS_COMM" ;; *) echo ;; esac
 }
 # Is PID (still) the daemon we started? Guards against PID reuse.
 pid_is() { [[ -n $1 && -r /proc/$1/comm && $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
@@ -205,7 +211,7 @@ cleanup() {
     while read -r kind path pid; do
       if mountpoint -q "$path" 2>/dev/null; then
         case $kind in
-          strata) "$STRATA" --root "$STORE" umount "$path" >/dev/null 2>&1 ;;
+          strata|snopt) "$STRATA" --root "$STORE" umount "$path" >/dev/null 2>&1 ;;
           fuseovl|sdirs) fusermount3 -u "$path" 2>/dev/null ;;
         esac
         mountpoint -q "$path" 2>/dev/null && { umount "$path" 2>/dev/null || umount -l "$path"; }
@@ -509,6 +515,10 @@ do_mount() {
     strata.) "${PIN[@]}" "$STRATA" --root "$STORE" mount "${IMG_ID[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     strata.rw) "${PIN[@]}" "$STRATAFS" --root "$STORE" --upper "$UP" --work "$WK" "${IMG_ID[$img]}" "$MP" \
         >>"$LOGS/mount.log" 2>&1 ;;
+    snopt.) "${PIN[@]}" "$STRATA" --root "$STORE" mount --no-passthrough "${IMG_ID[$img]}" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
+    snopt.rw) "${PIN[@]}" "$STRATAFS" --root "$STORE" --no-passthrough --upper "$UP" --work "$WK" "${IMG_ID[$img]}" \
+        "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl.) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl.rw) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
         >>"$LOGS/mount.log" 2>&1 ;;
@@ -535,7 +545,7 @@ do_mount() {
 do_umount() {  # do_umount TOOL: unmounts MP, waits for the daemon to exit, removes MP
   local tool=$1 comm i
   case $tool in
-    strata) "$STRATA" --root "$STORE" umount "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    strata|snopt) "$STRATA" --root "$STORE" umount "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl|sdirs) fusermount3 -u "$MP" ;;
     kernel) umount "$MP" ;;
   esac || die "$tool: unmounting $MP failed"
@@ -688,6 +698,7 @@ done
 
 TOOLS=(strata fuseovl kernel)
 [[ $DIRS_DRIVER == none ]] || TOOLS+=(sdirs)
+[[ $NOPT == 0 ]] || TOOLS+=(snopt)
 NTOOLS=${#TOOLS[@]}
 log "sanity: same listing on every tool; warm-up (find, tar, cat of every mount)"
 listing() {  # type, mode, owner, size of non-directories, path; sorted
@@ -802,7 +813,7 @@ for ((r = 0; r < RUNS; r++)); do
       tool=${TOOLS[$(((r + k) % NTOOLS))]}
       log "round $((r + 1))/$RUNS, $pass: $tool"
       run_main "$tool" "$pass"
-      run_layers "$tool" "$pass"
+      [[ $tool == snopt ]] || run_layers "$tool" "$pass"
       run_write "$tool" "$pass"
     done
   done
@@ -886,7 +897,7 @@ layer_row() {  # layer_row LABEL MODE
     a=(); for t in "${TOOLS[@]}"; do a+=("$(cell "$t.$pass.$2_fifty") / $(cell "$t.$pass.$2_one")"); done
     b=(); for t in "${TOOLS[@]}"; do b+=("$(div "$(med "$t.$pass.$2_fifty")" "$(med "$t.$pass.$2_one")")"); done
     c=$(awk -v v="${b[0]}" 'BEGIN { print (v + 0 <= 1.2) ? "yes" : "**no**" }')
-    if ((NTOOLS > 3)); then   # stratafs over directories: the same target as strata's
+    if [[ $DIRS_DRIVER != none ]]; then   # stratafs over directories: the same target as strata's
       c3=$(awk -v v="${b[3]}" 'BEGIN { print (v + 0 <= 1.2) ? "yes" : "**no**" }')
       echo "| $1, ${PASS_LABEL[$pi]} | ${a[0]} | ${a[3]} | ${a[1]} | ${a[2]} | **${b[0]}** ($c) | **${b[3]}** ($c3) | ${b[1]} | ${b[2]} |"
     else
@@ -958,6 +969,34 @@ $(SUBJ=sdirs row "daemon VmHWM after copy-up" rss_copyup rss -)
 $(SUBJ=sdirs row "daemon VmHWM after rm -rf" rss_rm rss -)
 $(SUBJ=sdirs row "mount, ${NLAYERS}-layer image" mount_fifty time -)
 $(SUBJ=sdirs row "mount, 1-layer image" mount_one time -)
+EOF
+fi
+if [[ $NOPT == 1 ]]; then
+  cat <<EOF
+
+### strata with --no-passthrough
+
+The same store images, mounted with \`strata mount --no-passthrough\` (writable: \`stratafs
+--no-passthrough --upper U --work W\`): reads through the daemon, and an image mount answers no
+OPEN (the kernel stops sending them after the first ENOSYS). Ratios: strata no-pt / fuse-overlayfs,
+strata no-pt / kernel.
+
+| Row | strata no-pt | fuse-overlayfs | kernel overlay | strata no-pt / fuse-ovl | < 1 | strata no-pt / kernel | ≤ 1.5 |
+|---|---:|---:|---:|---:|:---:|---:|:---:|
+$(SUBJ=snopt row "mount" mount time -)
+$(SUBJ=snopt row "find \\| wc -l, fresh mount" find time 1.5)
+$(SUBJ=snopt row "find \\| wc -l, again (same mount)" find2 time 1.5)
+$(SUBJ=snopt row "tar cf - . \\| cat (after find)" tar time 1.5)
+$(SUBJ=snopt row "tar cf - . \\| cat, again" tar2 time 1.5)
+$(SUBJ=snopt row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
+$(SUBJ=snopt row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
+$(SUBJ=snopt row "daemon VmHWM after find+tar" rss_tree rss -)
+$(SUBJ=snopt row "daemon VmHWM after cat+fio" rss_io rss -)
+$(SUBJ=snopt row "mount, writable (fresh upper)" wmount time -)
+$(SUBJ=snopt row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
+$(SUBJ=snopt row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -)
+$(SUBJ=snopt row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
+$(SUBJ=snopt row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
 EOF
 fi
 if [[ $DIRS_DRIVER != none ]]; then
