@@ -160,6 +160,13 @@ TEST(OverlayOptionsTest, SyncVolatileFsync) {
   ExpectError({"lowerdir=/a,fsync=yes"}, "option 'fsync=yes': 0 or 1");
 }
 
+TEST(OverlayOptionsTest, Passthrough) {
+  EXPECT_TRUE(ParseOk("ro").passthrough);  // on unless asked otherwise
+  EXPECT_FALSE(ParseOk("passthrough=0").passthrough);
+  EXPECT_TRUE(ParseOk("passthrough=0,passthrough=1").passthrough);  // the last one wins
+  ExpectError({"lowerdir=/a,passthrough=off"}, "option 'passthrough=off': 0 or 1");
+}
+
 TEST(OverlayOptionsTest, StaticNlinkFsnameDebug) {
   MountOptions o = ParseOk("static_nlink,fsname=myfs,debug");
   EXPECT_TRUE(o.overlay.static_nlink);
