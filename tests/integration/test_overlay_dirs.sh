@@ -302,8 +302,38 @@ read_passthrough() {
   assert_eq 0 "$(resident "$lower")" "passthrough=0: the second read came from the mount's cache"
   drv_umount "$off"
 }
+# Without CAP_SYS_ADMIN the kernel refuses backing files (EPERM): the mount must still work, in
+# the no-open mode (the pages of the first read answer the second). Run as uid 1000 in a private
+# mount namespace, where a 0666 copy of /dev/fuse is bound over the 0600 original, so that the
+# unprivileged daemon can open it and fusermount3 mounts for it; the host is left as it was.
+read_unprivileged() {
+  local mnt=$WORK/unpriv lower=$L1/usr/bin/tool want out
+  want=$(sha256_of "$lower")
+  mkdir -p "$mnt" "$WORK/devfuse"
+  chown 1000:1000 "$mnt"
+  chmod o+x "$WORK"
+  out=$(unshare -m --propagation private bash -c '
+    set -e
+    mknod "$1/devfuse/fuse" c 10 229
+    chmod 666 "$1/devfuse/fuse"
+    mount --bind "$1/devfuse/fuse" /dev/fuse
+    as_user() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+    as_user "$2" -o "lowerdir=$3" "$4"
+    trap "umount \"$4\"" EXIT
+    as_user sha256sum "$4/usr/bin/tool" | cut -d" " -f1
+    "$5" -c "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$6"
+    as_user sha256sum "$4/usr/bin/tool" | cut -d" " -f1
+    fincore --bytes --noheadings --output RES "$6" | tr -d " "
+  ' _ "$WORK" "$DRIVER" "$LOWERS" "$mnt" "$PYTHON" "$lower" 2>&1) || fail "unprivileged mount: $out"
+  assert_eq "$want
+$want
+0" "$out" "content read twice by an unprivileged daemon, the second time from the mount's cache"
+}
 check read-only-erofs read_only_erofs
-if [ "$DRIVER_NAME" = stratafs ] && kernel_has_fuse_passthrough; then check read-passthrough read_passthrough; fi
+if [ "$DRIVER_NAME" = stratafs ] && kernel_has_fuse_passthrough; then
+  check read-passthrough read_passthrough
+  check read-unprivileged-no-passthrough read_unprivileged
+fi
 drv_umount "$RO"
 
 # --- changes --------------------------------------------------------------------------------------
