@@ -890,6 +890,25 @@ row() {  # row LABEL SUFFIX KIND(time|iops|rss) KERNEL_TARGET(1.5|-)
     echo "| $label, ${PASS_LABEL[$pi]} | $s | $f | $k | $rsf | $vf | $rsk | $vk |"
   done
 }
+subject_rows() {  # the read and write rows of SUBJ against fuse-overlayfs and the kernel
+  row "mount" mount time -
+  row "find \\| wc -l, fresh mount" find time 1.5
+  row "find \\| wc -l, again (same mount)" find2 time 1.5
+  row "tar cf - . \\| cat (after find)" tar time 1.5
+  row "tar cf - . \\| cat, again" tar2 time 1.5
+  row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5
+  row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5
+  row "daemon VmHWM after find+tar" rss_tree rss -
+  row "daemon VmHWM after cat+fio" rss_io rss -
+  row "mount, writable (fresh upper)" wmount time -
+  row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -
+  row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -
+  row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -
+  row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -
+  row "daemon VmHWM after create" rss_create rss -
+  row "daemon VmHWM after copy-up" rss_copyup rss -
+  row "daemon VmHWM after rm -rf" rss_rm rss -
+}
 layer_row() {  # layer_row LABEL MODE
   local pi pass t a b c c3
   for pi in 0 1; do
@@ -918,23 +937,7 @@ Ratios are ratios of medians (for IOPS: time per operation, so < 1 is strata fas
 
 | Row | strata | fuse-overlayfs | kernel overlay | strata / fuse-ovl | < 1 | strata / kernel | ≤ 1.5 |
 |---|---:|---:|---:|---:|:---:|---:|:---:|
-$(row "mount" mount time -)
-$(row "find \\| wc -l, fresh mount" find time 1.5)
-$(row "find \\| wc -l, again (same mount)" find2 time 1.5)
-$(row "tar cf - . \\| cat (after find)" tar time 1.5)
-$(row "tar cf - . \\| cat, again" tar2 time 1.5)
-$(row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
-$(row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
-$(row "daemon VmHWM after find+tar" rss_tree rss -)
-$(row "daemon VmHWM after cat+fio" rss_io rss -)
-$(row "mount, writable (fresh upper)" wmount time -)
-$(row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
-$(row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -)
-$(row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
-$(row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
-$(row "daemon VmHWM after create" rss_create rss -)
-$(row "daemon VmHWM after copy-up" rss_copyup rss -)
-$(row "daemon VmHWM after rm -rf" rss_rm rss -)
+$(subject_rows)
 
 strata first mount (builds the chain's index), unpinned: main $(cell strata.first.main) s, one-layer $(cell strata.first.one) s, ${NLAYERS}-layer $(cell strata.first.fifty) s.
 strata load times: main $(cell load.main) s, one $(cell load.one) s, fifty $(cell load.fifty) s.
@@ -950,23 +953,7 @@ directories fuse-overlayfs and kernel overlayfs use (no store). Ratios: stratafs
 
 | Row | stratafs dirs | fuse-overlayfs | kernel overlay | stratafs dirs / fuse-ovl | < 1 | stratafs dirs / kernel | ≤ 1.5 |
 |---|---:|---:|---:|---:|:---:|---:|:---:|
-$(SUBJ=sdirs row "mount" mount time -)
-$(SUBJ=sdirs row "find \\| wc -l, fresh mount" find time 1.5)
-$(SUBJ=sdirs row "find \\| wc -l, again (same mount)" find2 time 1.5)
-$(SUBJ=sdirs row "tar cf - . \\| cat (after find)" tar time 1.5)
-$(SUBJ=sdirs row "tar cf - . \\| cat, again" tar2 time 1.5)
-$(SUBJ=sdirs row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
-$(SUBJ=sdirs row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
-$(SUBJ=sdirs row "daemon VmHWM after find+tar" rss_tree rss -)
-$(SUBJ=sdirs row "daemon VmHWM after cat+fio" rss_io rss -)
-$(SUBJ=sdirs row "mount, writable (fresh upper)" wmount time -)
-$(SUBJ=sdirs row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
-$(SUBJ=sdirs row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -)
-$(SUBJ=sdirs row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
-$(SUBJ=sdirs row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
-$(SUBJ=sdirs row "daemon VmHWM after create" rss_create rss -)
-$(SUBJ=sdirs row "daemon VmHWM after copy-up" rss_copyup rss -)
-$(SUBJ=sdirs row "daemon VmHWM after rm -rf" rss_rm rss -)
+$(SUBJ=sdirs subject_rows)
 $(SUBJ=sdirs row "mount, ${NLAYERS}-layer image" mount_fifty time -)
 $(SUBJ=sdirs row "mount, 1-layer image" mount_one time -)
 EOF
@@ -983,20 +970,7 @@ strata no-pt / kernel.
 
 | Row | strata no-pt | fuse-overlayfs | kernel overlay | strata no-pt / fuse-ovl | < 1 | strata no-pt / kernel | ≤ 1.5 |
 |---|---:|---:|---:|---:|:---:|---:|:---:|
-$(SUBJ=snopt row "mount" mount time -)
-$(SUBJ=snopt row "find \\| wc -l, fresh mount" find time 1.5)
-$(SUBJ=snopt row "find \\| wc -l, again (same mount)" find2 time 1.5)
-$(SUBJ=snopt row "tar cf - . \\| cat (after find)" tar time 1.5)
-$(SUBJ=snopt row "tar cf - . \\| cat, again" tar2 time 1.5)
-$(SUBJ=snopt row "cat ${BIG_MB} MiB file, fresh mount" seq time 1.5)
-$(SUBJ=snopt row "fio 4k randread psync ${FIO_SECS} s, IOPS" iops iops 1.5)
-$(SUBJ=snopt row "daemon VmHWM after find+tar" rss_tree rss -)
-$(SUBJ=snopt row "daemon VmHWM after cat+fio" rss_io rss -)
-$(SUBJ=snopt row "mount, writable (fresh upper)" wmount time -)
-$(SUBJ=snopt row "create ${CREATE_N} files of ${CREATE_SIZE} B in ${CREATE_DIRS} dirs" wcreate time -)
-$(SUBJ=snopt row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -)
-$(SUBJ=snopt row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -)
-$(SUBJ=snopt row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -)
+$(SUBJ=snopt subject_rows)
 EOF
 fi
 if [[ $DIRS_DRIVER != none ]]; then
