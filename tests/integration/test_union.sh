@@ -273,6 +273,32 @@ assert reader.read() == b"layer 2\nwritten\n", "the reader after the write"
 with open(path, "rb") as again:
     assert again.read() == b"layer 2\nwritten\n", "a new reader"
 PY
+  # Readers and appenders of the same lower files at once: each inode goes from cached opens
+  # (readers of lower content) to a copy-up and on to passthrough opens of the upper copy as the
+  # opens come and go; a mode the kernel refuses (ETXTBSY, EBUSY) would fail an open here.
+  "$PYTHON" - "$M7/tree/a/b" <<'PY' || fail "concurrent readers and appenders"
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+root = sys.argv[1]
+paths = [f"{root}/f{i}" for i in range(1, 11)]
+def work(args):
+    role, seed = args
+    import random
+    random.seed(seed)
+    for _ in range(600):
+        p = random.choice(paths)
+        if role == "append":
+            with open(p, "ab") as f:
+                f.write(b"+")
+        else:
+            with open(p, "rb") as f:
+                assert f.read(1).isdigit(), p
+    return 0
+with ProcessPoolExecutor(5) as pool:
+    list(pool.map(work, [("read", 1), ("read", 2), ("read", 3), ("append", 4), ("append", 5)]))
+appended = sum(open(p, "rb").read().count(b"+") for p in paths)
+assert appended == 1200, appended
+PY
   # Shared writable mmap, truncate and fallocate of a passthrough file.
   "$PYTHON" - "$M7/new.bin" <<'PY' || fail "shared writable mmap"
 import mmap, sys
