@@ -1,9 +1,10 @@
-// FUSE passthrough (Linux 6.9+): an OPEN answered with a backing file lets the kernel do the
-// file's reads (and mmap) on that file itself, with no READ requests and the object's own page
-// cache, shared by every mount of the layer. libfuse 3.14 (Debian 12) predates it, so the two
-// places it needs are done here: the FUSE_INIT reply gains the FUSE_PASSTHROUGH flag and a
-// stacking depth (libfuse builds the reply; NegotiateInit amends it on its way to the kernel),
-// and OPEN is answered with a fuse_open_out carrying the backing id.
+// FUSE passthrough (Linux 6.9+): an OPEN or CREATE answered with a backing file lets the kernel
+// do the file's reads, writes and mmap on that file itself, with no READ or WRITE requests and
+// the backing file's own page cache (a store object's is shared by every mount of the layer).
+// libfuse 3.14 (Debian 12) predates it, so what it needs is done here: the FUSE_INIT reply gains
+// the FUSE_PASSTHROUGH flag and a stacking depth (libfuse builds the reply; NegotiateInit amends
+// it on its way to the kernel), and OPEN and CREATE are answered with a fuse_open_out carrying
+// the backing id.
 #pragma once
 
 #include <sys/types.h>
@@ -37,9 +38,10 @@ enum class IoMode {
 
 // The io modes and backing files of the open files of one mount, by inode. The kernel holds
 // each inode to one mode at a time (a cached open while passthrough opens exist, or the other way
-// round, fails with ETXTBSY) and to one backing file (EBUSY for a second), so this decides the
-// mode of every open: one backing id per inode, registered with its first passthrough open and
-// closed with its last; cached opens while any cached open lasts. Thread-safe.
+// round, fails: ETXTBSY, or EIO for the open) and to one backing file (EBUSY for a second), so
+// this decides the mode of every open: one backing id per inode, registered with its first
+// passthrough open and closed with its last; cached opens while any cached open lasts.
+// Thread-safe.
 class PassthroughFiles {
  public:
   explicit PassthroughFiles(int fuse_fd) : fuse_fd_(fuse_fd) {}
