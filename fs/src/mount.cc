@@ -178,6 +178,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     if (!fs.ok()) return fail(fs.status().message());
     union_fs = std::move(*fs);
     union_session.fs = union_fs.get();
+    union_session.read_only = opts.read_only;
     ops = MakeUnionOperations();
     userdata = &union_session;
   } else {

@@ -19,6 +19,10 @@ struct Session {
   // again (reads then go through READ and the page cache); a container mount answers every open
   // in cached mode.
   PassthroughFiles* passthrough = nullptr;
+  // A container mounted read-only: no open can write, so lower content may back passthrough opens
+  // as in an image mount (in a writable one a later writer could not get its upper copy as the
+  // inode's backing file). Image mounts are always read-only and ignore this.
+  bool read_only = false;
 };
 using ImageSession = Session<Filesystem>;
 using UnionSession = Session<UnionFs>;

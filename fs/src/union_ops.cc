@@ -137,16 +137,21 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
   Guard(req, [&] { fuse_reply_err(req, Fs(req).Rename(parent, name, new_parent, new_name, flags)); });
 }
 
-// Answers OPEN, or CREATE when `created` is its entry. Only upper files back a passthrough open:
-// an inode opened on its lower content may be written through another open later, which copies
-// it up to a different file, and the kernel keeps one backing file per inode.
+// Answers OPEN, or CREATE when `created` is its entry. In a writable mount only upper files back
+// a passthrough open: an inode opened on its lower content may be written through another open
+// later, which copies it up to a different file, and the kernel keeps one backing file per inode
+// (and would map a writer's shared mmap onto the first one: the store's object). A read-only
+// mount has no writer, so its lower files are backed by their objects too.
 void ReplyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, std::unique_ptr<UnionFs::FileHandle> fh,
                  const fuse_entry_param* created) {
   auto file = std::make_unique<OpenFile>();
   file->handle = std::move(fh);
   PassthroughFiles* files = Session(req).passthrough;
   int32_t backing_id = 0;
-  if (files) file->mode = files->Open(ino, file->handle->lower_content() ? -1 : file->handle->fd(), &backing_id);
+  if (files) {
+    const bool may_back = !file->handle->lower_content() || Session(req).read_only;
+    file->mode = files->Open(ino, may_back ? file->handle->fd() : -1, &backing_id);
+  }
   const uint64_t handle = reinterpret_cast<uint64_t>(file.get());
   int sent;
   if (file->mode == IoMode::kPassthrough) {

@@ -320,6 +320,25 @@ PY
   assert_eq "layer 2
 written" "$(cat "$M7/etc/config")" "written lower file after a remount"
   expect_rc 0 umount "$M7"
+  # A lower file: cached in a writable mount (its object must never back an inode a writer may
+  # open), backed by its object in a read-only one.
+  h=$(sha256_of "$L1/var/cache/file")
+  OBJ=$STRATA_ROOT/objects/${h:0:2}/${h:2}
+  [ -f "$OBJ" ] || fail "no object for var/cache/file at $OBJ"
+  mount_layer c7 "$M7"
+  cat "$M7/var/cache/file" > /dev/null
+  drop_cache "$OBJ"
+  assert_eq cached "$(cat "$M7/var/cache/file")" "lower file, writable mount"
+  assert_eq 0 "$(resident "$OBJ")" "writable mount: a lower file is read through the mount's cache"
+  expect_rc 0 umount "$M7"
+  mount_layer c7 "$M7" --read-only
+  cat "$M7/var/cache/file" > /dev/null
+  drop_cache "$OBJ"
+  assert_eq 0 "$(resident "$OBJ")" "object pages after POSIX_FADV_DONTNEED"
+  assert_eq cached "$(cat "$M7/var/cache/file")" "lower file, read-only mount"
+  [ "$(resident "$OBJ")" -gt 0 ] || fail "read-only mount: the lower file was not read from its object"
+  assert_eq "MMAP!" "$(head -c 5 "$M7/new.bin")" "upper file, read-only mount"
+  expect_rc 0 umount "$M7"
   # Without passthrough the mount's page cache answers a second read.
   mount_layer c7 "$M7" --no-passthrough
   cat "$M7/new.bin" > /dev/null
