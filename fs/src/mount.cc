@@ -108,6 +108,23 @@ void RaiseFdLimit() {
   }
 }
 
+// Serves requests until the mount goes away; libfuse's result.
+int ServeRequests(fuse_session* se, bool debug) {
+  if (debug) return fuse_session_loop(se);
+  std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());
+  fuse_loop_cfg_set_clone_fd(loop.get(), 1);
+  // A pool for both kinds of mount. On this VM a wake-up across CPUs costs 70-110 us when the
+  // host is busy (perf bench sched pipe) against 7 us on one CPU; one worker then pays it both
+  // ways on every request (70-100 us per GETXATTR round trip, half the random-read IOPS), while
+  // with a pool the woken thread is often already on the caller's CPU (25-35 us). When cross-CPU
+  // wake-ups are cheap (8 us) one worker was the faster (docs/benchmarks.md, "Workers"): the pool
+  // is for the slow case, the one this machine's users meet. libfuse starts threads only when all
+  // are busy; a serial client got three or four. (Capping idle threads instead makes libfuse
+  // 3.14 create and destroy a thread per request.)
+  fuse_loop_cfg_set_max_threads(loop.get(), kMaxWorkers);
+  return fuse_session_loop_mt(se, loop.get());
+}
+
 int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   auto fail = [&](const std::string& msg) {
     if (!background) std::cerr << "stratafs: " << msg << "\n";
@@ -236,30 +253,16 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   // Before the loop, so that the workers it starts see the session complete.
   std::unique_ptr<PassthroughFiles> passthrough;
   InitResult init = NegotiateInit(se.get(), opts.passthrough);
+  int rc = 1;
   if (!init.error.empty()) {
     spdlog::error("{}: {}", real, init.error);
-    if (store_ptr) store_ptr->RemoveMountLease(real);
-    fuse_session_unmount(se.get());
-    fuse_remove_signal_handlers(se.get());
-    return 1;
+  } else {
+    if (init.passthrough) {
+      passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
+      image_session.passthrough = union_session.passthrough = passthrough.get();
+    }
+    rc = ServeRequests(se.get(), opts.debug);
   }
-  if (init.passthrough) {
-    passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
-    image_session.passthrough = union_session.passthrough = passthrough.get();
-  }
-
-  std::unique_ptr<fuse_loop_config, LoopConfigDeleter> loop(fuse_loop_cfg_create());
-  fuse_loop_cfg_set_clone_fd(loop.get(), 1);
-  // A pool for both kinds of mount. On this VM a wake-up across CPUs costs 70-110 us when the
-  // host is busy (perf bench sched pipe) against 7 us on one CPU; one worker then pays it both
-  // ways on every request (70-100 us per GETXATTR round trip, half the random-read IOPS), while
-  // with a pool the woken thread is often already on the caller's CPU (25-35 us). When cross-CPU
-  // wake-ups are cheap (8 us) one worker was the faster (docs/benchmarks.md, "Workers"): the pool
-  // is for the slow case, the one this machine's users meet. libfuse starts threads only when all
-  // are busy; a serial client got three or four. (Capping idle threads instead makes libfuse
-  // 3.14 create and destroy a thread per request.)
-  fuse_loop_cfg_set_max_threads(loop.get(), kMaxWorkers);
-  int rc = opts.debug ? fuse_session_loop(se.get()) : fuse_session_loop_mt(se.get(), loop.get());
   if (store_ptr) store_ptr->RemoveMountLease(real);
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
