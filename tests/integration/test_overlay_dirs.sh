@@ -312,6 +312,8 @@ read_unprivileged() {
   mkdir -p "$mnt" "$WORK/devfuse"
   chown 1000:1000 "$mnt"
   chmod o+x "$WORK"
+  export PYTHON
+  export -f drop_cache resident
   out=$(unshare -m --propagation private bash -c '
     set -e
     mknod "$1/devfuse/fuse" c 10 229
@@ -321,10 +323,10 @@ read_unprivileged() {
     as_user "$2" -o "lowerdir=$3" "$4"
     trap "umount \"$4\"" EXIT
     as_user sha256sum "$4/usr/bin/tool" | cut -d" " -f1
-    "$5" -c "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$6"
+    drop_cache "$5"
     as_user sha256sum "$4/usr/bin/tool" | cut -d" " -f1
-    fincore --bytes --noheadings --output RES "$6" | tr -d " "
-  ' _ "$WORK" "$DRIVER" "$LOWERS" "$mnt" "$PYTHON" "$lower" 2>&1) || fail "unprivileged mount: $out"
+    resident "$5"
+  ' _ "$WORK" "$DRIVER" "$LOWERS" "$mnt" "$lower" 2>&1) || fail "unprivileged mount: $out"
   assert_eq "$want
 $want
 0" "$out" "content read twice by an unprivileged daemon, the second time from the mount's cache"
