@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   app.add_flag("-d,--debug", opts.debug, "Trace FUSE requests (implies -f)");
   bool no_passthrough = false;
   app.add_flag("--no-passthrough", no_passthrough,
-               "Read-only mounts: read files through the driver, not by FUSE passthrough (no OPEN round trips)");
+               "Read and write files through the driver, not by FUSE passthrough (an image mount then answers no OPEN)");
   // One value per -o, never split by CLI11: the commas are the option parser's.
   std::vector<std::string> option_groups;
   app.add_option("-o", option_groups,

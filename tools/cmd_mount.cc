@@ -65,7 +65,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
                   "Mount this container (name or ID): its image plus its writable layer");
   cmd->add_flag("-f,--foreground", opts->foreground, "Stay in the foreground until unmounted");
   cmd->add_flag("--no-passthrough", opts->no_passthrough,
-                "Image mounts: read files through the driver, not by FUSE passthrough (no OPEN round trips)");
+                "Read and write files through the driver, not by FUSE passthrough (an image mount then answers no OPEN)");
   cmd->add_option("args", opts->args, "IMAGE DIR, or DIR with --container")->required()->expected(1, 2);
   cmd->callback([opts, &ctx] { RunMount(*opts, ctx); });
 
