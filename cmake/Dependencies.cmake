@@ -54,6 +54,7 @@ strata_pkg_dependency(lmdb lmdb)
 strata_pkg_dependency(zstd libzstd)
 strata_pkg_dependency(isal libisal)
 strata_pkg_dependency(fuse3 fuse3)
+strata_pkg_dependency(uring liburing)
 strata_pkg_dependency(cap libcap)
 
 if(STRATA_STATIC_DEPS)

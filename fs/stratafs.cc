@@ -63,12 +63,15 @@ int main(int argc, char** argv) {
   bool no_passthrough = false;
   app.add_flag("--no-passthrough", no_passthrough,
                "Read and write files through the driver, not by FUSE passthrough (an image mount then answers no OPEN)");
+  bool no_io_uring = false;
+  app.add_flag("--no-io-uring", no_io_uring,
+               "Read requests from /dev/fuse, not from per-CPU io_uring queues (and leave the kernel's enable_uring as it is)");
   // One value per -o, never split by CLI11: the commas are the option parser's.
   std::vector<std::string> option_groups;
   app.add_option("-o", option_groups,
                  "fuse-overlayfs options, comma-separated, repeatable: lowerdir=DIR[:DIR...] (top first), "
                  "upperdir=DIR, workdir=DIR, uidmapping=, gidmapping=, squash_to_root, squash_to_uid=, "
-                 "squash_to_gid=, static_nlink, volatile, fsync=0|1, passthrough=0|1, fsname=, ro, allow_other, nodev, ... "
+                 "squash_to_gid=, static_nlink, volatile, fsync=0|1, passthrough=0|1, io_uring=0|1, fsname=, ro, allow_other, nodev, ... "
                  "(the full list: stratafs(1)). Without upperdir the mount is read-only.")
       ->allow_extra_args(false);
   std::vector<std::string> positional;
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   opts.passthrough = !no_passthrough;
+  opts.io_uring = !no_io_uring;
   if (!option_groups.empty()) return MountDirectories(app, option_groups, positional, opts);
   const size_t want = opts.container.empty() ? 2 : 1;
   if (positional.size() != want) {

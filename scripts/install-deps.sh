@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   libfuse3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libssl-dev liblmdb-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcurl4-openssl-dev
-  nlohmann-json3-dev libcli11-dev libcap-dev
+  nlohmann-json3-dev libcli11-dev libcap-dev liburing-dev
   # run
   fuse3 ca-certificates
   # tests, interop peers and fixtures

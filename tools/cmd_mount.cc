@@ -9,6 +9,7 @@ struct MountOptions {
   bool read_only = false;
   bool foreground = false;
   bool no_passthrough = false;
+  bool no_io_uring = false;
   std::string layer;
   std::string container;
   std::vector<std::string> args;  // IMAGE DIR, or DIR with --container
@@ -35,6 +36,7 @@ void RunMount(const MountOptions& opts, Context& ctx) {
   options.mountpoint = opts.args.back();
   options.foreground = opts.foreground;
   options.passthrough = !opts.no_passthrough;
+  options.io_uring = !opts.no_io_uring;
   // Returns once the mount is ready or failed (the driver has said why on stderr); in the
   // foreground, once unmounted.
   if (layerfs::RunMount(options) != 0) ctx.Fail(layerstore::Status::FailedPrecondition(""));
@@ -66,6 +68,8 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   cmd->add_flag("-f,--foreground", opts->foreground, "Stay in the foreground until unmounted");
   cmd->add_flag("--no-passthrough", opts->no_passthrough,
                 "Read and write files through the driver, not by FUSE passthrough (an image mount then answers no OPEN)");
+  cmd->add_flag("--no-io-uring", opts->no_io_uring,
+                "Read requests from /dev/fuse, not from per-CPU io_uring queues (and leave the kernel's enable_uring as it is)");
   cmd->add_option("args", opts->args, "IMAGE DIR, or DIR with --container")->required()->expected(1, 2);
   cmd->callback([opts, &ctx] { RunMount(*opts, ctx); });
 

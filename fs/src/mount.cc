@@ -31,6 +31,7 @@
 #include "lower.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "uring.h"
 #include "union_fs.h"
 
 namespace layerfs {
@@ -222,6 +223,8 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   fuse_opt_free_args(&args);
   if (!se) return fail("cannot create the FUSE session");
   if (fuse_set_signal_handlers(se.get()) != 0) return fail("cannot install signal handlers");
+  // Before mounting: the kernel decides what its FUSE_INIT offers when the mount is made.
+  const bool uring_enabled = opts.io_uring && EnableKernelUring();
   if (fuse_session_mount(se.get(), real) != 0) {
     fuse_remove_signal_handlers(se.get());
     return fail(std::string("cannot mount on ") + real + " (is /dev/fuse available and the directory empty?)");
@@ -252,7 +255,13 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 
   // Before the loop, so that the workers it starts see the session complete.
   std::unique_ptr<PassthroughFiles> passthrough;
-  InitResult init = NegotiateInit(se.get(), opts.passthrough);
+  std::unique_ptr<UringTransport> uring;
+  if (uring_enabled) {
+    std::string why;
+    uring = UringTransport::Prepare(se.get(), &why);
+    if (!uring) spdlog::warn("{}: FUSE over io_uring: {}; serving through /dev/fuse", real, why);
+  }
+  InitResult init = NegotiateInit(se.get(), opts.passthrough, uring != nullptr);
   int rc = 1;
   if (!init.error.empty()) {
     spdlog::error("{}: {}", real, init.error);
@@ -261,10 +270,16 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
       passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
       image_session.passthrough = union_session.passthrough = passthrough.get();
     }
+    if (init.uring) {
+      uring->Start(init.max_payload);
+    } else {
+      uring.reset();
+    }
     rc = ServeRequests(se.get(), opts.debug);
   }
   if (store_ptr) store_ptr->RemoveMountLease(real);
   fuse_session_unmount(se.get());
+  uring.reset();  // the mount is gone: its rings are answered ENOTCONN
   fuse_remove_signal_handlers(se.get());
   return rc == 0 ? 0 : 1;
 }

@@ -187,6 +187,11 @@ Status ApplyOption(const std::string& option, MountOptions* options, Collected* 
     auto on = ParseSwitch(value);
     if (!on) return Bad(option, "0 or 1");
     options->passthrough = *on;
+  } else if (name == "io_uring") {
+    // strata's own: --no-io-uring of the other forms.
+    auto on = ParseSwitch(value);
+    if (!on) return Bad(option, "0 or 1");
+    options->io_uring = *on;
   } else if (name == "threaded" || name == "fast_ino" || name == "writeback") {
     // Tuning of fuse-overlayfs' own: strata always serves from a thread pool, keeps inode numbers
     // stable without a fast path to switch, and is write-through (the layer on disk must hold

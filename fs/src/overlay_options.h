@@ -22,7 +22,7 @@ namespace layerfs {
 // quoting, which containers/storage uses for context="...:c1,c2"). As in fuse-overlayfs, a later
 // value of the same option wins.
 // On success sets lower_dirs (top first), upper_dir, work_dir, read_only (also when there is no
-// upper_dir: such a mount is read-only), debug, passthrough and overlay; the other fields are left
+// upper_dir: such a mount is read-only), debug, passthrough, io_uring and overlay; the other fields are left
 // alone.
 // On failure returns InvalidArgument naming the offending option ("unknown option 'X'", or
 // "option 'X': why") and leaves `options` partly filled.

@@ -8,10 +8,12 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
 #include "layerstore/unique_fd.h"
+#include "uring.h"
 
 namespace layerfs {
 namespace {
@@ -31,12 +33,14 @@ constexpr unsigned long kBackingClose = _IOW(FUSE_DEV_IOC_MAGIC, 2, uint32_t);
 // an overlayfs. On a stacked filesystem (an overlayfs root) registration fails with ELOOP and
 // the mount reads through the daemon instead.
 constexpr uint32_t kMaxStackDepth = 1;
+constexpr size_t kDefaultMaxPages = 32;     // FUSE_DEFAULT_MAX_PAGES_PER_REQ
+constexpr size_t kMinReadBuffer = 8192;     // FUSE_MIN_READ_BUFFER
 
 std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
 }  // namespace
 
-InitResult NegotiateInit(fuse_session* se, bool want_passthrough) {
+InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring) {
   InitResult result;
   fuse_buf buf{};
   int n = fuse_session_receive_buf(se, &buf);
@@ -47,15 +51,16 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough) {
   }
   const auto* in = static_cast<const fuse_in_header*>(buf.mem);
   const auto* init = reinterpret_cast<const fuse_init_in*>(in + 1);
-  const bool offered = want_passthrough && buf.size >= sizeof *in + sizeof *init && in->opcode == FUSE_INIT &&
-                       (init->flags & FUSE_INIT_EXT) && (init->flags2 & (kFusePassthrough >> 32));
-  if (!offered) {
+  const bool extended = buf.size >= sizeof *in + sizeof *init && in->opcode == FUSE_INIT && (init->flags & FUSE_INIT_EXT);
+  const bool passthrough_offered = want_passthrough && extended && (init->flags2 & (kFusePassthrough >> 32));
+  const bool uring_offered = want_uring && extended && (init->flags2 & (kFuseOverIoUring >> 32));
+  if (!passthrough_offered && !uring_offered) {
     fuse_session_process_buf(se, &buf);
     return result;
   }
 
   // libfuse writes its reply to the session's fd: for this one request that fd is a pipe, and
-  // the reply goes on to the device with passthrough added.
+  // the reply goes on to the device with passthrough and the rings added.
   const int dev = fuse_session_fd(se);
   layerstore::UniqueFd device(::fcntl(dev, F_DUPFD_CLOEXEC, 0));
   int pipe_fds[2];
@@ -86,15 +91,25 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough) {
   }
   const bool full_reply = reply.header.error == 0 && got == sizeof reply.header + sizeof reply.init;
   // The kernel refuses passthrough beside the writeback cache.
-  if (full_reply && !(reply.init.flags & FUSE_WRITEBACK_CACHE)) {
+  if (full_reply && passthrough_offered && !(reply.init.flags & FUSE_WRITEBACK_CACHE)) {
     reply.init.flags |= FUSE_INIT_EXT;
     reply.init.flags2 |= static_cast<uint32_t>(kFusePassthrough >> 32);
     reply.init.unused[0] = kMaxStackDepth;
     result.passthrough = true;
   }
+  if (full_reply && uring_offered) {
+    reply.init.flags |= FUSE_INIT_EXT;
+    reply.init.flags2 |= static_cast<uint32_t>(kFuseOverIoUring >> 32);
+    result.uring = true;
+    // The kernel's largest request or reply (its ring's max_payload_sz): a WRITE of max_write,
+    // a READ or READDIR of max_pages pages, and no less than FUSE_MIN_READ_BUFFER.
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t pages = (reply.init.flags & FUSE_MAX_PAGES) ? reply.init.max_pages : kDefaultMaxPages;
+    result.max_payload = std::max({kMinReadBuffer, static_cast<size_t>(reply.init.max_write), pages * page});
+  }
   if (::write(dev, &reply, static_cast<size_t>(got)) != got) {
     result.error = Errno("FUSE_INIT: writing the reply", errno);
-    result.passthrough = false;
+    result.passthrough = result.uring = false;
   }
   return result;
 }

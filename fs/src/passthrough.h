@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -21,14 +22,17 @@
 namespace layerfs {
 
 // Handles the kernel's FUSE_INIT, the first request of a new mount, through libfuse, and asks
-// for passthrough in the reply when `want_passthrough` and the kernel offers it. Call once, after
-// fuse_session_mount and before the session loop. Returns whether passthrough was granted (the
-// kernel may still refuse each backing file: PassthroughFiles::Open); on error, a message.
+// in the reply for passthrough when `want_passthrough`, and for FUSE over io_uring when
+// `want_uring` (uring.h), each where the kernel offers it. Call once, after fuse_session_mount
+// and before the session loop. Returns what was granted (the kernel may still refuse each backing
+// file: PassthroughFiles::Open); on error, a message.
 struct InitResult {
   bool passthrough = false;
-  std::string error;  // non-empty: the handshake failed and the mount is unusable
+  bool uring = false;       // the kernel now waits for every CPU's ring queue: UringTransport::Start
+  size_t max_payload = 0;   // with uring: the payload buffer each ring entry needs
+  std::string error;        // non-empty: the handshake failed and the mount is unusable
 };
-InitResult NegotiateInit(fuse_session* se, bool want_passthrough);
+InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring);
 
 // How the kernel does an open file's I/O.
 enum class IoMode {

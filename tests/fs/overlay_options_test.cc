@@ -167,6 +167,13 @@ TEST(OverlayOptionsTest, Passthrough) {
   ExpectError({"lowerdir=/a,passthrough=off"}, "option 'passthrough=off': 0 or 1");
 }
 
+TEST(OverlayOptionsTest, IoUring) {
+  EXPECT_TRUE(ParseOk("ro").io_uring);
+  EXPECT_FALSE(ParseOk("io_uring=0").io_uring);
+  EXPECT_TRUE(ParseOk("io_uring=0,io_uring=1").io_uring);
+  ExpectError({"lowerdir=/a,io_uring=yes"}, "option 'io_uring=yes': 0 or 1");
+}
+
 TEST(OverlayOptionsTest, StaticNlinkFsnameDebug) {
   MountOptions o = ParseOk("static_nlink,fsname=myfs,debug");
   EXPECT_TRUE(o.overlay.static_nlink);

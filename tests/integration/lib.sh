@@ -215,6 +215,37 @@ kernel_has_fuse_passthrough() {  # Linux 6.9+
   [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 9 ]; }
 }
 
+# FUSE over io_uring (Linux 6.14+). The daemon's rings are its io_uring fds; fdinfo's CqTail
+# counts the completions of each, one per request the ring answered.
+kernel_has_fuse_uring() { [ -e /sys/module/fuse/parameters/enable_uring ]; }
+possible_cpus() {  # what the kernel counts queues for: "0-1" -> 2
+  "$PYTHON" -c 'import sys
+n = 0
+for r in open("/sys/devices/system/cpu/possible").read().strip().split(","):
+    a, _, b = r.partition("-")
+    n += int(b or a) - int(a) + 1
+print(n)'
+}
+uring_fds() {  # uring_fds PID: its io_uring fd numbers
+  local fd
+  for fd in /proc/"$1"/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:[io_uring]" ] && echo "${fd##*/}"
+  done
+  return 0
+}
+uring_completions() {  # uring_completions PID FD: CqTail of that ring
+  awk '$1 == "CqTail:" { print $2 }' "/proc/$1/fdinfo/$2"
+}
+# daemon_pid DIR: the stratafs daemon serving mount point DIR (named stratafs, its command line
+# ends in the mount point).
+daemon_pid() {
+  local p
+  for p in $(pgrep -x stratafs || true); do
+    if [ "$(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | tail -1)" = "$1" ]; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
 # demo_image OUT: the busybox demo image (strata-demo:latest), built once per test run; prints
 # its image ID (sha256:...).
 demo_image() {

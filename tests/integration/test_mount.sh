@@ -3,7 +3,8 @@
 # symlinks, devices, xattrs, a deep layer stack) equals what `umoci unpack` makes of the same
 # image; inode numbers are stable across remounts; a mounted image cannot be removed; --layer
 # shows one layer as stored; umount leaves nothing behind; files are read by FUSE passthrough
-# from the store's objects (or, with --no-passthrough, through the driver).
+# from the store's objects (or, with --no-passthrough, through the driver); requests come
+# through per-CPU io_uring queues (or, with --no-io-uring, /dev/fuse).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mount_image() {  # mount_image IMAGE DIR [ARGS...]
@@ -100,6 +101,40 @@ else
   echo "$TEST_NAME: kernel $(uname -r) has no FUSE passthrough: its checks skipped"
 fi
 
+# FUSE over io_uring (Linux 6.14+; the CI kernel has it): strata turns the fuse module's
+# enable_uring on, the daemon keeps one ring per CPU, and a request is answered by the ring of
+# the CPU that made it. With --no-io-uring the daemon reads /dev/fuse and has no ring.
+if kernel_has_fuse_uring; then
+  param=/sys/module/fuse/parameters/enable_uring
+  at_exit "echo $(cat "$param") > $param"
+  echo N > "$param"
+  mount_image test/union:1 "$WORK/ur"
+  assert_eq Y "$(cat "$param")" "enable_uring after strata mount"
+  pid=$(daemon_pid "$WORK/ur") || fail "no daemon for $WORK/ur"
+  rings=$(uring_fds "$pid")
+  assert_eq "$(possible_cpus)" "$(echo "$rings" | grep -c .)" "rings of the daemon (one per CPU)"
+  assert_eq "$tool_sha" "$(sha256_of "$WORK/ur/usr/bin/tool")" "content over the rings"
+  [ "$(find "$WORK/ur" | wc -l)" -eq "$(find "$WORK/bundle/rootfs" | wc -l)" ] || fail "find counts differ over the rings"
+  # A lookup of a name not yet seen is a request; made on each CPU, it is each ring's.
+  for fd in $rings; do declare "before_$fd=$(uring_completions "$pid" "$fd")"; done
+  for cpu in $(seq 0 $(($(nproc --all) - 1))); do
+    taskset -c "$cpu" stat "$WORK/ur/etc/absent-$cpu" >/dev/null 2>&1 && fail "etc/absent-$cpu exists"
+  done
+  for fd in $rings; do
+    b=before_$fd
+    [ "$(uring_completions "$pid" "$fd")" -gt "${!b}" ] || fail "ring fd $fd answered none of the lookups made on every CPU"
+  done
+  expect_rc 0 umount "$WORK/ur"
+
+  mount_image test/union:1 "$WORK/ur" --no-io-uring
+  pid=$(daemon_pid "$WORK/ur") || fail "no daemon for $WORK/ur"
+  assert_eq "" "$(uring_fds "$pid")" "--no-io-uring: rings of the daemon"
+  assert_eq "$tool_sha" "$(sha256_of "$WORK/ur/usr/bin/tool")" "content through /dev/fuse"
+  expect_rc 0 umount "$WORK/ur"
+else
+  echo "$TEST_NAME: kernel $(uname -r) has no FUSE over io_uring: its checks skipped"
+fi
+
 # Read-only, with the kernel enforcing it.
 if touch "$WORK/mnt/newfile" 2>/dev/null; then fail "a write to an image mount succeeded"; fi
 
@@ -125,11 +160,7 @@ assert_contains "$ERR" "--layer 9" "bad --layer named"
 
 # A daemon killed under a live mount: umount clears it, and the image mounts again.
 mount_image test/union:1 "$WORK/mnt"
-pid=""
-for p in $(pgrep -x stratafs || true); do  # the daemon: named stratafs, its command line ends in the mount point
-  [ "$(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | tail -1)" = "$WORK/mnt" ] && pid=$p
-done
-[ -n "$pid" ] || fail "no stratafs daemon found for the mount"
+pid=$(daemon_pid "$WORK/mnt") || fail "no stratafs daemon found for the mount"
 kill -9 "$pid"
 sleep 0.2
 expect_rc 0 umount "$WORK/mnt"

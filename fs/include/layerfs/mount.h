@@ -53,6 +53,11 @@ struct MountOptions {
   // trip per open it otherwise avoids) and sends no READ; a container mount, no READ or WRITE
   // for upper files.
   bool passthrough = true;
+  // Take requests from per-CPU io_uring queues (Linux 6.14+) instead of reading /dev/fuse: a
+  // request is answered on the CPU that made it. Turns the fuse module's enable_uring parameter
+  // on when it is off and the daemon runs as root; else, where the kernel does not offer it,
+  // /dev/fuse as before.
+  bool io_uring = true;
   bool foreground = false; // stay attached; else daemonize once the mount is ready
   bool debug = false;      // libfuse request tracing (implies foreground)
 };

@@ -1,0 +1,418 @@
+#include "uring.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+
+namespace layerfs {
+namespace {
+
+// The kernel ABI of FUSE over io_uring (protocol 7.42), absent from Debian 12's <linux/fuse.h>.
+constexpr size_t kInOutHeaderSize = 128;  // FUSE_URING_IN_OUT_HEADER_SZ
+constexpr size_t kOpHeaderSize = 128;     // FUSE_URING_OP_IN_OUT_SZ
+struct RingEntryInOut {                   // struct fuse_uring_ent_in_out
+  uint64_t flags;
+  uint64_t commit_id;  // the request's unique, echoed by the commit
+  uint32_t payload_sz;
+  uint32_t padding;
+  uint64_t reserved;
+};
+struct RingHeader {                      // struct fuse_uring_req_header: iov[0] of an entry
+  char in_out[kInOutHeaderSize];         // fuse_in_header on fetch, fuse_out_header on commit
+  char op_in[kOpHeaderSize];             // the request's first argument (its per-opcode struct)
+  RingEntryInOut ring_ent_in_out;
+};
+static_assert(sizeof(RingHeader) == 288);
+struct RingCommand {                     // struct fuse_uring_cmd_req, in the SQE's command area
+  uint64_t flags;
+  uint64_t commit_id;
+  uint16_t qid;
+  uint8_t padding[6];
+};
+constexpr uint32_t kCmdRegister = 1;        // FUSE_IO_URING_CMD_REGISTER
+constexpr uint32_t kCmdCommitAndFetch = 2;  // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
+
+// Entries per queue: while a worker answers one request, the kernel can hand it the next.
+constexpr size_t kQueueDepth = 2;
+constexpr unsigned kRingSize = 8;  // SQEs: one command per entry, the stop poll, and slack
+constexpr uint64_t kStopTag = ~0ULL;
+
+const char kEnableUring[] = "/sys/module/fuse/parameters/enable_uring";
+
+// The CPUs the kernel counts queues for (num_possible_cpus), from a list such as "0-3,6".
+size_t PossibleCpus() {
+  std::ifstream in("/sys/devices/system/cpu/possible");
+  std::string list;
+  size_t count = 0;
+  if (in >> list) {
+    size_t pos = 0;
+    while (pos < list.size()) {
+      size_t comma = list.find(',', pos);
+      std::string range = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      size_t dash = range.find('-');
+      unsigned long first = std::strtoul(range.c_str(), nullptr, 10);
+      unsigned long last = dash == std::string::npos ? first : std::strtoul(range.c_str() + dash + 1, nullptr, 10);
+      if (last >= first) count += last - first + 1;
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  if (count == 0) count = static_cast<size_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_CONF)));
+  return count;
+}
+
+}  // namespace
+
+// One ring entry: the buffers the kernel writes a request into and reads the reply from.
+struct Entry {
+  UringTransport::Worker* worker = nullptr;
+  uint64_t index = 0;
+  RingHeader header{};
+  // kPrefix bytes, then the payload buffer registered with the kernel. The request's headers are
+  // copied into the prefix right before the payload, so libfuse gets the request contiguous, as
+  // read from /dev/fuse, without the payload (a WRITE's data) being copied.
+  static constexpr size_t kPrefix = sizeof(fuse_in_header) + kOpHeaderSize;
+  std::unique_ptr<char[]> buffer;
+  iovec iov[2]{};
+  uint64_t unique = 0;  // of the request being answered
+  bool replied = false;
+
+  char* payload() { return buffer.get() + kPrefix; }
+};
+
+// The entry whose request this thread is handing to libfuse: its reply goes to the entry.
+thread_local Entry* t_entry = nullptr;
+
+struct UringTransport::Worker {
+  fuse_session* se = nullptr;
+  int fuse_fd = -1;
+  int stop_fd = -1;
+  uint16_t qid = 0;
+  size_t max_payload = 0;
+  io_uring ring{};
+  std::vector<std::unique_ptr<Entry>> entries;
+
+  enum class State { kCreating, kCreated, kFailed, kGo, kCancel };
+  std::mutex mu;
+  std::condition_variable cv;
+  State state = State::kCreating;
+  std::string error;
+
+  void Run();
+  void Serve();
+  void Handle(Entry& e);
+  void QueueCommand(Entry& e, uint32_t op, uint64_t commit_id);
+  void SetState(State s) {
+    std::lock_guard lock(mu);
+    state = s;
+    cv.notify_all();
+  }
+
+  // libfuse's reply to the request of `e` (the header, then the reply's arguments).
+  static ssize_t TakeReply(Entry& e, const iovec* iov, int count);
+  static ssize_t TakeSplicedReply(Entry& e, int pipe_fd, size_t len);
+  static void ReplyError(Entry& e, uint64_t unique, int err);
+};
+
+namespace {
+
+ssize_t IoRead(int fd, void* buf, size_t len, void*) { return ::read(fd, buf, len); }
+
+ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) {
+  Entry* e = t_entry;
+  if (e && count > 0 && iov[0].iov_len >= sizeof(fuse_out_header) &&
+      static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == e->unique) {
+    return UringTransport::Worker::TakeReply(*e, iov, count);
+  }
+  return ::writev(fd, iov, count);
+}
+
+ssize_t IoSpliceReceive(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
+  return ::splice(fdin, offin, fdout, offout, len, flags);
+}
+
+// fuse_reply_data with an fd buffer: libfuse has put the whole reply into a pipe.
+ssize_t IoSpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
+  if (Entry* e = t_entry) return UringTransport::Worker::TakeSplicedReply(*e, fdin, len);
+  return ::splice(fdin, offin, fdout, offout, len, flags);
+}
+
+const fuse_custom_io kCustomIo = {IoWritev, IoRead, IoSpliceReceive, IoSpliceSend};
+
+}  // namespace
+
+ssize_t UringTransport::Worker::TakeReply(Entry& e, const iovec* iov, int count) {
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+  if (total < sizeof(fuse_out_header) || total - sizeof(fuse_out_header) > e.worker->max_payload) {
+    errno = EINVAL;
+    return -1;
+  }
+  // The first bytes are the out header, the rest the payload: gather them across the iovecs.
+  size_t done = 0;
+  for (int i = 0; i < count; ++i) {
+    const char* src = static_cast<const char*>(iov[i].iov_base);
+    size_t len = iov[i].iov_len;
+    if (done < sizeof(fuse_out_header)) {
+      size_t head = std::min(len, sizeof(fuse_out_header) - done);
+      std::memcpy(e.header.in_out + done, src, head);
+      src += head;
+      len -= head;
+      done += head;
+    }
+    if (len > 0) {
+      std::memmove(e.payload() + (done - sizeof(fuse_out_header)), src, len);
+      done += len;
+    }
+  }
+  e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(total - sizeof(fuse_out_header));
+  e.replied = true;
+  return static_cast<ssize_t>(total);
+}
+
+ssize_t UringTransport::Worker::TakeSplicedReply(Entry& e, int pipe_fd, size_t len) {
+  if (len < sizeof(fuse_out_header) || len - sizeof(fuse_out_header) > e.worker->max_payload) {
+    errno = EINVAL;
+    return -1;
+  }
+  auto read_all = [&](char* dst, size_t n) {
+    while (n > 0) {
+      ssize_t got = ::read(pipe_fd, dst, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      dst += got;
+      n -= static_cast<size_t>(got);
+    }
+    return true;
+  };
+  if (!read_all(e.header.in_out, sizeof(fuse_out_header)) ||
+      !read_all(e.payload(), len - sizeof(fuse_out_header))) {
+    if (errno == 0) errno = EIO;
+    return -1;
+  }
+  e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(len - sizeof(fuse_out_header));
+  e.replied = true;
+  return static_cast<ssize_t>(len);
+}
+
+void UringTransport::Worker::ReplyError(Entry& e, uint64_t unique, int err) {
+  fuse_out_header out{};
+  out.len = sizeof out;
+  out.error = -err;
+  out.unique = unique;
+  std::memcpy(e.header.in_out, &out, sizeof out);
+  e.header.ring_ent_in_out.payload_sz = 0;
+}
+
+void UringTransport::Worker::QueueCommand(Entry& e, uint32_t op, uint64_t commit_id) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  if (!sqe) {  // not expected: the ring has room for every entry's command
+    io_uring_submit(&ring);
+    sqe = io_uring_get_sqe(&ring);
+    if (!sqe) {
+      spdlog::error("FUSE io_uring queue {}: no submission slot", qid);
+      return;
+    }
+  }
+  std::memset(static_cast<void*>(sqe), 0, 2 * sizeof *sqe);  // SQE128: the command area runs on
+  sqe->opcode = IORING_OP_URING_CMD;
+  sqe->fd = fuse_fd;
+  sqe->cmd_op = op;
+  sqe->addr = reinterpret_cast<uintptr_t>(e.iov);
+  sqe->len = 2;
+  sqe->user_data = e.index;
+  auto* cmd = reinterpret_cast<RingCommand*>(sqe->cmd);
+  cmd->commit_id = commit_id;
+  cmd->qid = qid;
+}
+
+void UringTransport::Worker::Handle(Entry& e) {
+  fuse_in_header in;
+  std::memcpy(&in, e.header.in_out, sizeof in);
+  const uint32_t payload = e.header.ring_ent_in_out.payload_sz;
+  const uint64_t commit_id = e.header.ring_ent_in_out.commit_id;
+  // The kernel's len counts the per-opcode struct (in op_in) and the payload; what is left of it
+  // is the struct's size.
+  if (in.len < sizeof in + payload || in.len - sizeof in - payload > kOpHeaderSize || payload > max_payload) {
+    ReplyError(e, in.unique, EIO);
+  } else {
+    const size_t op_size = in.len - sizeof in - payload;
+    char* start = e.payload() - op_size - sizeof in;
+    std::memcpy(start, &in, sizeof in);
+    std::memcpy(start + sizeof in, e.header.op_in, op_size);
+    fuse_buf buf{};
+    buf.size = in.len;
+    buf.mem = start;
+    e.unique = in.unique;
+    e.replied = false;
+    t_entry = &e;
+    fuse_session_process_buf(se, &buf);
+    t_entry = nullptr;
+    // Every request that comes through a ring expects a reply (FORGET, which does not, comes
+    // through /dev/fuse); a silent libfuse must not leave the caller waiting.
+    if (!e.replied) ReplyError(e, in.unique, EIO);
+  }
+  QueueCommand(e, kCmdCommitAndFetch, commit_id);
+}
+
+void UringTransport::Worker::Serve() {
+  entries.reserve(kQueueDepth);
+  for (size_t i = 0; i < kQueueDepth; ++i) {
+    auto e = std::make_unique<Entry>();
+    e->worker = this;
+    e->index = i;
+    // Not value-initialised: only the pages requests and replies touch become resident.
+    e->buffer.reset(new char[Entry::kPrefix + max_payload]);
+    e->iov[0] = {&e->header, sizeof e->header};
+    e->iov[1] = {e->payload(), max_payload};
+    entries.push_back(std::move(e));
+  }
+  io_uring_sqe* poll = io_uring_get_sqe(&ring);
+  io_uring_prep_poll_add(poll, stop_fd, POLLIN);
+  poll->user_data = kStopTag;
+  for (auto& e : entries) QueueCommand(*e, kCmdRegister, 0);
+
+  size_t live = entries.size();
+  while (live > 0) {
+    int r = io_uring_submit_and_wait(&ring, 1);
+    if (r < 0 && r != -EINTR) {
+      spdlog::error("FUSE io_uring queue {}: io_uring_enter: {}", qid, std::strerror(-r));
+      return;
+    }
+    io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+      const uint64_t tag = cqe->user_data;
+      const int res = cqe->res;
+      io_uring_cqe_seen(&ring, cqe);
+      if (tag == kStopTag) return;
+      if (tag >= entries.size()) continue;
+      if (res < 0) {
+        // ENOTCONN and ECONNABORTED: the mount is gone. Anything else: the kernel refused the
+        // entry (on REGISTER it then drops the rings and serves the mount through /dev/fuse).
+        if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
+          spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-res));
+        }
+        --live;
+        continue;
+      }
+      Handle(*entries[tag]);
+    }
+  }
+}
+
+void UringTransport::Worker::Run() {
+  // The kernel queues a request on the ring of the CPU its caller runs on: the worker of that
+  // ring belongs on that CPU, where waking it needs no inter-processor interrupt. A CPU outside
+  // this process's affinity keeps the worker where the scheduler puts it.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  CPU_SET(qid, &cpus);
+  ::sched_setaffinity(0, sizeof cpus, &cpus);
+
+  // Task work (handing a request to this thread) runs when the thread waits for completions,
+  // not by interrupting it mid-request.
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  int r = io_uring_queue_init_params(kRingSize, &ring, &params);
+  if (r == -EINVAL) {
+    params = {};
+    params.flags = IORING_SETUP_SQE128;
+    r = io_uring_queue_init_params(kRingSize, &ring, &params);
+  }
+  {
+    std::unique_lock lock(mu);
+    if (r != 0) error = std::string("io_uring_setup: ") + std::strerror(-r);
+    state = r == 0 ? State::kCreated : State::kFailed;
+    cv.notify_all();
+    cv.wait(lock, [&] { return state == State::kGo || state == State::kCancel || state == State::kFailed; });
+    if (state != State::kGo) {
+      if (r == 0) io_uring_queue_exit(&ring);
+      return;
+    }
+  }
+  Serve();
+  io_uring_queue_exit(&ring);
+}
+
+bool EnableKernelUring() {
+  char value = 0;
+  {
+    layerstore::UniqueFd fd(::open(kEnableUring, O_RDONLY | O_CLOEXEC));
+    if (!fd || ::read(fd.get(), &value, 1) != 1) return false;
+  }
+  if (value == 'Y') return true;
+  layerstore::UniqueFd fd(::open(kEnableUring, O_WRONLY | O_CLOEXEC));
+  return fd && ::write(fd.get(), "Y", 1) == 1;
+}
+
+UringTransport::UringTransport(fuse_session* se) : se_(se) {}
+
+std::unique_ptr<UringTransport> UringTransport::Prepare(fuse_session* se, std::string* error) {
+  std::unique_ptr<UringTransport> transport(new UringTransport(se));
+  transport->stop_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!transport->stop_) {
+    *error = std::string("eventfd: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const size_t queues = std::min<size_t>(PossibleCpus(), UINT16_MAX);
+  for (size_t q = 0; q < queues; ++q) {
+    auto w = std::make_unique<Worker>();
+    w->se = se;
+    w->fuse_fd = fuse_session_fd(se);
+    w->stop_fd = transport->stop_.get();
+    w->qid = static_cast<uint16_t>(q);
+    transport->workers_.push_back(std::move(w));
+  }
+  for (auto& w : transport->workers_) transport->threads_.emplace_back([w = w.get()] { w->Run(); });
+  for (auto& w : transport->workers_) {
+    std::unique_lock lock(w->mu);
+    w->cv.wait(lock, [&] { return w->state != Worker::State::kCreating; });
+    if (w->state == Worker::State::kFailed) {
+      *error = w->error;
+      return nullptr;  // the destructor cancels the others
+    }
+  }
+  if (fuse_session_custom_io(se, &kCustomIo, fuse_session_fd(se)) != 0) {
+    *error = "libfuse refused a custom io";
+    return nullptr;
+  }
+  return transport;
+}
+
+void UringTransport::Start(size_t max_payload) {
+  for (auto& w : workers_) {
+    w->max_payload = max_payload;
+    w->SetState(Worker::State::kGo);
+  }
+}
+
+UringTransport::~UringTransport() {
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    if (w->state != Worker::State::kGo) {
+      w->state = Worker::State::kCancel;
+      w->cv.notify_all();
+    }
+  }
+  if (stop_) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(stop_.get(), &one, sizeof one);
+  }
+  for (auto& t : threads_) t.join();
+}
+
+}  // namespace layerfs
