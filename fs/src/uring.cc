@@ -46,9 +46,12 @@ struct RingCommand {                     // struct fuse_uring_cmd_req, in the SQ
 constexpr uint32_t kCmdRegister = 1;        // FUSE_IO_URING_CMD_REGISTER
 constexpr uint32_t kCmdCommitAndFetch = 2;  // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
 
-// Entries per queue: while a worker answers one request, the kernel can hand it the next.
-constexpr size_t kQueueDepth = 2;
-constexpr unsigned kRingSize = 8;  // SQEs: one command per entry, the stop poll, and slack
+// Workers per queue, each with one entry: while one is held up (an fsync, a copy-up), the kernel
+// hands the CPU's next request to the other. (With two entries per worker, the kernel could hand
+// it to the busy worker's idle entry: it takes the most recently committed entry first.)
+constexpr size_t kWorkersPerQueue = 2;
+constexpr size_t kEntriesPerWorker = 1;
+constexpr unsigned kRingSize = 4;  // SQEs: one command per entry, the stop poll, and slack
 constexpr uint64_t kStopTag = ~0ULL;
 
 const char kEnableUring[] = "/sys/module/fuse/parameters/enable_uring";
@@ -270,8 +273,8 @@ void UringTransport::Worker::Handle(Entry& e) {
 }
 
 void UringTransport::Worker::Serve() {
-  entries.reserve(kQueueDepth);
-  for (size_t i = 0; i < kQueueDepth; ++i) {
+  entries.reserve(kEntriesPerWorker);
+  for (size_t i = 0; i < kEntriesPerWorker; ++i) {
     auto e = std::make_unique<Entry>();
     e->worker = this;
     e->index = i;
@@ -370,12 +373,14 @@ std::unique_ptr<UringTransport> UringTransport::Prepare(fuse_session* se, std::s
   }
   const size_t queues = std::min<size_t>(PossibleCpus(), UINT16_MAX);
   for (size_t q = 0; q < queues; ++q) {
-    auto w = std::make_unique<Worker>();
-    w->se = se;
-    w->fuse_fd = fuse_session_fd(se);
-    w->stop_fd = transport->stop_.get();
-    w->qid = static_cast<uint16_t>(q);
-    transport->workers_.push_back(std::move(w));
+    for (size_t i = 0; i < kWorkersPerQueue; ++i) {
+      auto w = std::make_unique<Worker>();
+      w->se = se;
+      w->fuse_fd = fuse_session_fd(se);
+      w->stop_fd = transport->stop_.get();
+      w->qid = static_cast<uint16_t>(q);
+      transport->workers_.push_back(std::move(w));
+    }
   }
   for (auto& w : transport->workers_) transport->threads_.emplace_back([w = w.get()] { w->Run(); });
   for (auto& w : transport->workers_) {

@@ -34,8 +34,8 @@ inline constexpr uint64_t kFuseOverIoUring = 1ULL << 41;
 // rings in its FUSE_INIT reply, and a server that does not ask is served as before.
 bool EnableKernelUring();
 
-// The workers, one per possible CPU (the kernel's queue ids are CPU numbers, and it uses no
-// ring until every queue has an entry).
+// The workers: two per possible CPU, each with its own ring and one entry in that CPU's queue
+// (the kernel's queue ids are CPU numbers, and it uses no ring until every queue has an entry).
 class UringTransport {
  public:
   // Creates every worker's ring, and routes libfuse's replies through the custom io (those to
