@@ -1,3 +1,8 @@
+#include <limits.h>
+#include <stdlib.h>
+
+#include <chrono>
+
 #include "commands.h"
 #include "layerfs/mount.h"
 #include "mounts.h"
@@ -47,11 +52,17 @@ struct UmountOptions {
 };
 
 void RunUmount(const UmountOptions& opts, Context& ctx) {
+  auto store = ctx.Store();
+  layerstore::UniqueFd daemon;
+  char path[PATH_MAX];
+  if (store.ok() && ::realpath(opts.mountpoint.c_str(), path)) daemon = DaemonOf(**store, path);
   std::string real;
   auto s = Unmount(opts.mountpoint, false, &real);
   if (!s.ok()) return ctx.Fail(s);
-  auto store = ctx.Store();
   if (store.ok()) (void)(*store)->RemoveMountLease(real);
+  // Returns once the daemon is gone, so that what it held is free: `strata umount` then `strata
+  // rm` or `strata start` of the container finds it unlocked.
+  AwaitExit(daemon, std::chrono::seconds(10));
 }
 
 }  // namespace

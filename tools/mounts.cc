@@ -1,8 +1,11 @@
 #include "mounts.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -62,6 +65,30 @@ layerstore::Status Unmount(const std::string& dir, bool detach_if_busy, std::str
   return {};
 }
 
+layerstore::UniqueFd DaemonOf(layerstore::Store& store, const std::string& mountpoint) {
+  auto leases = store.ListMountLeases();
+  if (!leases.ok()) return {};
+  for (const auto& lease : *leases) {
+    if (lease.mountpoint != mountpoint) continue;
+    layerstore::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, lease.pid, 0)));
+    // Checked after opening: the fd then refers to the daemon, not to a process that reused its pid.
+    if (pidfd && layerstore::ProcessAlive(lease.pid, lease.start_time)) return pidfd;
+  }
+  return {};
+}
+
+void AwaitExit(const layerstore::UniqueFd& pidfd, std::chrono::milliseconds limit) {
+  if (!pidfd) return;
+  pollfd p{pidfd.get(), POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n >= 0 || errno != EINTR) return;
+  }
+}
+
 layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(layerstore::Store& store,
                                                                              const std::string& id) {
   LS_ASSIGN_OR_RETURN(std::vector<layerstore::MountLease> leases, store.ListMountLeases());
@@ -90,7 +117,8 @@ layerstore::Result<std::unique_ptr<ContainerView>> ContainerView::Open(layerstor
     ::rmdir(scratch.c_str());
     return layerstore::Status::FromErrno("creating " + mnt, err);
   }
-  layerstore::Status s = MountContainer(store_root, container.id, container.name, mnt, true);
+  pid_t daemon = -1;
+  layerstore::Status s = MountContainer(store_root, container.id, container.name, mnt, true, &daemon);
   if (!s.ok()) {
     ::rmdir(mnt.c_str());
     ::rmdir(scratch.c_str());
@@ -98,6 +126,7 @@ layerstore::Result<std::unique_ptr<ContainerView>> ContainerView::Open(layerstor
   }
   view->scratch_ = std::move(scratch);
   view->dir_ = std::move(mnt);
+  if (daemon > 0) view->daemon_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, daemon, 0)));
   return view;
 }
 
@@ -118,6 +147,12 @@ ContainerView::~ContainerView() {
   (void)store_.RemoveMountLease(real);
   ::rmdir(dir_.c_str());
   ::rmdir(scratch_.c_str());
+  // The container stays locked until the daemon is gone: a start right after a commit finds it free.
+  AwaitExit(daemon_, std::chrono::seconds(10));
+  if (daemon_) {
+    siginfo_t info;
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED | WNOHANG);
+  }
 }
 
 }  // namespace cli

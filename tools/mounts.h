@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "layerstore/status.h"
 #include "layerstore/store.h"
+#include "layerstore/unique_fd.h"
 
 namespace cli {
 
@@ -32,6 +34,15 @@ layerstore::Status MountContainer(const std::string& root, const std::string& id
 // goes once its last user leaves). *real (optional) receives the absolute path the mount lease is
 // recorded under, also when the directory is no longer reachable.
 layerstore::Status Unmount(const std::string& dir, bool detach_if_busy, std::string* real = nullptr);
+
+// A pidfd of the live daemon that serves `mountpoint` (absolute) by its lease, or an empty fd
+// when none does. Take it before unmounting: the daemon drops its lease on the way out.
+layerstore::UniqueFd DaemonOf(layerstore::Store& store, const std::string& mountpoint);
+
+// Waits up to `limit` for the process of `pidfd` (from DaemonOf; empty: returns at once) to exit:
+// a daemon lets go of what it holds, a container's lock among them, as it exits, a moment after
+// its mount went.
+void AwaitExit(const layerstore::UniqueFd& pidfd, std::chrono::milliseconds limit);
 
 // The live mount lease naming container `id`, if any.
 layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(layerstore::Store& store,
@@ -60,6 +71,7 @@ class ContainerView final {
   std::unique_ptr<layerstore::WriteLease> lease_;
   std::string dir_;
   std::string scratch_;  // non-empty when we mounted dir_ (scratch_/rootfs) and must undo it
+  layerstore::UniqueFd daemon_;  // with scratch_: a pidfd of the mount's daemon, our child
 };
 
 }  // namespace cli

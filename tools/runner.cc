@@ -41,8 +41,8 @@ std::string ReadHostFile(const std::string& path) {
   return text.str();
 }
 
-// How long a container's removal waits for its daemon to let go after the unmount; a mount
-// detached while busy keeps its daemon until the last user leaves.
+// How long the end of a run waits for the container's daemon to let go after the unmount; a
+// mount detached while busy keeps its daemon until the last user leaves.
 constexpr auto kDaemonExitWait = std::chrono::seconds(10);
 
 // Removes a container whose process has ended, retrying until `deadline` while its stratafs
@@ -56,12 +56,13 @@ Status RemoveWhenFree(layerstore::Store& store, const layerstore::ContainerRecor
   }
 }
 
-// Unmounts a run's container (if the run mounted it) and, with `remove`, removes the container
-// once its daemon has let go; one deadline covers both waits.
+// Unmounts a run's container (if the run mounted it), waits for its daemon to let go of the
+// container (so that the next start or mount of it finds it free) and, with `remove`, removes
+// the container; one deadline covers the waits.
 Status ReleaseAndRemove(std::optional<RunMount>& mount, layerstore::Store& store, const layerstore::ContainerRecord& c,
                         bool remove) {
   auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
-  if (mount) mount->Release(store, remove ? std::optional(deadline) : std::nullopt);
+  if (mount) mount->Release(store, deadline);
   return remove ? RemoveWhenFree(store, c, deadline) : Status();
 }
 
@@ -184,6 +185,8 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
     // Ours when an earlier run left it (its supervisor was killed): then this run unmounts it.
     m.owned_ = live->mountpoint == m.dir_;
     m.dir_ = live->mountpoint;
+    // Not our child, but its exit is awaited all the same (Release).
+    if (m.owned_) m.daemon_ = DaemonOf(store, m.dir_);
     return m;
   }
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
@@ -208,8 +211,8 @@ void RunMount::Release(layerstore::Store& store, std::optional<std::chrono::stea
   auto left = await_daemon ? std::chrono::ceil<std::chrono::milliseconds>(*await_daemon - std::chrono::steady_clock::now())
                            : std::chrono::milliseconds(0);
   if (daemon_ && left.count() > 0 && WaitReadable(daemon_.get(), static_cast<int>(left.count()))) {
-    siginfo_t info;
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED);
+    siginfo_t info;  // reaps our child; an adopted daemon is not ours to reap (ECHILD)
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED | WNOHANG);
   }
   daemon_.Reset();
 }
@@ -310,12 +313,14 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   state.running = false;
   state.exit_code = code;
   state.finished_at = static_cast<int64_t>(::time(nullptr));
-  Status removed = ReleaseAndRemove(mount, store, c, remove);
-  if (!removed.ok()) std::cerr << "Error: removing container " << c.name << ": " << removed.message() << "\n";
+  // Recorded before the unmount, which waits for the daemon to exit: meanwhile ps shows the
+  // container mounted, then exited, never as a run that did not happen.
   if (!remove) {
     written = WriteRunState(dir, state);
     if (!written.ok()) std::cerr << "Error: " << written.message() << "\n";
   }
+  Status removed = ReleaseAndRemove(mount, store, c, remove);
+  if (!removed.ok()) std::cerr << "Error: removing container " << c.name << ": " << removed.message() << "\n";
   return code;
 }
 

@@ -63,7 +63,7 @@ class RunMount {
  private:
   std::string dir_;
   bool owned_ = false;
-  layerstore::UniqueFd daemon_;  // pidfd of the daemon this run started, if it did
+  layerstore::UniqueFd daemon_;  // pidfd of the daemon of the mount this run unmounts
 };
 
 // The spec to run container `c` over `rootfs`: its config applied to its image's, with
