@@ -20,6 +20,10 @@
 #   strata no-pt:    strata again with --no-passthrough (reads through the daemon, and image
 #                    mounts answer no OPEN): the other side of FUSE passthrough's trade-off, on
 #                    the read and write rows (not the layer-count rows, which read no file).
+#   strata no-uring: strata again with --no-io-uring (requests read from /dev/fuse by a pool of
+#                    threads, not from per-CPU io_uring queues), on the read and write rows.
+#   strata (every form) turns the fuse module's enable_uring on; the script puts back the
+#   setting it found.
 #   Writable mounts: a fresh upper and work directory for every mount, on a fresh journaled ext4
 #   image on a loop device (made here, removed on exit): `stratafs --root STORE --upper U
 #   --work W IMAGE DIR`, `fuse-overlayfs -o lowerdir=...,upperdir=U,workdir=W DIR`,
@@ -69,11 +73,12 @@ RUNS=
 WAIT_LOAD=1
 NLAYERS=50
 NOPT=1      # the "strata no-pt" column (--no-passthrough)
+NOURING=1   # the "strata no-uring" column (--no-io-uring)
 
 usage() {
   cat <<EOF
 usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver PATH | --no-dirs]
-          [--workdir DIR] [--no-wait] [--no-nopt]
+          [--workdir DIR] [--no-wait] [--no-nopt] [--no-nouring]
   --quick         small fixtures, one run per tool (smoke test, 1-3 min)
   --runs N        timed runs per tool and CPU placement (default 3; 1 with --quick)
   --strata PATH   strata binary (default build-union/tools/strata; it mounts images itself)
@@ -86,6 +91,7 @@ usage: $0 [--quick] [--runs N] [--strata PATH] [--stratafs PATH] [--dirs-driver 
   --no-wait       do not wait for the 1-minute load average to drop below 3 (full mode waits
                   up to 10 minutes)
   --no-nopt       leave the "strata no-pt" column (strata with --no-passthrough) out
+  --no-nouring    leave the "strata no-uring" column (strata with --no-io-uring) out
 EOF
 }
 
@@ -100,6 +106,7 @@ while [[ $# -gt 0 ]]; do
     --workdir) WORKBASE=$2; shift ;;
     --no-wait) WAIT_LOAD=0 ;;
     --no-nopt) NOPT=0 ;;
+    --no-nouring) NOURING=0 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -195,7 +202,7 @@ LOOPDEV=
 
 # tool_comm TOOL: the comm of TOOL's daemon (empty for the kernel).
 tool_comm() {
-  case $1 in strata|snopt) echo stratafs ;; fuseovl) echo fuse-overlayfs ;; sdirs) echo "$DIRS_COMM" ;; *) echo ;; esac
+  case $1 in strata|snopt|snour) echo stratafs ;; fuseovl) echo fuse-overlayfs ;; sdirs) echo "$DIRS_COMM" ;; *) echo ;; esac
 }
 # Is PID (still) the daemon we started? Guards against PID reuse.
 pid_is() { [[ -n $1 && -r /proc/$1/comm && $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
@@ -211,7 +218,7 @@ cleanup() {
     while read -r kind path pid; do
       if mountpoint -q "$path" 2>/dev/null; then
         case $kind in
-          strata|snopt) "$STRATA" --root "$STORE" umount "$path" >/dev/null 2>&1 ;;
+          strata|snopt|snour) "$STRATA" --root "$STORE" umount "$path" >/dev/null 2>&1 ;;
           fuseovl|sdirs) fusermount3 -u "$path" 2>/dev/null ;;
         esac
         mountpoint -q "$path" 2>/dev/null && { umount "$path" 2>/dev/null || umount -l "$path"; }
@@ -239,8 +246,11 @@ cleanup() {
     tail -n 5 "$LOGS"/* >&2 2>/dev/null
   fi
   [[ -n $W && -d $W ]] && rm -rf --one-file-system "$W"
+  [[ -n $URING_SAVED ]] && echo "$URING_SAVED" >"$URING_PARAM" 2>/dev/null
   exit "$rc"
 }
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_SAVED=$(cat "$URING_PARAM" 2>/dev/null || true)
 trap cleanup EXIT
 trap 'echo "union.sh: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
@@ -519,6 +529,10 @@ do_mount() {
         >>"$LOGS/mount.log" 2>&1 ;;
     snopt.rw) "${PIN[@]}" "$STRATAFS" --root "$STORE" --no-passthrough --upper "$UP" --work "$WK" "${IMG_ID[$img]}" \
         "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    snour.) "${PIN[@]}" "$STRATA" --root "$STORE" mount --no-io-uring "${IMG_ID[$img]}" "$MP" \
+        >>"$LOGS/mount.log" 2>&1 ;;
+    snour.rw) "${PIN[@]}" "$STRATAFS" --root "$STORE" --no-io-uring --upper "$UP" --work "$WK" "${IMG_ID[$img]}" \
+        "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl.) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]}" "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl.rw) "${PIN[@]}" fuse-overlayfs -o "lowerdir=${IMG_LOWER[$img]},upperdir=$UP,workdir=$WK" "$MP" \
         >>"$LOGS/mount.log" 2>&1 ;;
@@ -545,7 +559,7 @@ do_mount() {
 do_umount() {  # do_umount TOOL: unmounts MP, waits for the daemon to exit, removes MP
   local tool=$1 comm i
   case $tool in
-    strata|snopt) "$STRATA" --root "$STORE" umount "$MP" >>"$LOGS/mount.log" 2>&1 ;;
+    strata|snopt|snour) "$STRATA" --root "$STORE" umount "$MP" >>"$LOGS/mount.log" 2>&1 ;;
     fuseovl|sdirs) fusermount3 -u "$MP" ;;
     kernel) umount "$MP" ;;
   esac || die "$tool: unmounting $MP failed"
@@ -699,6 +713,7 @@ done
 TOOLS=(strata fuseovl kernel)
 [[ $DIRS_DRIVER == none ]] || TOOLS+=(sdirs)
 [[ $NOPT == 0 ]] || TOOLS+=(snopt)
+[[ $NOURING == 0 ]] || TOOLS+=(snour)
 NTOOLS=${#TOOLS[@]}
 log "sanity: same listing on every tool; warm-up (find, tar, cat of every mount)"
 listing() {  # type, mode, owner, size of non-directories, path; sorted
@@ -813,7 +828,7 @@ for ((r = 0; r < RUNS; r++)); do
       tool=${TOOLS[$(((r + k) % NTOOLS))]}
       log "round $((r + 1))/$RUNS, $pass: $tool"
       run_main "$tool" "$pass"
-      [[ $tool == snopt ]] || run_layers "$tool" "$pass"
+      [[ $tool == snopt || $tool == snour ]] || run_layers "$tool" "$pass"
       run_write "$tool" "$pass"
     done
   done
@@ -971,6 +986,21 @@ strata no-pt / kernel.
 | Row | strata no-pt | fuse-overlayfs | kernel overlay | strata no-pt / fuse-ovl | < 1 | strata no-pt / kernel | ≤ 1.5 |
 |---|---:|---:|---:|---:|:---:|---:|:---:|
 $(SUBJ=snopt subject_rows)
+EOF
+fi
+if [[ $NOURING == 1 ]]; then
+  cat <<EOF
+
+### strata with --no-io-uring
+
+The same store images, mounted with \`strata mount --no-io-uring\` (writable: \`stratafs
+--no-io-uring --upper U --work W\`): requests read from /dev/fuse by libfuse's pool of threads
+instead of per-CPU io_uring queues (passthrough as in the strata column). Ratios: strata
+no-uring / fuse-overlayfs, strata no-uring / kernel.
+
+| Row | strata no-uring | fuse-overlayfs | kernel overlay | strata no-uring / fuse-ovl | < 1 | strata no-uring / kernel | ≤ 1.5 |
+|---|---:|---:|---:|---:|:---:|---:|:---:|
+$(SUBJ=snour subject_rows)
 EOF
 fi
 if [[ $DIRS_DRIVER != none ]]; then
