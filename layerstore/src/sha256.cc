@@ -1,7 +1,9 @@
 #include "layerstore/sha256.h"
 
+#define OPENSSL_SUPPRESS_DEPRECATED  // SHA256_Init and friends: see Sha256::Of
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cstdlib>
 
@@ -50,9 +52,15 @@ Digest Sha256::Finish() {
 }
 
 Digest Sha256::Of(std::string_view data) {
-  Sha256 h;
-  h.Update(data);
-  return h.Finish();
+  // OpenSSL's low-level SHA-256, not EVP: a process's first EVP digest fetches its implementation
+  // from the provider (0.2 ms here), which a mount's daemon paid in its start-up for one chain ID.
+  // The low-level functions, deprecated in OpenSSL 3 but kept, run the same code without a fetch.
+  SHA256_CTX ctx;
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, data.data(), data.size()) != 1 || SHA256_Final(out, &ctx) != 1) {
+    std::abort();  // no digest, no honest content address
+  }
+  return Digest::FromRaw(std::string_view(reinterpret_cast<const char*>(out), Digest::kSize));
 }
 
 }  // namespace layerstore
