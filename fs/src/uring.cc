@@ -93,6 +93,7 @@ struct Entry {
   iovec iov[2]{};
   uint64_t unique = 0;  // of the request being answered
   bool replied = false;
+  bool committing = false;  // the command in flight is a COMMIT_AND_FETCH (else a REGISTER)
 
   char* payload() { return buffer.get() + kPrefix; }
 };
@@ -269,6 +270,7 @@ void UringTransport::Worker::Handle(Entry& e) {
     // through /dev/fuse); a silent libfuse must not leave the caller waiting.
     if (!e.replied) ReplyError(e, in.unique, EIO);
   }
+  e.committing = true;
   QueueCommand(e, kCmdCommitAndFetch, commit_id);
 }
 
@@ -292,7 +294,9 @@ void UringTransport::Worker::Serve() {
   size_t live = entries.size();
   while (live > 0) {
     int r = io_uring_submit_and_wait(&ring, 1);
-    if (r < 0 && r != -EINTR) {
+    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+      // The entries stay registered with none to answer them: the mount would hang. Nothing
+      // short of a broken ring gets here.
       spdlog::error("FUSE io_uring queue {}: io_uring_enter: {}", qid, std::strerror(-r));
       return;
     }
@@ -304,12 +308,18 @@ void UringTransport::Worker::Serve() {
       if (tag == kStopTag) return;
       if (tag >= entries.size()) continue;
       if (res < 0) {
-        // ENOTCONN and ECONNABORTED: the mount is gone. Anything else: the kernel refused the
-        // entry (on REGISTER it then drops the rings and serves the mount through /dev/fuse).
-        if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
-          spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-res));
+        Entry& e = *entries[tag];
+        const bool gone = res == -ENOTCONN || res == -ECONNABORTED || res == -ECANCELED;
+        if (!gone) spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-res));
+        // A refused commit leaves the entry out of the queue: registered afresh, it serves on.
+        // A refused REGISTER makes the kernel drop the rings (the mount goes on through
+        // /dev/fuse), and a gone mount ends the worker.
+        if (!gone && e.committing) {
+          e.committing = false;
+          QueueCommand(e, kCmdRegister, 0);
+        } else {
+          --live;
         }
-        --live;
         continue;
       }
       Handle(*entries[tag]);
