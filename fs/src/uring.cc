@@ -18,6 +18,8 @@
 #include <fstream>
 #include <mutex>
 
+#include "layerstore/io.h"
+
 namespace layerfs {
 namespace {
 
@@ -194,18 +196,12 @@ ssize_t UringTransport::Worker::TakeSplicedReply(Entry& e, int pipe_fd, size_t l
     return -1;
   }
   auto read_all = [&](char* dst, size_t n) {
-    while (n > 0) {
-      ssize_t got = ::read(pipe_fd, dst, n);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return false;
-      dst += got;
-      n -= static_cast<size_t>(got);
-    }
-    return true;
+    auto got = layerstore::ReadFull(pipe_fd, dst, n, "libfuse's spliced reply");
+    return got.ok() && *got == n;
   };
   if (!read_all(e.header.in_out, sizeof(fuse_out_header)) ||
       !read_all(e.payload(), len - sizeof(fuse_out_header))) {
-    if (errno == 0) errno = EIO;
+    errno = EIO;
     return -1;
   }
   e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(len - sizeof(fuse_out_header));
