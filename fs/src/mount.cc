@@ -1,7 +1,8 @@
 // RunMount: the life of a stratafs daemon. Order as in libfuse's passthrough_hp: fork first (so
 // the parent can report whether the mount came up), then, in the child only, open the store and
 // create loggers (LMDB environments and spdlog's threads do not survive a fork), build the
-// session, mount, tell the parent, answer FUSE_INIT (asking for passthrough), serve, unmount.
+// session, mount, tell the parent, make the io_uring workers, answer FUSE_INIT (asking for
+// passthrough and the rings), serve, unmount.
 #include "layerfs/mount.h"
 
 #include <fcntl.h>

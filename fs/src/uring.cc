@@ -52,9 +52,9 @@ constexpr uint32_t kCmdCommitAndFetch = 2;  // FUSE_IO_URING_CMD_COMMIT_AND_FETC
 // hands the CPU's next request to the other. (With two entries per worker, the kernel could hand
 // it to the busy worker's idle entry: it takes the most recently committed entry first.)
 constexpr size_t kWorkersPerQueue = 2;
-constexpr size_t kEntriesPerWorker = 1;
-constexpr unsigned kRingSize = 4;  // SQEs: one command per entry, the stop poll, and slack
-constexpr uint64_t kStopTag = ~0ULL;
+constexpr unsigned kRingSize = 4;  // SQEs: the entry's command, the stop poll, and slack
+constexpr uint64_t kEntryTag = 0;  // user_data of the entry's commands
+constexpr uint64_t kStopTag = 1;   // of the stop poll
 
 const char kEnableUring[] = "/sys/module/fuse/parameters/enable_uring";
 
@@ -84,20 +84,33 @@ size_t PossibleCpus() {
 
 // One ring entry: the buffers the kernel writes a request into and reads the reply from.
 struct Entry {
-  UringTransport::Worker* worker = nullptr;
-  uint64_t index = 0;
-  RingHeader header{};
+  explicit Entry(size_t payload_size)
+      // Not value-initialised: only the pages requests and replies touch become resident.
+      : max_payload(payload_size), buffer(new char[kPrefix + payload_size]) {
+    iov[0] = {&header, sizeof header};
+    iov[1] = {payload(), max_payload};
+  }
+
   // kPrefix bytes, then the payload buffer registered with the kernel. The request's headers are
   // copied into the prefix right before the payload, so libfuse gets the request contiguous, as
   // read from /dev/fuse, without the payload (a WRITE's data) being copied.
   static constexpr size_t kPrefix = sizeof(fuse_in_header) + kOpHeaderSize;
+  char* payload() { return buffer.get() + kPrefix; }
+
+  // libfuse's reply to the request being answered (the out header, then the reply's arguments),
+  // as written or as left in a pipe by a splice; the error reply of a request libfuse left
+  // unanswered or could not be handed.
+  ssize_t TakeReply(const iovec* reply, int count);
+  ssize_t TakeSplicedReply(int pipe_fd, size_t len);
+  void ReplyError(uint64_t request, int err);
+
+  const size_t max_payload;
+  RingHeader header{};
   std::unique_ptr<char[]> buffer;
   iovec iov[2]{};
   uint64_t unique = 0;  // of the request being answered
   bool replied = false;
   bool committing = false;  // the command in flight is a COMMIT_AND_FETCH (else a REGISTER)
-
-  char* payload() { return buffer.get() + kPrefix; }
 };
 
 // The entry whose request this thread is handing to libfuse: its reply goes to the entry.
@@ -108,9 +121,11 @@ struct UringTransport::Worker {
   int fuse_fd = -1;
   int stop_fd = -1;
   uint16_t qid = 0;
-  size_t max_payload = 0;
+  size_t max_payload = 0;  // set by Start
   io_uring ring{};
-  std::vector<std::unique_ptr<Entry>> entries;
+  // Made by Serve. Kept as long as the worker, past the ring's teardown: until then the kernel
+  // may still write into its buffers.
+  std::unique_ptr<Entry> entry;
 
   enum class State { kCreating, kCreated, kFailed, kGo, kCancel };
   std::mutex mu;
@@ -127,11 +142,6 @@ struct UringTransport::Worker {
     state = s;
     cv.notify_all();
   }
-
-  // libfuse's reply to the request of `e` (the header, then the reply's arguments).
-  static ssize_t TakeReply(Entry& e, const iovec* iov, int count);
-  static ssize_t TakeSplicedReply(Entry& e, int pipe_fd, size_t len);
-  static void ReplyError(Entry& e, uint64_t unique, int err);
 };
 
 namespace {
@@ -142,7 +152,7 @@ ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) {
   Entry* e = t_entry;
   if (e && count > 0 && iov[0].iov_len >= sizeof(fuse_out_header) &&
       static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == e->unique) {
-    return UringTransport::Worker::TakeReply(*e, iov, count);
+    return e->TakeReply(iov, count);
   }
   return ::writev(fd, iov, count);
 }
@@ -153,7 +163,7 @@ ssize_t IoSpliceReceive(int fdin, off_t* offin, int fdout, off_t* offout, size_t
 
 // fuse_reply_data with an fd buffer: libfuse has put the whole reply into a pipe.
 ssize_t IoSpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
-  if (Entry* e = t_entry) return UringTransport::Worker::TakeSplicedReply(*e, fdin, len);
+  if (Entry* e = t_entry) return e->TakeSplicedReply(fdin, len);
   return ::splice(fdin, offin, fdout, offout, len, flags);
 }
 
@@ -161,37 +171,37 @@ const fuse_custom_io kCustomIo = {IoWritev, IoRead, IoSpliceReceive, IoSpliceSen
 
 }  // namespace
 
-ssize_t UringTransport::Worker::TakeReply(Entry& e, const iovec* iov, int count) {
+ssize_t Entry::TakeReply(const iovec* reply, int count) {
   size_t total = 0;
-  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-  if (total < sizeof(fuse_out_header) || total - sizeof(fuse_out_header) > e.worker->max_payload) {
+  for (int i = 0; i < count; ++i) total += reply[i].iov_len;
+  if (total < sizeof(fuse_out_header) || total - sizeof(fuse_out_header) > max_payload) {
     errno = EINVAL;
     return -1;
   }
   // The first bytes are the out header, the rest the payload: gather them across the iovecs.
   size_t done = 0;
   for (int i = 0; i < count; ++i) {
-    const char* src = static_cast<const char*>(iov[i].iov_base);
-    size_t len = iov[i].iov_len;
+    const char* src = static_cast<const char*>(reply[i].iov_base);
+    size_t len = reply[i].iov_len;
     if (done < sizeof(fuse_out_header)) {
       size_t head = std::min(len, sizeof(fuse_out_header) - done);
-      std::memcpy(e.header.in_out + done, src, head);
+      std::memcpy(header.in_out + done, src, head);
       src += head;
       len -= head;
       done += head;
     }
     if (len > 0) {
-      std::memmove(e.payload() + (done - sizeof(fuse_out_header)), src, len);
+      std::memmove(payload() + (done - sizeof(fuse_out_header)), src, len);
       done += len;
     }
   }
-  e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(total - sizeof(fuse_out_header));
-  e.replied = true;
+  header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(total - sizeof(fuse_out_header));
+  replied = true;
   return static_cast<ssize_t>(total);
 }
 
-ssize_t UringTransport::Worker::TakeSplicedReply(Entry& e, int pipe_fd, size_t len) {
-  if (len < sizeof(fuse_out_header) || len - sizeof(fuse_out_header) > e.worker->max_payload) {
+ssize_t Entry::TakeSplicedReply(int pipe_fd, size_t len) {
+  if (len < sizeof(fuse_out_header) || len - sizeof(fuse_out_header) > max_payload) {
     errno = EINVAL;
     return -1;
   }
@@ -199,23 +209,22 @@ ssize_t UringTransport::Worker::TakeSplicedReply(Entry& e, int pipe_fd, size_t l
     auto got = layerstore::ReadFull(pipe_fd, dst, n, "libfuse's spliced reply");
     return got.ok() && *got == n;
   };
-  if (!read_all(e.header.in_out, sizeof(fuse_out_header)) ||
-      !read_all(e.payload(), len - sizeof(fuse_out_header))) {
+  if (!read_all(header.in_out, sizeof(fuse_out_header)) || !read_all(payload(), len - sizeof(fuse_out_header))) {
     errno = EIO;
     return -1;
   }
-  e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(len - sizeof(fuse_out_header));
-  e.replied = true;
+  header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(len - sizeof(fuse_out_header));
+  replied = true;
   return static_cast<ssize_t>(len);
 }
 
-void UringTransport::Worker::ReplyError(Entry& e, uint64_t unique, int err) {
+void Entry::ReplyError(uint64_t request, int err) {
   fuse_out_header out{};
   out.len = sizeof out;
   out.error = -err;
-  out.unique = unique;
-  std::memcpy(e.header.in_out, &out, sizeof out);
-  e.header.ring_ent_in_out.payload_sz = 0;
+  out.unique = request;
+  std::memcpy(header.in_out, &out, sizeof out);
+  header.ring_ent_in_out.payload_sz = 0;
 }
 
 void UringTransport::Worker::QueueCommand(Entry& e, uint32_t op, uint64_t commit_id) {
@@ -234,7 +243,7 @@ void UringTransport::Worker::QueueCommand(Entry& e, uint32_t op, uint64_t commit
   sqe->cmd_op = op;
   sqe->addr = reinterpret_cast<uintptr_t>(e.iov);
   sqe->len = 2;
-  sqe->user_data = e.index;
+  sqe->user_data = kEntryTag;
   auto* cmd = reinterpret_cast<RingCommand*>(sqe->cmd);
   cmd->commit_id = commit_id;
   cmd->qid = qid;
@@ -248,7 +257,7 @@ void UringTransport::Worker::Handle(Entry& e) {
   // The kernel's len counts the per-opcode struct (in op_in) and the payload; what is left of it
   // is the struct's size.
   if (in.len < sizeof in + payload || in.len - sizeof in - payload > kOpHeaderSize || payload > max_payload) {
-    ReplyError(e, in.unique, EIO);
+    e.ReplyError(in.unique, EIO);
   } else {
     const size_t op_size = in.len - sizeof in - payload;
     char* start = e.payload() - op_size - sizeof in;
@@ -264,35 +273,24 @@ void UringTransport::Worker::Handle(Entry& e) {
     t_entry = nullptr;
     // Every request that comes through a ring expects a reply (FORGET, which does not, comes
     // through /dev/fuse); a silent libfuse must not leave the caller waiting.
-    if (!e.replied) ReplyError(e, in.unique, EIO);
+    if (!e.replied) e.ReplyError(in.unique, EIO);
   }
   e.committing = true;
   QueueCommand(e, kCmdCommitAndFetch, commit_id);
 }
 
 void UringTransport::Worker::Serve() {
-  entries.reserve(kEntriesPerWorker);
-  for (size_t i = 0; i < kEntriesPerWorker; ++i) {
-    auto e = std::make_unique<Entry>();
-    e->worker = this;
-    e->index = i;
-    // Not value-initialised: only the pages requests and replies touch become resident.
-    e->buffer.reset(new char[Entry::kPrefix + max_payload]);
-    e->iov[0] = {&e->header, sizeof e->header};
-    e->iov[1] = {e->payload(), max_payload};
-    entries.push_back(std::move(e));
-  }
+  entry = std::make_unique<Entry>(max_payload);
   io_uring_sqe* poll = io_uring_get_sqe(&ring);
   io_uring_prep_poll_add(poll, stop_fd, POLLIN);
   poll->user_data = kStopTag;
-  for (auto& e : entries) QueueCommand(*e, kCmdRegister, 0);
+  QueueCommand(*entry, kCmdRegister, 0);
 
-  size_t live = entries.size();
-  while (live > 0) {
+  for (;;) {
     int r = io_uring_submit_and_wait(&ring, 1);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-      // The entries stay registered with none to answer them: the mount would hang. Nothing
-      // short of a broken ring gets here.
+      // The entry stays registered with no one to answer it: the other worker of this CPU goes
+      // on. Nothing short of a broken ring gets here.
       spdlog::error("FUSE io_uring queue {}: io_uring_enter: {}", qid, std::strerror(-r));
       return;
     }
@@ -302,23 +300,18 @@ void UringTransport::Worker::Serve() {
       const int res = cqe->res;
       io_uring_cqe_seen(&ring, cqe);
       if (tag == kStopTag) return;
-      if (tag >= entries.size()) continue;
-      if (res < 0) {
-        Entry& e = *entries[tag];
-        const bool gone = res == -ENOTCONN || res == -ECONNABORTED || res == -ECANCELED;
-        if (!gone) spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-res));
-        // A refused commit leaves the entry out of the queue: registered afresh, it serves on.
-        // A refused REGISTER makes the kernel drop the rings (the mount goes on through
-        // /dev/fuse), and a gone mount ends the worker.
-        if (!gone && e.committing) {
-          e.committing = false;
-          QueueCommand(e, kCmdRegister, 0);
-        } else {
-          --live;
-        }
+      if (res >= 0) {
+        Handle(*entry);
         continue;
       }
-      Handle(*entries[tag]);
+      const bool gone = res == -ENOTCONN || res == -ECONNABORTED || res == -ECANCELED;
+      if (!gone) spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-res));
+      // A refused commit leaves the entry out of the queue: registered afresh, it serves on. A
+      // refused REGISTER makes the kernel drop the rings (the mount goes on through /dev/fuse),
+      // and a gone mount ends the worker.
+      if (gone || !entry->committing) return;
+      entry->committing = false;
+      QueueCommand(*entry, kCmdRegister, 0);
     }
   }
 }
@@ -368,10 +361,8 @@ bool EnableKernelUring() {
   return fd && ::write(fd.get(), "Y", 1) == 1;
 }
 
-UringTransport::UringTransport(fuse_session* se) : se_(se) {}
-
 std::unique_ptr<UringTransport> UringTransport::Prepare(fuse_session* se, std::string* error) {
-  std::unique_ptr<UringTransport> transport(new UringTransport(se));
+  std::unique_ptr<UringTransport> transport(new UringTransport);
   transport->stop_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!transport->stop_) {
     *error = std::string("eventfd: ") + std::strerror(errno);

@@ -60,9 +60,8 @@ class UringTransport {
   struct Worker;
 
  private:
-  explicit UringTransport(fuse_session* se);
+  UringTransport() = default;
 
-  fuse_session* se_;
   layerstore::UniqueFd stop_;  // an eventfd every ring polls
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
