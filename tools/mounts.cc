@@ -85,8 +85,11 @@ void AwaitExit(const layerstore::UniqueFd& pidfd, std::chrono::milliseconds limi
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return;
     int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n >= 0 || errno != EINTR) return;
+    if (n > 0) break;
+    if (n == 0 || errno != EINTR) return;
   }
+  siginfo_t info;  // a daemon that is not our child (ECHILD) is reaped by its parent
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info, WEXITED | WNOHANG);
 }
 
 layerstore::Result<std::optional<layerstore::MountLease>> LiveContainerMount(layerstore::Store& store,
@@ -149,10 +152,6 @@ ContainerView::~ContainerView() {
   ::rmdir(scratch_.c_str());
   // The container stays locked until the daemon is gone: a start right after a commit finds it free.
   AwaitExit(daemon_, std::chrono::seconds(10));
-  if (daemon_) {
-    siginfo_t info;
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED | WNOHANG);
-  }
 }
 
 }  // namespace cli

@@ -39,9 +39,9 @@ layerstore::Status Unmount(const std::string& dir, bool detach_if_busy, std::str
 // when none does. Take it before unmounting: the daemon drops its lease on the way out.
 layerstore::UniqueFd DaemonOf(layerstore::Store& store, const std::string& mountpoint);
 
-// Waits up to `limit` for the process of `pidfd` (from DaemonOf; empty: returns at once) to exit:
-// a daemon lets go of what it holds, a container's lock among them, as it exits, a moment after
-// its mount went.
+// Waits up to `limit` for the process of `pidfd` (empty: returns at once) to exit, and reaps it
+// if it is our child: a daemon lets go of what it holds, a container's lock among them, as it
+// exits, a moment after its mount went.
 void AwaitExit(const layerstore::UniqueFd& pidfd, std::chrono::milliseconds limit);
 
 // The live mount lease naming container `id`, if any.

@@ -198,7 +198,7 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
   return m;
 }
 
-void RunMount::Release(layerstore::Store& store, std::optional<std::chrono::steady_clock::time_point> await_daemon) {
+void RunMount::Release(layerstore::Store& store, std::chrono::steady_clock::time_point deadline) {
   if (!owned_) return;
   owned_ = false;
   std::string real;
@@ -208,12 +208,7 @@ void RunMount::Release(layerstore::Store& store, std::optional<std::chrono::stea
     return;
   }
   (void)store.RemoveMountLease(real);
-  auto left = await_daemon ? std::chrono::ceil<std::chrono::milliseconds>(*await_daemon - std::chrono::steady_clock::now())
-                           : std::chrono::milliseconds(0);
-  if (daemon_ && left.count() > 0 && WaitReadable(daemon_.get(), static_cast<int>(left.count()))) {
-    siginfo_t info;  // reaps our child; an adopted daemon is not ours to reap (ECHILD)
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(daemon_.get()), &info, WEXITED | WNOHANG);
-  }
+  AwaitExit(daemon_, std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
   daemon_.Reset();
 }
 

@@ -55,10 +55,10 @@ class RunMount {
   static layerstore::Result<RunMount> Acquire(Context& ctx, layerstore::Store& store,
                                               const layerstore::ContainerRecord& c);
   const std::string& dir() const { return dir_; }
-  // Unmounts if this run mounted it. With `await_daemon`, when the daemon is ours, also waits
-  // for it to exit, until that deadline (a mount detached while busy lives on): then it has let
-  // go of the container's lock, and the container can be removed at once.
-  void Release(layerstore::Store& store, std::optional<std::chrono::steady_clock::time_point> await_daemon);
+  // Unmounts if this run mounted it, and waits for its daemon to exit, until `deadline` (a mount
+  // detached while busy lives on): then it has let go of the container's lock, and the container
+  // can be started, mounted or removed at once.
+  void Release(layerstore::Store& store, std::chrono::steady_clock::time_point deadline);
 
  private:
   std::string dir_;
