@@ -200,6 +200,8 @@ strata_ok() {
 mkimage() { "$PYTHON" "$MKIMAGE_PY" "$@"; }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+# object_of FILE: where the store at $STRATA_ROOT keeps FILE's content.
+object_of() { local h; h=$(sha256_of "$1"); echo "$STRATA_ROOT/objects/${h:0:2}/${h:2}"; }
 
 # Page-cache probes for FUSE passthrough: with it the kernel reads the backing file (a store
 # object, a lower file) itself, so its pages come back after drop_cache; without it the mount's

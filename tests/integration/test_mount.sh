@@ -68,7 +68,6 @@ sha256sum "$WORK/mnt/usr/bin/tool" | grep -q "$(sha256sum < "$L1/usr/bin/tool" |
 # Passthrough (Linux 6.9+; the CI kernel has it): the kernel reads the store's object itself, so
 # a read after the object's pages were dropped brings them back into memory. With
 # --no-passthrough the mount's own page cache answers the second read and the object stays out.
-object_of() { local h; h=$(sha256_of "$1"); echo "$STRATA_ROOT/objects/${h:0:2}/${h:2}"; }
 mmap_sha() {
   "$PYTHON" -c 'import hashlib, mmap, sys; f = open(sys.argv[1], "rb"); print(hashlib.sha256(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)).hexdigest())' "$1"
 }

@@ -322,8 +322,7 @@ written" "$(cat "$M7/etc/config")" "written lower file after a remount"
   expect_rc 0 umount "$M7"
   # A lower file: cached in a writable mount (its object must never back an inode a writer may
   # open), backed by its object in a read-only one.
-  h=$(sha256_of "$L1/var/cache/file")
-  OBJ=$STRATA_ROOT/objects/${h:0:2}/${h:2}
+  OBJ=$(object_of "$L1/var/cache/file")
   [ -f "$OBJ" ] || fail "no object for var/cache/file at $OBJ"
   mount_layer c7 "$M7"
   cat "$M7/var/cache/file" > /dev/null
