@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "commands.h"
-#include "layerstore/sha256.h"
 
 namespace {
 
@@ -155,10 +154,6 @@ void SpellShortOptionValuesLong(CLI::App& app, std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef STRATA_PRIVATE_LIBCRYPTO
-  // Linked statically, this libcrypto only hashes: TLS goes through the shared one libcurl loads.
-  layerstore::Sha256::InitForHashingOnly();
-#endif
   cli::Context ctx;
   CLI::App app{"strata: manage and mount container images kept in a deduplicated layer store", "strata"};
   app.require_subcommand(1);

@@ -27,7 +27,6 @@
 #include "attr_policy.h"
 #include "directory_layers.h"
 #include "filesystem.h"
-#include "layerstore/sha256.h"
 #include "layerstore/store.h"
 #include "lower.h"
 #include "ops.h"
@@ -133,8 +132,6 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     ready.Send("ERR " + msg);
     return 1;
   };
-  // The daemon hashes (a chain's ID, an index it builds) but never speaks TLS.
-  layerstore::Sha256::InitForHashingOnly();
   if (background) {
     spdlog::set_default_logger(spdlog::syslog_logger_mt("stratafs", "stratafs", LOG_PID));
   } else {

@@ -1,8 +1,12 @@
 #include "layerstore/sha256.h"
 
-#define OPENSSL_SUPPRESS_DEPRECATED  // SHA256_Init and friends: see Sha256::Of
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+// OpenSSL's SHA-256 functions, not its EVP interface. They run the same code (SHA extensions
+// where the CPU has them), deprecated in OpenSSL 3 but kept; EVP would fetch the implementation
+// from a provider at a process's first digest (0.2 ms) and, in the statically linked binaries,
+// bring the whole provider machinery with it: 19,000 of the 23,750 relocations and most of the
+// pages that every start of strata and of its mount daemon paid for (docs/ARCHITECTURE.md,
+// "Start-up").
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
 #include <cstdlib>
@@ -11,56 +15,40 @@ namespace layerstore {
 
 namespace {
 
-// Fetched once: handing EVP_sha256() to every init makes OpenSSL 3 look the implementation up
-// again each time (an "implicit fetch"), which an import of 50,000 small files pays 50,000 times.
-const EVP_MD* Sha256Md() {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-  if (md == nullptr) std::abort();  // no digest, no honest content address
-  return md;
+void InitOrAbort(SHA256_CTX* ctx) {
+  if (SHA256_Init(ctx) != 1) std::abort();  // no digest, no honest content address
+}
+
+Digest FinalOrAbort(SHA256_CTX* ctx) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  if (SHA256_Final(out, ctx) != 1) std::abort();
+  return Digest::FromRaw(std::string_view(reinterpret_cast<const char*>(out), Digest::kSize));
 }
 
 }  // namespace
 
-void Sha256::InitForHashingOnly() {
-  // NO_ATEXIT: freeing OpenSSL's tables one by one at exit costs a short command as much as
-  // its first hash did; the process's end frees them at once.
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-                          OPENSSL_INIT_NO_ADD_ALL_DIGESTS | OPENSSL_INIT_NO_ATEXIT,
-                      nullptr);
-}
+void Sha256::CtxFree::operator()(SHA256state_st* ctx) const noexcept { delete ctx; }
 
-void Sha256::CtxFree::operator()(evp_md_ctx_st* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  // Allocation or init failure leaves no way to report a digest honestly: treat as fatal.
-  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), Sha256Md(), nullptr) != 1) std::abort();
-}
+Sha256::Sha256() : ctx_(new SHA256_CTX) { InitOrAbort(ctx_.get()); }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::Update(const void* data, size_t size) {
-  if (size > 0) EVP_DigestUpdate(ctx_.get(), data, size);
+  if (size > 0 && SHA256_Update(ctx_.get(), data, size) != 1) std::abort();
 }
 
 Digest Sha256::Finish() {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_.get(), out, &len);
-  EVP_DigestInit_ex(ctx_.get(), Sha256Md(), nullptr);
-  return Digest::FromRaw(std::string_view(reinterpret_cast<const char*>(out), Digest::kSize));
+  Digest d = FinalOrAbort(ctx_.get());
+  InitOrAbort(ctx_.get());
+  return d;
 }
 
 Digest Sha256::Of(std::string_view data) {
-  // OpenSSL's low-level SHA-256, not EVP: a process's first EVP digest fetches its implementation
-  // from the provider (0.2 ms here), which a mount's daemon paid in its start-up for one chain ID.
-  // The low-level functions, deprecated in OpenSSL 3 but kept, run the same code without a fetch.
   SHA256_CTX ctx;
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, data.data(), data.size()) != 1 || SHA256_Final(out, &ctx) != 1) {
-    std::abort();  // no digest, no honest content address
-  }
-  return Digest::FromRaw(std::string_view(reinterpret_cast<const char*>(out), Digest::kSize));
+  InitOrAbort(&ctx);
+  if (SHA256_Update(&ctx, data.data(), data.size()) != 1) std::abort();
+  return FinalOrAbort(&ctx);
 }
 
 }  // namespace layerstore

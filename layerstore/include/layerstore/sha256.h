@@ -1,4 +1,4 @@
-// Sha256: streaming SHA-256 over OpenSSL's EVP interface (uses the CPU's SHA extensions).
+// Sha256: streaming SHA-256 over OpenSSL's SHA-256 functions (uses the CPU's SHA extensions).
 // One object per stream; not thread-safe; movable, not copyable.
 #pragma once
 
@@ -7,7 +7,7 @@
 
 #include "layerstore/digest.h"
 
-struct evp_md_ctx_st;
+struct SHA256state_st;
 
 namespace layerstore {
 
@@ -27,18 +27,11 @@ class Sha256 {
 
   static Digest Of(std::string_view data);
 
-  // For a process whose libcrypto only hashes: OpenSSL starts without reading the system's
-  // openssl.cnf and without the legacy tables of every cipher and digest, which the first fetch
-  // of a digest otherwise fills (together 1-2 ms). Must come before any other use of OpenSSL in
-  // the process, and not where the same libcrypto makes TLS connections: the system
-  // configuration is where TLS policy is set.
-  static void InitForHashingOnly();
-
  private:
   struct CtxFree {
-    void operator()(evp_md_ctx_st* ctx) const noexcept;
+    void operator()(SHA256state_st* ctx) const noexcept;
   };
-  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+  std::unique_ptr<SHA256state_st, CtxFree> ctx_;
 };
 
 }  // namespace layerstore
