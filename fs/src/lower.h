@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,7 +76,14 @@ class StoreLower final : public Lower {
  private:
   std::unique_ptr<layerstore::Store> store_;
   std::unique_ptr<layerstore::RootfsIndex> index_;
-  std::unique_ptr<std::atomic<int>[]> content_fds_;  // by node; -1 until first read
+  struct FreeDeleter {
+    void operator()(int* p) const noexcept { std::free(p); }
+  };
+  // By node: the cached fd + 1, 0 until the node's first read (accessed through atomic_ref). From
+  // calloc, so that a mount touches only the pages of the nodes it reads: filling one entry per
+  // file of the image was work that grew with the image at every mount.
+  std::unique_ptr<int[], FreeDeleter> content_fds_;
+  const uint32_t node_count_;
   std::atomic<size_t> cached_fds_{0};
   size_t max_cached_fds_;
 };

@@ -3,7 +3,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <new>
 
 #include "lower.h"
 
@@ -18,14 +21,16 @@ size_t ContentFdBudget() {
 StoreLower::StoreLower(std::unique_ptr<layerstore::Store> store, std::unique_ptr<layerstore::RootfsIndex> index)
     : store_(std::move(store)),
       index_(std::move(index)),
-      content_fds_(new std::atomic<int>[index_->node_count()]),
+      content_fds_(static_cast<int*>(std::calloc(std::max<uint32_t>(index_->node_count(), 1), sizeof(int)))),
+      node_count_(index_->node_count()),
       max_cached_fds_(ContentFdBudget()) {
-  for (uint32_t i = 0; i < index_->node_count(); ++i) content_fds_[i].store(-1, std::memory_order_relaxed);
+  if (!content_fds_) throw std::bad_alloc();
 }
 
 StoreLower::~StoreLower() {
-  for (uint32_t i = 0; i < index_->node_count(); ++i) {
-    int fd = content_fds_[i].load(std::memory_order_relaxed);
+  if (cached_fds_.load(std::memory_order_relaxed) == 0) return;
+  for (uint32_t i = 0; i < node_count_; ++i) {
+    int fd = std::atomic_ref<int>(content_fds_[i]).load(std::memory_order_relaxed) - 1;
     if (fd >= 0) ::close(fd);
   }
 }
@@ -76,8 +81,9 @@ int StoreLower::OpenObject(const layerstore::Digest& object, layerstore::UniqueF
 }
 
 int StoreLower::CachedContentFd(uint32_t node, int* fd, bool* owned) {
-  if (node >= index_->node_count()) return ESTALE;
-  int cached = content_fds_[node].load(std::memory_order_acquire);
+  if (node >= node_count_) return ESTALE;
+  std::atomic_ref<int> slot(content_fds_[node]);
+  int cached = slot.load(std::memory_order_acquire) - 1;
   if (cached >= 0) {
     *fd = cached;
     *owned = false;
@@ -92,14 +98,14 @@ int StoreLower::CachedContentFd(uint32_t node, int* fd, bool* owned) {
     *owned = true;
     return 0;
   }
-  int expected = -1;
+  int expected = 0;
   int mine = opened.Release();
-  if (content_fds_[node].compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) {
+  if (slot.compare_exchange_strong(expected, mine + 1, std::memory_order_acq_rel)) {
     *fd = mine;
   } else {  // another thread cached one first
     ::close(mine);
     cached_fds_.fetch_sub(1, std::memory_order_relaxed);
-    *fd = expected;
+    *fd = expected - 1;
   }
   *owned = false;
   return 0;
@@ -113,7 +119,7 @@ std::optional<layerstore::Digest> StoreLower::Object(uint32_t node) const {
 
 int StoreLower::StatFs(struct statvfs* st) const {
   if (::statvfs(store_->root().c_str(), st) != 0) return errno;
-  st->f_files = index_->node_count();
+  st->f_files = node_count_;
   st->f_ffree = 0;
   st->f_favail = 0;
   return 0;
