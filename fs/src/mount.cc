@@ -127,7 +127,12 @@ int ServeRequests(fuse_session* se, bool debug) {
 }
 
 int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
+  // The store's shared GC lock, from resolving the image until its lease is recorded: rmi and
+  // prune, which take it exclusively, then either run before (the image is gone and the mount
+  // fails) or see the lease. Released before anything that owns the store is destroyed.
+  std::unique_ptr<layerstore::WriteLease> gc_guard;
   auto fail = [&](const std::string& msg) {
+    gc_guard.reset();
     if (!background) std::cerr << "stratafs: " << msg << "\n";
     ready.Send("ERR " + msg);
     return 1;
@@ -157,6 +162,9 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   } else {
     auto store = layerstore::Store::Open({.root = opts.store_root, .lazy_meta_sync = true});
     if (!store.ok()) return fail(store.status().message());
+    auto guard = (*store)->AcquireWriteLease();
+    if (!guard.ok()) return fail(guard.status().message());
+    gc_guard = std::move(*guard);
     // A container: its directory's lock first (held for the daemon's life: one writer per layer,
     // and rm waits for it), then its record, which rm may have removed meanwhile.
     if (!opts.container.empty()) {
@@ -239,6 +247,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
       fuse_remove_signal_handlers(se.get());
       return fail(s.message());
     }
+    gc_guard.reset();
   }
   ready.Send("OK");
   if (background) {

@@ -145,6 +145,27 @@ mount_image test/union:1 "$WORK/mnt"
 assert_eq "$ino_before" "$(stat -c %i "$WORK/mnt/usr/bin/tool")" "st_ino after remount"
 expect_rc 0 umount "$WORK/mnt"
 
+# A mount holds the store's GC lock (shared) from looking the image up until its lease is
+# recorded: while rmi or prune holds it exclusively, the mount waits, so neither can delete the
+# image between the two.
+mkdir -p "$WORK/waiting"
+track_mount "$WORK/waiting"
+exec {gc_fd}>"$STRATA_ROOT/gc.lock"
+flock -x "$gc_fd"
+# (not inherited: a flock belongs to the open file, which the waiting mount would then hold too)
+"$STRATA_BIN" mount test/union:1 "$WORK/waiting" 2>"$WORK/waiting.err" {gc_fd}>&- &
+mount_pid=$!
+track_pid "$mount_pid"
+sleep 0.5
+grep -q " $WORK/waiting fuse" /proc/mounts && fail "mounted while the GC lock was held exclusively"
+kill -0 "$mount_pid" 2>/dev/null || fail "the mount did not wait for the GC lock: $(cat "$WORK/waiting.err")"
+exec {gc_fd}>&-
+wait "$mount_pid" || fail "the mount failed once the GC lock was free: $(cat "$WORK/waiting.err")"
+grep -q " $WORK/waiting fuse" /proc/mounts || fail "not mounted once the GC lock was free"
+expect_rc 1 rmi -f test/union:1
+assert_contains "$ERR" "in use by the mount at $WORK/waiting" "rmi after a mount that waited"
+expect_rc 0 umount "$WORK/waiting"
+
 # --layer: one layer as stored, whiteouts visible as .wh. files.
 mount_image test/union:1 "$WORK/layer2" --layer 2
 [ -e "$WORK/layer2/etc/.wh.keep" ] || fail "--layer 2 does not show etc/.wh.keep"
