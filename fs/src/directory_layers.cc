@@ -469,21 +469,18 @@ Result<std::vector<std::pair<std::string_view, std::string_view>>> DirectoryLaye
     }
     const bool root = n.top.path.empty();
     const std::string path = root ? ProcPath(at.dir) : ProcPath(at.dir) + "/" + at.rel;
-    std::vector<char> names(XATTR_LIST_MAX);
-    ssize_t len = root ? ::listxattr(path.c_str(), names.data(), names.size())
-                       : ::llistxattr(path.c_str(), names.data(), names.size());
-    if (len < 0 && errno != ENOTSUP) return Status::FromErrno(n.top.path, errno);
-    std::vector<char> value(XATTR_SIZE_MAX);
-    for (ssize_t pos = 0; pos < len;) {
+    std::string names;
+    if (int err = ListXattrNames(path, !root, &names); err && err != ENOTSUP) {
+      return Status::FromErrno(n.top.path, err);
+    }
+    for (size_t pos = 0; pos < names.size();) {
       std::string_view stored(names.data() + pos);
-      pos += static_cast<ssize_t>(stored.size()) + 1;
+      pos += stored.size() + 1;
       auto visible = VisibleXattr(stored);
       if (!visible) continue;
-      const std::string name(stored);
-      ssize_t vlen = root ? ::getxattr(path.c_str(), name.c_str(), value.data(), value.size())
-                          : ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
-      if (vlen < 0) continue;  // removed meanwhile, or not ours to read
-      n.xattrs.emplace_back(std::move(*visible), std::string(value.data(), static_cast<size_t>(vlen)));
+      std::string value;
+      if (GetXattrValue(path, std::string(stored).c_str(), !root, &value) != 0) continue;  // removed meanwhile, or not ours to read
+      n.xattrs.emplace_back(std::move(*visible), std::move(value));
     }
     n.have_xattrs = true;
   }

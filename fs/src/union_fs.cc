@@ -1346,13 +1346,7 @@ int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
   std::string path;
   bool no_follow;
   if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  std::string stored = EscapeXattr(name);
-  std::vector<char> buf(XATTR_SIZE_MAX);
-  ssize_t n = no_follow ? ::lgetxattr(path.c_str(), stored.c_str(), buf.data(), buf.size())
-                        : ::getxattr(path.c_str(), stored.c_str(), buf.data(), buf.size());
-  if (n < 0) return errno;
-  value->assign(buf.data(), static_cast<size_t>(n));
-  return 0;
+  return GetXattrValue(path, EscapeXattr(name).c_str(), no_follow, value);
 }
 
 int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
@@ -1372,12 +1366,10 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
   std::string path;
   bool no_follow;
   if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  std::vector<char> buf(XATTR_LIST_MAX);
-  ssize_t n = no_follow ? ::llistxattr(path.c_str(), buf.data(), buf.size())
-                        : ::listxattr(path.c_str(), buf.data(), buf.size());
-  if (n < 0) return errno;
-  for (size_t pos = 0; pos < static_cast<size_t>(n);) {
-    std::string_view stored(buf.data() + pos);
+  std::string stored_names;
+  if (int err = ListXattrNames(path, no_follow, &stored_names)) return err;
+  for (size_t pos = 0; pos < stored_names.size();) {
+    std::string_view stored(stored_names.data() + pos);
     pos += stored.size() + 1;
     if (auto visible = UnescapeXattr(stored)) {
       names->append(*visible);

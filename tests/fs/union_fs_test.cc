@@ -276,6 +276,30 @@ TEST_F(UnionFsTest, ErrorsAsTheKernelGivesThem) {
   EXPECT_EQ(fs_->RmDir(Walk("etc"), "config"), ENOTDIR);
 }
 
+TEST_F(UnionFsTest, XattrsOfAnySizeReadBackWhole) {
+  const uint64_t config = Walk("etc/config");
+  std::string value;
+  EXPECT_EQ(fs_->GetXattr(config, "security.capability", &value), ENODATA);
+  // Past the first read's buffers (values of 256 bytes, lists of 1 KiB), within what ext4 keeps
+  // without its ea_inode feature (one block for all of a file's xattrs).
+  const std::string big(1000, 'v');
+  ASSERT_EQ(fs_->SetXattr(config, "user.big", big, 0), 0);
+  for (int i = 0; i < 30; ++i) {
+    const std::string name = "user.a-rather-long-attribute-name-" + std::to_string(i);
+    ASSERT_EQ(fs_->SetXattr(config, name.c_str(), std::to_string(i), 0), 0) << name;
+  }
+  ASSERT_EQ(fs_->GetXattr(config, "user.big", &value), 0);
+  EXPECT_EQ(value, big);
+  ASSERT_EQ(fs_->GetXattr(config, "user.a-rather-long-attribute-name-29", &value), 0);
+  EXPECT_EQ(value, "29");
+  std::string names;
+  ASSERT_EQ(fs_->ListXattr(config, &names), 0);
+  EXPECT_GT(names.size(), 1024u);
+  EXPECT_NE(names.find(std::string("user.a-rather-long-attribute-name-0") + '\0'), std::string::npos);
+  EXPECT_NE(names.find(std::string("user.a-rather-long-attribute-name-29") + '\0'), std::string::npos);
+  EXPECT_NE(names.find(std::string("user.big") + '\0'), std::string::npos);
+}
+
 TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
