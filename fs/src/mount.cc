@@ -160,7 +160,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     if (!layers.ok()) return fail(layers.status().message());
     lower = std::move(*layers);
   } else {
-    auto store = layerstore::Store::Open({.root = opts.store_root, .lazy_meta_sync = true});
+    auto store = layerstore::Store::Open({.root = opts.store_root});
     if (!store.ok()) return fail(store.status().message());
     auto guard = (*store)->AcquireWriteLease();
     if (!guard.ok()) return fail(guard.status().message());

@@ -386,17 +386,4 @@ Result<std::vector<ContainerRecord>> StoreImpl::ContainersUsing(lmdb::Txn& txn, 
   return out;
 }
 
-Result<std::optional<std::string>> StoreImpl::ContainerMountedAt(lmdb::Txn& txn, const Tables& t, std::string_view id) {
-  std::optional<std::string> where;
-  LS_RETURN_IF_ERROR(txn.Scan(t.leases, "", [&](std::string_view key, std::string_view value) {
-    auto lease = DecodeLease(key, value);
-    if (lease.ok() && lease->container_id == id && ProcessAlive(lease->pid, lease->start_time)) {
-      where = lease->mountpoint;
-      return false;
-    }
-    return true;
-  }));
-  return where;
-}
-
 }  // namespace layerstore

@@ -18,27 +18,6 @@
 namespace layerstore {
 namespace {
 
-struct DirCloser {
-  void operator()(DIR* d) const noexcept { closedir(d); }
-};
-
-// Names in a directory under the root, without "." and "..".
-std::vector<std::string> ListDir(int root_fd, const std::string& path) {
-  std::vector<std::string> names;
-  int fd = ::openat(root_fd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return names;
-  std::unique_ptr<DIR, DirCloser> dir(::fdopendir(fd));
-  if (!dir) {
-    ::close(fd);
-    return names;
-  }
-  while (dirent* de = ::readdir(dir.get())) {
-    std::string name = de->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  return names;
-}
-
 Result<bool> ContentMatches(int root_fd, const std::string& path, const Digest& want) {
   UniqueFd fd(::openat(root_fd, path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Status::FromErrno("opening " + path, errno);
@@ -235,7 +214,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   // Files no record names: what a crash between a write and its commit leaves.
   for (unsigned shard = 0; shard < 256; ++shard) {
     std::string dir = paths::ObjectShard(shard);
-    for (const std::string& name : ListDir(root, dir)) {
+    for (const std::string& name : fsutil::ListDir(root, dir)) {
       Digest d;
       if (!paths::ParseObjectPath(dir.substr(dir.size() - 2), name, &d) || !object_refs.count(d)) {
         fix("unreferenced file " + dir + "/" + name + ": removed");
@@ -243,40 +222,37 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       }
     }
   }
-  for (const std::string& name : ListDir(root, paths::kBlobsDir)) {
+  for (const std::string& name : fsutil::ListDir(root, paths::kBlobsDir)) {
     auto d = Digest::FromHex(name);
     if (!d.ok() || !blob_rows.count(*d)) {
       fix("unreferenced blob file " + name + ": removed");
       doomed.files.push_back(std::string(paths::kBlobsDir) + "/" + name);
     }
   }
-  for (const std::string& name : ListDir(root, paths::kLayersDir)) {
+  for (const std::string& name : fsutil::ListDir(root, paths::kLayersDir)) {
     auto d = Digest::FromHex(name);
     if (d.ok() && layers.count(*d)) continue;  // kept, or removed above with its layer
     fix("unreferenced layer directory " + name + ": removed");
     std::string dir = std::string(paths::kLayersDir) + "/" + name;
-    for (const std::string& f : ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
+    for (const std::string& f : fsutil::ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
     doomed.dirs.push_back(dir);
   }
   // Chain indexes are a cache: keep those of current images and layers, rebuild others on demand.
   std::set<std::string> chains;
   for (const auto& [id, image] : images) chains.insert(ChainId(image.layers).hex() + ".idx");
   for (const auto& [diff_id, rec] : layers) chains.insert(Sha256::Of("raw " + diff_id.str()).hex() + ".idx");
-  for (const std::string& name : ListDir(root, paths::kChainsDir)) {
+  for (const std::string& name : fsutil::ListDir(root, paths::kChainsDir)) {
     if (chains.count(name)) continue;
     fix("unused rootfs index chains/" + name + ": removed");
     doomed.files.push_back(std::string(paths::kChainsDir) + "/" + name);
   }
-  // Leases of mount daemons that died without unmounting.
-  std::vector<std::string> dead_leases;
-  LS_RETURN_IF_ERROR(txn.Scan(t.leases, "", [&](std::string_view key, std::string_view value) {
-    auto lease = DecodeLease(key, value);
-    if (!lease.ok() || !ProcessAlive(lease->pid, lease->start_time)) dead_leases.emplace_back(key);
-    return true;
-  }));
-  for (const std::string& mountpoint : dead_leases) {
-    fix("lease of a dead mount daemon at " + mountpoint + ": removed");
-    LS_RETURN_IF_ERROR(txn.Del(t.leases, mountpoint).status());
+  // Leases of mount daemons that died without unmounting (or a crash ended), and lease files
+  // that do not decode.
+  for (const auto& [name, lease] : LeaseFiles()) {
+    if (lease && ProcessAlive(lease->pid, lease->start_time)) continue;
+    const std::string path = std::string(paths::kMountsDir) + "/" + name;
+    fix(lease ? "lease of a dead mount daemon at " + lease->mountpoint + ": removed" : "unreadable lease " + path + ": removed");
+    doomed.files.push_back(path);
   }
   // Containers: a row needs its directory (else the container's changes are lost: damage, and
   // the row goes), a directory needs its row (else a crash interrupted a create or an rm).
@@ -306,12 +282,12 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     LS_RETURN_IF_ERROR(txn.Del(t.containers, id).status());
   }
   std::vector<std::string> doomed_trees;  // removed after the commit, never across a mount
-  for (const std::string& name : ListDir(root, paths::kContainersDir)) {
+  for (const std::string& name : fsutil::ListDir(root, paths::kContainersDir)) {
     if (container_ids.count(name)) continue;
     fix("container directory containers/" + name + " without a record: removed");
     doomed_trees.push_back(paths::ContainerDir(name));
   }
-  for (const std::string& name : ListDir(root, paths::kTmpDir)) {
+  for (const std::string& name : fsutil::ListDir(root, paths::kTmpDir)) {
     fix("leftover temporary file tmp/" + name + ": removed");
     doomed_trees.push_back(std::string(paths::kTmpDir) + "/" + name);
   }

@@ -109,6 +109,26 @@ struct DirCloser {
   void operator()(DIR* d) const noexcept { ::closedir(d); }
 };
 
+}  // namespace
+
+std::vector<std::string> ListDir(int dirfd, const std::string& path) {
+  std::vector<std::string> names;
+  int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return names;
+  std::unique_ptr<DIR, DirCloser> dir(::fdopendir(fd));
+  if (!dir) {
+    ::close(fd);
+    return names;
+  }
+  while (dirent* de = ::readdir(dir.get())) {
+    std::string name = de->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  return names;
+}
+
+namespace {
+
 // Removes everything inside the open directory `fd` (at `path`, for messages) on device `dev`.
 Status RemoveChildren(int fd, dev_t dev, const std::string& path) {
   std::vector<std::string> names;

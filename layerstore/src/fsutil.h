@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "layerstore/status.h"
 #include "layerstore/unique_fd.h"
@@ -19,6 +20,8 @@ Status FsyncPath(int dirfd, const std::string& path);               // a file or
 Status WriteFileAtomicAt(int dirfd, const std::string& path, std::string_view data, mode_t mode);
 // A new unique file in tmp/ open for writing; *name receives its path relative to the root.
 Result<UniqueFd> CreateTemp(int dirfd, std::string* name);
+// Names in a directory (without "." and ".."); none when it cannot be opened.
+std::vector<std::string> ListDir(int dirfd, const std::string& path);
 // Apparent-size-independent bytes a file occupies (st_blocks * 512); 0 when missing.
 uint64_t AllocatedBytes(int dirfd, const std::string& path);
 // Whether `path` (relative to dirfd, not followed) is the root of a mount.

@@ -327,8 +327,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
       }
       if (!by_tag) {
         for (const ContainerRecord& c : users) {
-          LS_ASSIGN_OR_RETURN(auto mounted, ContainerMountedAt(txn, t, c.id));
-          if (mounted) {
+          if (ContainerMountedAt(c.id)) {
             return Status::FailedPrecondition("conflict: unable to delete " + short_id +
                                               " (cannot be forced) - image is being used by running container " +
                                               c.id.substr(0, 12));
@@ -348,8 +347,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
     }
   }
   if (untag.size() == view.tags.size() && !keep_image) {
-    LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
-    if (mounted) {
+    if (auto mounted = MountedAt(view.record.id)) {
       return Status::FailedPrecondition("conflict: unable to delete " + short_id + " - image is in use by the mount at " +
                                         *mounted + " (strata umount it first)");
     }
@@ -385,8 +383,7 @@ Result<PruneReport> StoreImpl::PruneImages(bool all) {
   DoomedFiles doomed;
   for (const ImageView& view : images) {
     if (!all && !view.tags.empty()) continue;
-    LS_ASSIGN_OR_RETURN(auto mounted, MountedAt(txn, t, view.record.id));
-    if (mounted) continue;
+    if (MountedAt(view.record.id)) continue;
     LS_ASSIGN_OR_RETURN(std::vector<ContainerRecord> users, ContainersUsing(txn, t, view.record.id));
     if (!users.empty()) continue;
     for (const Reference& tag : view.tags) {

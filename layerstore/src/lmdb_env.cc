@@ -34,7 +34,7 @@ Status Error(std::string_view context, int rc) {
   }
 }
 
-Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, size_t map_size, bool lazy_meta_sync) {
+Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, size_t map_size) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return Error("mdb_env_create", rc);
@@ -43,7 +43,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, size_t map_size, 
   if ((rc = mdb_env_set_mapsize(env, map_size)) != 0) return Error("mdb_env_set_mapsize", rc);
   // NOTLS: read transactions may be used by whichever thread holds them (FUSE workers).
   // NORDAHEAD: lookups are random; readahead only pollutes the page cache.
-  rc = mdb_env_open(env, dir.c_str(), MDB_NOTLS | MDB_NORDAHEAD | (lazy_meta_sync ? MDB_NOMETASYNC : 0), 0600);
+  rc = mdb_env_open(env, dir.c_str(), MDB_NOTLS | MDB_NORDAHEAD, 0600);
   if (rc != 0) return Error("opening metadata database " + dir, rc);
   return owner;
 }

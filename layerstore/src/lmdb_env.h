@@ -23,8 +23,7 @@ Status Error(std::string_view context, int rc);
 class Env {
  public:
   // Opens the environment in `dir` with the named databases created on first use.
-  // lazy_meta_sync: MDB_NOMETASYNC for this handle (see StoreOptions).
-  static Result<std::unique_ptr<Env>> Open(const std::string& dir, size_t map_size, bool lazy_meta_sync = false);
+  static Result<std::unique_ptr<Env>> Open(const std::string& dir, size_t map_size);
   ~Env();
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;

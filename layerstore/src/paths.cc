@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "layerstore/sha256.h"
+
 namespace layerstore::paths {
 
 std::string Blob(const Digest& d) { return std::string(kBlobsDir) + "/" + d.hex(); }
@@ -23,6 +25,10 @@ std::string ChainIndex(const Digest& chain_id) { return std::string(kChainsDir) 
 
 std::string ContainerDir(std::string_view id) { return std::string(kContainersDir) + "/" + std::string(id); }
 std::string ContainerLock(std::string_view id) { return ContainerDir(id) + "/" + kLockName; }
+
+std::string MountLease(std::string_view mountpoint) {
+  return std::string(kMountsDir) + "/" + Sha256::Of(mountpoint).hex();
+}
 
 bool ParseObjectPath(const std::string& shard, const std::string& name, Digest* out) {
   if (shard.size() != 2 || name.size() != 62) return false;

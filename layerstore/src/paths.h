@@ -10,6 +10,7 @@
 //   chains/<chain id hex>.idx      merged rootfs index of a layer chain (a cache: rebuilt when missing)
 //   containers/<id>/               a container's writable layer: upper/, work/ (the FUSE driver's,
 //                                  overlayfs format) and lock (flock held by the daemon serving it)
+//   mounts/<sha256 of mountpoint>  a live mount's lease, JSON (src/leases.cc)
 //   tmp/                           in-flight files; anything here after a crash is garbage
 #pragma once
 
@@ -30,6 +31,7 @@ inline constexpr const char* kLayersDir = "layers";
 inline constexpr const char* kTmpDir = "tmp";
 inline constexpr const char* kChainsDir = "chains";
 inline constexpr const char* kContainersDir = "containers";
+inline constexpr const char* kMountsDir = "mounts";
 
 // All relative to the root.
 std::string Blob(const Digest& d);
@@ -40,6 +42,7 @@ std::string TarSplit(const Digest& diff_id);
 std::string ChainIndex(const Digest& chain_id);
 std::string ContainerDir(std::string_view id);   // "containers/<id>"
 std::string ContainerLock(std::string_view id);  // "containers/<id>/lock"
+std::string MountLease(std::string_view mountpoint);  // "mounts/<hex>"
 // Names inside a container's directory.
 inline constexpr const char* kUpperDir = "upper";
 inline constexpr const char* kWorkDir = "work";

@@ -6,7 +6,6 @@ namespace layerstore {
 namespace {
 
 constexpr uint8_t kRecordV1 = 1;
-constexpr uint8_t kLeaseV2 = 2;  // + container id
 
 Status Bad(std::string_view what) { return Status::Corruption(std::string("undecodable ") + std::string(what) + " record"); }
 
@@ -27,7 +26,6 @@ Result<Tables> Tables::Open(lmdb::Txn& txn) {
   LS_ASSIGN_OR_RETURN(t.entries, txn.Open("entries"));
   LS_ASSIGN_OR_RETURN(t.objects, txn.Open("objects"));
   LS_ASSIGN_OR_RETURN(t.blobs, txn.Open("blobs"));
-  LS_ASSIGN_OR_RETURN(t.leases, txn.Open("leases"));
   LS_ASSIGN_OR_RETURN(t.remote_blobs, txn.Open("remote_blobs"));
   LS_ASSIGN_OR_RETURN(t.containers, txn.Open("containers"));
   return t;
@@ -185,31 +183,6 @@ Result<Entry> DecodeEntry(std::string_view v) {
   }
   if (d.failed()) return Bad("entry");
   return x;
-}
-
-std::string EncodeLease(const MountLease& l) {
-  // An image mount stays v1, so binaries that predate containers still read it.
-  Encoder e;
-  e.U8(l.container_id.empty() ? kRecordV1 : kLeaseV2);
-  PutDigest(e, l.image);
-  e.Varint(static_cast<uint64_t>(l.pid));
-  e.Varint(l.start_time);
-  if (!l.container_id.empty()) e.Bytes(l.container_id);
-  return e.Take();
-}
-
-Result<MountLease> DecodeLease(std::string_view key, std::string_view v) {
-  Decoder d(v);
-  MountLease l;
-  uint8_t version = d.U8();
-  if (version != kRecordV1 && version != kLeaseV2) return Bad("lease");
-  l.mountpoint = std::string(key);
-  l.image = GetDigest(d);
-  l.pid = static_cast<int>(d.Varint());
-  l.start_time = d.Varint();
-  if (version == kLeaseV2) l.container_id = std::string(d.Bytes());
-  if (d.failed()) return Bad("lease");
-  return l;
 }
 
 std::string EncodeContainer(const ContainerRecord& c) {

@@ -8,9 +8,8 @@
 //   entries   diff_id (32) + seq (BE u32)   -> Entry         v1: one row per tar entry, in tar order
 //   objects   content digest (32)           -> ObjectRecord  v1: refcount (entries naming it), size
 //   blobs     blob digest (32)              -> BlobRecord    v1: refcount (images naming it), size, media type
-//   leases    mountpoint (absolute path)    -> MountLease    v1: image id, daemon pid and start time
-//                                                           v2: v1 + container id (a container mount;
-//                                                               image mounts are still written as v1)
+//   leases    (unused: mount leases were rows here up to 2026-11-29; they are files under mounts/
+//             now, src/leases.cc. A store made before keeps the table, never read again.)
 //   containers  container id (64 hex chars) -> ContainerRecord v1: name, image id, image as named,
 //                                                               created (unix s), config JSON
 //               (src/containers.cc; names are unique, checked by scanning inside the write txn)
@@ -46,7 +45,7 @@ namespace layerstore {
 inline constexpr std::string_view kFormatVersion = "1";
 
 struct Tables {
-  MDB_dbi meta, images, tags, layers, entries, objects, blobs, leases, remote_blobs, containers;
+  MDB_dbi meta, images, tags, layers, entries, objects, blobs, remote_blobs, containers;
   // Opens all tables in `txn` (creating them when it is a write txn).
   static Result<Tables> Open(lmdb::Txn& txn);
 };
@@ -83,8 +82,6 @@ Result<ImageRecord> DecodeImage(std::string_view key, std::string_view v);
 std::string EncodeEntry(const Entry& e);
 Result<Entry> DecodeEntry(std::string_view v);
 
-std::string EncodeLease(const MountLease& l);
-Result<MountLease> DecodeLease(std::string_view key, std::string_view v);
 
 std::string EncodeContainer(const ContainerRecord& c);
 Result<ContainerRecord> DecodeContainer(std::string_view key, std::string_view v);

@@ -99,7 +99,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
 
   // The layout's directories; an open also adds those a store made by an older strata lacks.
   for (const char* dir : {paths::kMetaDir, "blobs", paths::kBlobsDir, paths::kObjectsDir, paths::kLayersDir,
-                          paths::kTmpDir, paths::kChainsDir, paths::kContainersDir}) {
+                          paths::kTmpDir, paths::kChainsDir, paths::kContainersDir, paths::kMountsDir}) {
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), dir, 0700));
   }
   // Every command and every mount daemon opens the store, so the 256 object shards cost one stat
@@ -114,7 +114,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
     LS_RETURN_IF_ERROR(fsutil::FsyncPath(root_fd.get(), paths::kObjectsDir));
     LS_RETURN_IF_ERROR(fsutil::MkdirAt(root_fd.get(), last_shard, 0755));
   }
-  LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize, options.lazy_meta_sync));
+  LS_ASSIGN_OR_RETURN(auto env, lmdb::Env::Open(options.root + "/" + paths::kMetaDir, kMapSize));
   std::unique_ptr<StoreImpl> store(new StoreImpl(options, std::move(root_fd), std::move(env)));
   LS_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -541,46 +542,54 @@ TEST_F(ContainerTest, OtherTagsOfAUsedImageCanGo) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lease records, old stores
+// Lease files, container records
 
-TEST_F(ContainerTest, LeaseRecordsCarryTheContainerAndOldOnesStillDecode) {
+TEST_F(ContainerTest, LeasesAreFilesAShellCanReadAndFsckRemovesTheDead) {
   Digest img = Sha256::Of("image");
-  MountLease image_mount{"/mnt/a", img, 42, 7, ""};
-  std::string v1 = EncodeLease(image_mount);
-  EXPECT_EQ(v1[0], 1) << "an image mount is still written as v1";
-  auto decoded = DecodeLease("/mnt/a", v1);
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->image, img);
-  EXPECT_EQ(decoded->pid, 42);
-  EXPECT_EQ(decoded->start_time, 7u);
-  EXPECT_TRUE(decoded->container_id.empty());
-
-  MountLease container_mount{"/mnt/b", img, 43, 8, std::string(64, 'c')};
-  std::string v2 = EncodeLease(container_mount);
-  EXPECT_EQ(v2[0], 2);
-  decoded = DecodeLease("/mnt/b", v2);
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->container_id, std::string(64, 'c'));
-  EXPECT_EQ(decoded->pid, 43);
-  EXPECT_FALSE(DecodeLease("/mnt/b", v2.substr(0, v2.size() - 3)).ok());
-
-  // A v1 record as the previous release wrote it, byte for byte.
-  std::string old;
-  old.push_back(1);
-  old.append(img.raw());
-  old.push_back(42);
-  old.push_back(7);
-  decoded = DecodeLease("/mnt/old", old);
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->image, img);
-  EXPECT_TRUE(decoded->container_id.empty());
-
-  // Through the store.
+  const std::string mountpoint = (tmp_ / "mnt b").string();
+  MountLease container_mount{mountpoint, img, ::getpid(), ProcessStartTime(::getpid()), std::string(64, 'c')};
   ASSERT_TRUE(store_->AddMountLease(container_mount).ok());
+  const fs::path file = root_ / "mounts" / Sha256::Of(mountpoint).hex();
+  std::ifstream in(file);
+  ASSERT_TRUE(in) << file;
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["mountpoint"], mountpoint);
+  EXPECT_EQ(j["image"], img.str());
+  EXPECT_EQ(j["pid"], ::getpid());
+  EXPECT_EQ(j["container"], std::string(64, 'c'));
+  MountLease image_mount{(tmp_ / "mnt a").string(), img, 42, 7, ""};  // a dead daemon's
+  ASSERT_TRUE(store_->AddMountLease(image_mount).ok());
+  std::ofstream(root_ / "mounts" / "torn") << "{\"mountpoint\": \"/x\", \"im";
+
   auto leases = store_->ListMountLeases();
   ASSERT_TRUE(leases.ok());
-  ASSERT_EQ(leases->size(), 1u);
-  EXPECT_EQ((*leases)[0].container_id, container_mount.container_id);
+  ASSERT_EQ(leases->size(), 2u) << "the torn file is no lease";
+  EXPECT_EQ((*leases)[0].mountpoint, image_mount.mountpoint) << "ordered by mountpoint";
+  EXPECT_TRUE((*leases)[0].container_id.empty());
+  EXPECT_EQ((*leases)[0].pid, 42);
+  EXPECT_EQ((*leases)[0].start_time, 7u);
+  EXPECT_EQ((*leases)[1].container_id, container_mount.container_id);
+
+  auto checked = store_->Fsck({.repair = false});
+  ASSERT_TRUE(checked.ok());
+  EXPECT_TRUE(fs::exists(root_ / "mounts" / "torn")) << "fsck -n changes nothing";
+  auto report = store_->Fsck({});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::set<std::string> repaired(report->repaired.begin(), report->repaired.end());
+  EXPECT_TRUE(repaired.count("lease of a dead mount daemon at " + image_mount.mountpoint + ": removed"));
+  EXPECT_TRUE(repaired.count("unreadable lease mounts/torn: removed"));
+  EXPECT_FALSE(fs::exists(root_ / "mounts" / "torn"));
+  leases = store_->ListMountLeases();
+  ASSERT_TRUE(leases.ok());
+  ASSERT_EQ(leases->size(), 1u) << "the live one stays";
+  EXPECT_EQ((*leases)[0].mountpoint, mountpoint);
+
+  ASSERT_TRUE(store_->RemoveMountLease(mountpoint).ok());
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(store_->RemoveMountLease(mountpoint).ok()) << "removing an absent lease is no error";
+  leases = store_->ListMountLeases();
+  ASSERT_TRUE(leases.ok());
+  EXPECT_TRUE(leases->empty());
 
   ContainerRecord rec{std::string(64, 'a'), "name", img, "busybox", 1700000000, R"({"Cmd":["sh"]})"};
   auto back = DecodeContainer(rec.id, EncodeContainer(rec));
@@ -971,33 +980,40 @@ TEST_F(ChangesTest, ExportIsTheViewFlattened) {
   EXPECT_EQ(WriteDirectoryTar((tmp_ / "nosuch").string(), again).code(), Code::kNotFound);
 }
 
-// The mount daemon's handle (StoreOptions::lazy_meta_sync) skips the metadata page's sync only:
-// what it commits is there for every other handle, and the store stays whole.
-TEST_F(ContainerTest, LazyMetaSyncHandleCommitsLeasesOthersSee) {
+// Leases live outside LMDB, a file each, a process's own: whoever opens the store sees them, and
+// LMDB's writer lock, which an import holds across its commits, is never taken for one.
+TEST_F(ContainerTest, LeasesAreRecordedWhileAWriterHoldsTheMetadata) {
   Digest id = SimpleImage("test/app:1");
-  store_.reset();
-  {
-    auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{64} << 30, true);
-    ASSERT_TRUE(env.ok()) << env.status().ToString();
-    unsigned flags = 0;
-    ASSERT_EQ(mdb_env_get_flags((*env)->get(), &flags), 0);
-    EXPECT_TRUE(flags & MDB_NOMETASYNC);
-  }
   MountLease lease{(tmp_ / "mnt").string(), id, ::getpid(), ProcessStartTime(::getpid()), ""};
-  {
-    auto lazy = Store::Open({.root = root_.string(), .lazy_meta_sync = true});
-    ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
-    ASSERT_TRUE((*lazy)->AddMountLease(lease).ok());
+  store_.reset();  // one handle of an environment per process
+  auto env = lmdb::Env::Open((root_ / "meta").string(), size_t{64} << 30);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  MDB_txn* writer = nullptr;
+  ASSERT_EQ(mdb_txn_begin((*env)->get(), nullptr, 0, &writer), 0);
+  // Another process: LMDB's writer lock is per environment and process, and this one holds it.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto other = Store::Open({.root = root_.string()});
+    ::_exit(other.ok() && (*other)->AddMountLease(lease).ok() ? 0 : 1);
   }
+  int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 500 && !exited; ++i) {  // up to 5 s
+    exited = ::waitpid(child, &status, WNOHANG) == child;
+    if (!exited) ::usleep(10000);
+  }
+  mdb_txn_abort(writer);
+  if (!exited) ::waitpid(child, &status, 0);
+  env->reset();
   Open();
+  ASSERT_TRUE(exited) << "recording a lease waited for LMDB's writer";
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   auto leases = store_->ListMountLeases();
   ASSERT_TRUE(leases.ok()) << leases.status().ToString();
   ASSERT_EQ(leases->size(), 1u);
   EXPECT_EQ((*leases)[0].mountpoint, lease.mountpoint);
   EXPECT_EQ((*leases)[0].image, id);
-  auto report = store_->Fsck({});
-  ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_TRUE(report->problems.empty());
 }
 
 }  // namespace

@@ -18,11 +18,6 @@ struct ImportLimits {
 struct StoreOptions {
   std::string root;  // REQUIRES: non-empty; created on first use
   ImportLimits limits;
-  // A commit syncs the data once and lets the metadata page follow unsynced (LMDB's
-  // MDB_NOMETASYNC): the store stays consistent, but a system crash may undo this handle's last
-  // commit. For the mount daemon, whose only writes are its mount lease, which a reboot voids
-  // anyway: it saves a sync on each mount and each unmount.
-  bool lazy_meta_sync = false;
 };
 
 // The default root: $STRATA_ROOT, else /var/lib/strata for root, else
