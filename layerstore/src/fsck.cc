@@ -1,6 +1,5 @@
 // Consistency check and repair, and disk usage. Both walk every table; fsck also walks the
 // directories, since a crash leaves files the metadata never named.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
