@@ -32,6 +32,7 @@ constexpr char kEscapedPrefix[] = "trusted.overlay.overlay.";
 constexpr char kObject[] = "trusted.strata.object";
 constexpr char kOrigin[] = "trusted.strata.origin";
 constexpr char kStrataPrefix[] = "trusted.strata.";
+constexpr char kCapabilityXattr[] = "security.capability";
 
 // The fd cache takes a quarter of the fd limit (the rest is for open files, held inodes, the
 // store and FUSE), within these bounds: more fds save little once directories stay cached.
@@ -156,6 +157,10 @@ struct UnionFs::Inode {
   bool held = false;             // fd kept until forgotten: parent/name may no longer lead here
   std::list<Inode*>::iterator lru;  // its place in fd_lru_ while fd is cached and not held
   bool metacopy = false;         // upper holds metadata only
+  // Its upper file has no security.capability, which the kernel asks for before every write(2):
+  // known for a file this daemon made, or once read absent, until an xattr change through here.
+  // (Kernel overlayfs caches the same answer in S_NOSEC.)
+  bool no_capability = false;
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
   uint32_t data_lower = kNoNode;  // a metacopy over directory layers: the lower file with the data
   std::atomic<bool> data_in_upper{false};
@@ -938,6 +943,7 @@ int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags,
   made.type = S_IFREG;
   made.nodeid = kUpperBase + made.upper_stat.st_ino;
   Inode* inode = Intern(made, dir, name);
+  inode->no_capability = true;
   out->nodeid = inode->nodeid;
   out->attr = made.upper_stat;
   if (lower_->stable_ids()) out->attr.st_ino = inode->nodeid;
@@ -972,6 +978,7 @@ int UnionFs::Create(uint64_t parent, const char* name, mode_t mode, int flags, c
   }, out);
   if (err) return err;
   Inode* inode = Get(out->nodeid);
+  inode->no_capability = true;
   auto handle = std::make_unique<FileHandle>();
   handle->inode_ = inode;
   int upper;
@@ -1343,10 +1350,14 @@ int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
     }
     return ENODATA;
   }
+  const bool capability = std::strcmp(name, kCapabilityXattr) == 0;
+  if (capability && inode->no_capability) return ENODATA;
   std::string path;
   bool no_follow;
   if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  return GetXattrValue(path, EscapeXattr(name).c_str(), no_follow, value);
+  int err = GetXattrValue(path, EscapeXattr(name).c_str(), no_follow, value);
+  if (capability && err == ENODATA) inode->no_capability = true;
+  return err;
 }
 
 int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
@@ -1384,6 +1395,7 @@ int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*, b
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (int err = CopyUp(inode, false)) return err;
+  inode->no_capability = false;
   std::string path;
   bool no_follow;
   if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;

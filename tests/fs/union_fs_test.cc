@@ -300,6 +300,29 @@ TEST_F(UnionFsTest, XattrsOfAnySizeReadBackWhole) {
   EXPECT_NE(names.find(std::string("user.big") + '\0'), std::string::npos);
 }
 
+// The kernel asks for security.capability before every write(2); a file the daemon made has none
+// until it is set through the union, and the answer changes with it.
+TEST_F(UnionFsTest, CapabilityOfANewFileFollowsItsXattrChanges) {
+  if (::geteuid() != 0) GTEST_SKIP() << "setting security.capability needs CAP_SETFCAP";
+  EntryOut out;
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Create(Walk("etc"), "tool", 0755, O_RDWR, Caller{}, &out, &fh), 0);
+  std::string value;
+  EXPECT_EQ(fs_->GetXattr(out.nodeid, "security.capability", &value), ENODATA);
+  // struct vfs_cap_data, revision 2: CAP_NET_BIND_SERVICE permitted and effective.
+  const unsigned char caps[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x04};
+  const std::string blob(reinterpret_cast<const char*>(caps), sizeof caps);
+  ASSERT_EQ(fs_->SetXattr(out.nodeid, "security.capability", blob, 0), 0);
+  ASSERT_EQ(fs_->GetXattr(out.nodeid, "security.capability", &value), 0);
+  EXPECT_EQ(value, blob);
+  ASSERT_EQ(fs_->RemoveXattr(out.nodeid, "security.capability"), 0);
+  EXPECT_EQ(fs_->GetXattr(out.nodeid, "security.capability", &value), ENODATA);
+  // A file from the lower layer that carries one shows it once copied up, too.
+  ASSERT_EQ(fs_->SetXattr(Walk("etc/config"), "security.capability", blob, 0), 0);
+  ASSERT_EQ(fs_->GetXattr(Walk("etc/config"), "security.capability", &value), 0);
+  EXPECT_EQ(value, blob);
+}
+
 TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
