@@ -29,7 +29,7 @@ inline std::optional<std::string> ReadXattr(const std::string& path, const char*
 }
 
 // An xattr's whole value (0) or errno. Most values are small and most reads find none (the
-// kernel asks for security.capability before a file's first write), so a small buffer first:
+// kernel asks for security.capability before every write(2)), so a small buffer first:
 // zeroing one of XATTR_SIZE_MAX for every request was most of the daemon's time on a GETXATTR.
 inline int GetXattrValue(const std::string& path, const char* name, bool no_follow, std::string* value) {
   char small[256];
