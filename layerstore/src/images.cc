@@ -35,6 +35,18 @@ Result<std::vector<Digest>> DiffIdsOf(std::string_view config) {
   return out;
 }
 
+// Where a live mount shows image `id` (itself, or as a container's image), if anywhere.
+std::optional<std::string> MountedAt(const std::vector<MountLease>& live, const Digest& id) {
+  for (const MountLease& lease : live) {
+    if (lease.image == id) return lease.mountpoint;
+  }
+  return std::nullopt;
+}
+
+bool ContainerMounted(const std::vector<MountLease>& live, std::string_view id) {
+  return std::any_of(live.begin(), live.end(), [&](const MountLease& lease) { return lease.container_id == id; });
+}
+
 }  // namespace
 
 Result<std::vector<Reference>> StoreImpl::TagsOf(lmdb::Txn& txn, const Tables& t, const Digest& id) {
@@ -315,6 +327,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
   std::vector<Reference> untag = by_tag ? std::vector<Reference>{*by_tag} : view.tags;
   // Containers keep their image (Docker's conflicts; a mounted container is a running one).
+  const std::vector<MountLease> live = LiveMountLeases();
   bool keep_image = false;
   if (untag.size() == view.tags.size()) {
     LS_ASSIGN_OR_RETURN(std::vector<ContainerRecord> users, ContainersUsing(txn, t, view.record.id));
@@ -327,7 +340,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
       }
       if (!by_tag) {
         for (const ContainerRecord& c : users) {
-          if (ContainerMountedAt(c.id)) {
+          if (ContainerMounted(live, c.id)) {
             return Status::FailedPrecondition("conflict: unable to delete " + short_id +
                                               " (cannot be forced) - image is being used by running container " +
                                               c.id.substr(0, 12));
@@ -347,7 +360,7 @@ Result<std::vector<RemovalEvent>> StoreImpl::RemoveImage(std::string_view name_o
     }
   }
   if (untag.size() == view.tags.size() && !keep_image) {
-    if (auto mounted = MountedAt(view.record.id)) {
+    if (auto mounted = MountedAt(live, view.record.id)) {
       return Status::FailedPrecondition("conflict: unable to delete " + short_id + " - image is in use by the mount at " +
                                         *mounted + " (strata umount it first)");
     }
@@ -381,9 +394,10 @@ Result<PruneReport> StoreImpl::PruneImages(bool all) {
   Tables t;
   LS_ASSIGN_OR_RETURN(lmdb::Txn txn, Begin(true, &t));
   DoomedFiles doomed;
+  const std::vector<MountLease> live = LiveMountLeases();
   for (const ImageView& view : images) {
     if (!all && !view.tags.empty()) continue;
-    if (MountedAt(view.record.id)) continue;
+    if (MountedAt(live, view.record.id)) continue;
     LS_ASSIGN_OR_RETURN(std::vector<ContainerRecord> users, ContainersUsing(txn, t, view.record.id));
     if (!users.empty()) continue;
     for (const Reference& tag : view.tags) {

@@ -94,7 +94,7 @@ Status StoreImpl::AddMountLease(const MountLease& lease) {
   std::string tmp;
   LS_ASSIGN_OR_RETURN(UniqueFd fd, fsutil::CreateTemp(root_fd_.get(), &tmp));
   const std::string text = EncodeLease(lease);
-  const std::string name = paths::MountLease(lease.mountpoint);
+  const std::string name = paths::LeaseFile(lease.mountpoint);
   Status s = fsutil::WriteAll(fd.get(), text.data(), text.size(), tmp);
   if (s.ok() && ::renameat(root_fd_.get(), tmp.c_str(), root_fd_.get(), name.c_str()) != 0) {
     s = Status::FromErrno("recording the lease of " + lease.mountpoint + " in " + name, errno);
@@ -104,7 +104,7 @@ Status StoreImpl::AddMountLease(const MountLease& lease) {
 }
 
 Status StoreImpl::RemoveMountLease(const std::string& mountpoint) {
-  const std::string name = paths::MountLease(mountpoint);
+  const std::string name = paths::LeaseFile(mountpoint);
   if (::unlinkat(root_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
     return Status::FromErrno("removing the lease of " + mountpoint + " (" + name + ")", errno);
   }
@@ -131,18 +131,12 @@ Result<std::vector<MountLease>> StoreImpl::ListMountLeases() {
   return out;
 }
 
-std::optional<std::string> StoreImpl::MountedAt(const Digest& id) {
+std::vector<MountLease> StoreImpl::LiveMountLeases() {
+  std::vector<MountLease> out;
   for (auto& [name, lease] : LeaseFiles()) {
-    if (lease && lease->image == id && ProcessAlive(lease->pid, lease->start_time)) return lease->mountpoint;
+    if (lease && ProcessAlive(lease->pid, lease->start_time)) out.push_back(std::move(*lease));
   }
-  return std::nullopt;
-}
-
-std::optional<std::string> StoreImpl::ContainerMountedAt(std::string_view id) {
-  for (auto& [name, lease] : LeaseFiles()) {
-    if (lease && lease->container_id == id && ProcessAlive(lease->pid, lease->start_time)) return lease->mountpoint;
-  }
-  return std::nullopt;
+  return out;
 }
 
 }  // namespace layerstore

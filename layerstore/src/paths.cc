@@ -26,7 +26,7 @@ std::string ChainIndex(const Digest& chain_id) { return std::string(kChainsDir) 
 std::string ContainerDir(std::string_view id) { return std::string(kContainersDir) + "/" + std::string(id); }
 std::string ContainerLock(std::string_view id) { return ContainerDir(id) + "/" + kLockName; }
 
-std::string MountLease(std::string_view mountpoint) {
+std::string LeaseFile(std::string_view mountpoint) {
   return std::string(kMountsDir) + "/" + Sha256::Of(mountpoint).hex();
 }
 

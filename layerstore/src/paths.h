@@ -42,7 +42,7 @@ std::string TarSplit(const Digest& diff_id);
 std::string ChainIndex(const Digest& chain_id);
 std::string ContainerDir(std::string_view id);   // "containers/<id>"
 std::string ContainerLock(std::string_view id);  // "containers/<id>/lock"
-std::string MountLease(std::string_view mountpoint);  // "mounts/<hex>"
+std::string LeaseFile(std::string_view mountpoint);  // "mounts/<hex>"
 // Names inside a container's directory.
 inline constexpr const char* kUpperDir = "upper";
 inline constexpr const char* kWorkDir = "work";

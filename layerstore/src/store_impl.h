@@ -90,13 +90,11 @@ class StoreImpl final : public Store {
   Result<std::vector<Reference>> TagsOf(lmdb::Txn& txn, const Tables& t, const Digest& id);
   // Every file under mounts/ with its lease, nullopt for one that does not decode.
   std::vector<std::pair<std::string, std::optional<MountLease>>> LeaseFiles();
-  // The mountpoint of a live mount of image `id`, if any. Callers that delete hold gc.lock
-  // exclusively: a mount records its lease under the shared lock.
-  std::optional<std::string> MountedAt(const Digest& id);
+  // The leases whose daemon lives. Callers that delete hold gc.lock exclusively: a mount records
+  // its lease under the shared lock.
+  std::vector<MountLease> LiveMountLeases();
   // Containers whose image is `image_id`, ordered by ID.
   Result<std::vector<ContainerRecord>> ContainersUsing(lmdb::Txn& txn, const Tables& t, const Digest& image_id);
-  // The mountpoint of a live mount of container `id`, if any.
-  std::optional<std::string> ContainerMountedAt(std::string_view id);
 
   StoreOptions options_;
   UniqueFd root_fd_;
