@@ -179,6 +179,13 @@ assert_contains "$ERR" "--layer 9" "bad --layer named"
 # A daemon killed under a live mount: umount clears it, and the image mounts again.
 mount_image test/union:1 "$WORK/mnt"
 pid=$(daemon_pid "$WORK/mnt") || fail "no stratafs daemon found for the mount"
+# Its fd table was grown before its workers started: growing it under them waits for RCU at each
+# doubling. 16384 slots, or what the daemon's fd limit (raised to the hard one) allows.
+want_slots=16384
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] || [ "$hard" -ge 16384 ] || want_slots=0
+fd_slots=$(awk '/^FDSize:/ {print $2}' "/proc/$pid/status")
+[ "$fd_slots" -ge "$want_slots" ] || fail "daemon fd table: $fd_slots slots, want $want_slots"
 kill -9 "$pid"
 sleep 0.2
 expect_rc 0 umount "$WORK/mnt"
