@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -176,6 +179,20 @@ class RawCapture {
   uint64_t fed_end() const { return fed_end_; }
   uint64_t keep_from() const { return keep_from_; }
 
+  // A copy of the bytes [keep_from_, to) not yet emitted: the headers of the entry being read.
+  // REQUIRES: keep_from_ <= to <= fed_end_.
+  std::string Pending(uint64_t to) const {
+    std::string out;
+    uint64_t pos = keep_from_;
+    if (pos < chunk_start_) {  // the window holds [keep_from_, chunk_start_)
+      const uint64_t end = std::min(to, chunk_start_);
+      out.append(window_, start_, static_cast<size_t>(end - pos));
+      pos = end;
+    }
+    if (pos < to) out.append(chunk_ + (pos - chunk_start_), static_cast<size_t>(to - pos));
+    return out;
+  }
+
  private:
   // The window holds [keep_from_, chunk_start_) when keep_from_ < chunk_start_, else nothing; the
   // chunk holds [chunk_start_, fed_end_).
@@ -210,6 +227,73 @@ class RawCapture {
   uint64_t fed_end_ = 0;       // offset after the last byte fed
   uint64_t keep_from_ = 0;     // bytes before this were emitted or skipped
 };
+
+// The value of `key` in the last pax extended header ('x') among raw tar header blocks `raw`, which
+// begin at stream offset `offset` (headers lie at multiples of 512 bytes); nullopt if none has it.
+std::optional<std::string> PaxRecord(std::string_view raw, uint64_t offset, std::string_view key) {
+  std::optional<std::string> found;
+  size_t pos = static_cast<size_t>((512 - offset % 512) % 512);
+  while (pos + 512 <= raw.size()) {
+    std::string_view header = raw.substr(pos, 512);
+    uint64_t size = 0;
+    for (char c : header.substr(124, 12)) {
+      if (c >= '0' && c <= '7') size = size * 8 + static_cast<uint64_t>(c - '0');
+      else if (c != ' ') break;
+    }
+    pos += 512;
+    if (header[156] == 'x' && size <= raw.size() - pos) {
+      std::string_view records = raw.substr(pos, static_cast<size_t>(size));
+      // Records are "LENGTH KEY=VALUE\n", LENGTH counting the whole record.
+      while (!records.empty()) {
+        size_t space = records.find(' ');
+        size_t length = 0;
+        for (size_t i = 0; i < space && i < records.size() && records[i] >= '0' && records[i] <= '9'; ++i) {
+          length = length * 10 + static_cast<size_t>(records[i] - '0');
+        }
+        if (space == std::string_view::npos || length <= space + 1 || length > records.size()) break;
+        std::string_view record = records.substr(space + 1, length - space - 2);
+        size_t eq = record.find('=');
+        if (eq != std::string_view::npos && record.substr(0, eq) == key) found = std::string(record.substr(eq + 1));
+        records.remove_prefix(length);
+      }
+    }
+    pos += static_cast<size_t>(std::min<uint64_t>((size + 511) / 512 * 512, raw.size()));
+  }
+  return found;
+}
+
+// A pax time ("-1.25": seconds since the epoch, an optional fraction) as seconds and the
+// nanoseconds after them: -1.25 is -2 s + 0.75e9 ns. False when it is not one.
+bool ParsePaxTime(std::string_view text, int64_t* sec, uint32_t* nsec) {
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) text.remove_prefix(1);
+  size_t i = 0;
+  int64_t whole = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (whole > (INT64_MAX - 9) / 10) return false;
+    whole = whole * 10 + (text[i] - '0');
+  }
+  if (i == 0) return false;
+  uint32_t fraction = 0;
+  if (i < text.size() && text[i] == '.') {
+    uint32_t scale = 100000000;
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10) {
+      fraction += static_cast<uint32_t>(text[i] - '0') * scale;  // digits past the 9th add nothing
+    }
+  }
+  if (i != text.size()) return false;
+  if (!negative) {
+    *sec = whole;
+    *nsec = fraction;
+  } else if (fraction == 0) {
+    *sec = -whole;
+    *nsec = 0;
+  } else {
+    *sec = -whole - 1;
+    *nsec = 1000000000 - fraction;
+  }
+  return true;
+}
 
 // Hashes one stream on a thread of its own, so that the diff_id costs the importer's thread
 // nothing. The stream comes in buffers of a ring: the reader submits each buffer it filled and
@@ -537,6 +621,13 @@ Result<ImportedLayer> ImportLayerStream(int root_fd, const ImportLimits& limits,
     bool payload = false;  // a plain regular file: its bytes go to an object, not the tar-split
     bool record = true;
     uint64_t data_start = static_cast<uint64_t>(Archive().archive_filter_bytes(inner.get(), 0));
+    // libarchive 3.6 drops the sign of a pre-epoch pax mtime's fraction ("-1.25" reads as -1 s +
+    // 0.25e9 ns, "-0.5" as +0.5 s): only such a time comes out at or before 0 s with nanoseconds,
+    // and it is read again from the entry's own pax header.
+    if (e.mtime_sec <= 0 && e.mtime_nsec > 0) {
+      auto pax = PaxRecord(capture.Pending(data_start), capture.keep_from(), "mtime");
+      if (pax) ParsePaxTime(*pax, &e.mtime_sec, &e.mtime_nsec);  // else libarchive's reading stands
+    }
 
     if (base.rfind(kWhiteoutPrefix, 0) == 0) {
       if (base == kOpaqueMarker) {

@@ -387,15 +387,19 @@ TEST_F(StoreTest, CorpusGoodLayersImportAndExportByteIdentical) {
         EXPECT_EQ(e.mtime_sec, m["mtime"].get<int64_t>());
         EXPECT_EQ(e.mtime_nsec, 0u);
       }
-      if (m.contains("mtime_pax") && m["mtime_pax"].get<std::string>()[0] != '-') {
-        // "1700000000.123456789": seconds and nanoseconds. (Pre-epoch fractions are left out: libarchive
-        // reads "-1.25" as -1 s + 0.25e9 ns.)
+      if (m.contains("mtime_pax")) {
+        // "1700000000.123456789": seconds and nanoseconds; "-1.25" is -2 s + 0.75e9 ns (which
+        // libarchive alone reads as -1 s + 0.25e9 ns).
         std::string pax = m["mtime_pax"];
+        const bool negative = pax[0] == '-';
         size_t dot = pax.find('.');
-        EXPECT_EQ(e.mtime_sec, std::stoll(pax.substr(0, dot)));
+        int64_t whole = std::stoll(pax.substr(negative ? 1 : 0, dot == std::string::npos ? dot : dot - (negative ? 1 : 0)));
         std::string frac = dot == std::string::npos ? "" : pax.substr(dot + 1);
         frac.resize(9, '0');
-        EXPECT_EQ(e.mtime_nsec, static_cast<uint32_t>(std::stoul(frac)));
+        const int64_t total_ns = (negative ? -1 : 1) * (whole * 1000000000 + static_cast<int64_t>(std::stoul(frac)));
+        const int64_t sec = total_ns >= 0 ? total_ns / 1000000000 : -((-total_ns + 999999999) / 1000000000);
+        EXPECT_EQ(e.mtime_sec, sec);
+        EXPECT_EQ(e.mtime_nsec, static_cast<uint32_t>(total_ns - sec * 1000000000));
       }
       if (e.type == EntryType::kRegular) {
         EXPECT_EQ(e.size, m["size"].get<uint64_t>());

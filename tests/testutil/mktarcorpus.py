@@ -303,6 +303,9 @@ def mtime_negative_tar():
     return b"".join([
         pax("PaxHeaders.0/pre-epoch", [("mtime", "-1.25")]),
         entry("pre-epoch", b"before 1970\n", mtime=0),
+        # Less than a second before the epoch: the whole part is 0, the sign only on the fraction.
+        pax("PaxHeaders.0/just-before", [("atime", "-7.5"), ("mtime", "-0.000000001")]),
+        entry("just-before/", typ="dir", mtime=0),
         END,
     ])
 
