@@ -122,8 +122,8 @@ void ReserveFdTable(int any_fd) {
   const rlim_t slots = std::min(lim.rlim_cur, kReservedSlots);
   // The kernel sizes tables in powers of two of 128 slots and wants one more than the fd asked.
   const int highest = static_cast<int>(slots > 128 ? slots - 128 : slots - 1);
-  int fd = ::fcntl(any_fd, F_DUPFD_CLOEXEC, highest);
-  if (fd >= 0) ::close(fd);
+  // Closed again on return: the table keeps its size.
+  UniqueFd placeholder(::fcntl(any_fd, F_DUPFD_CLOEXEC, highest));
 }
 
 // Serves requests until the mount goes away; libfuse's result.
