@@ -177,6 +177,8 @@ struct UnionFs::Inode {
 
 struct UnionFs::Found {
   UniqueFd upper;
+  // In upper but not opened: a file made here, reached by its parent and name once an fd is needed.
+  bool upper_unopened = false;
   struct stat upper_stat {};
   bool whiteout = false;
   uint32_t lower_here = kNoNode;  // what the lower view has at this position, hidden or not
@@ -448,10 +450,11 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
 
 UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
   auto it = inodes_.find(f.nodeid);
+  const bool in_upper = f.upper.valid() || f.upper_unopened;
   Inode* inode;
   if (it != inodes_.end()) {
     inode = it->second.get();
-    if (!inode->in_upper && f.upper) {
+    if (!inode->in_upper && in_upper) {
       inode->in_upper = true;
       inode->upper_ino = f.upper_stat.st_ino;
       inode->metacopy = f.metacopy;
@@ -473,8 +476,8 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->metacopy = f.metacopy;
     inode->object = f.object;
     inode->data_lower = f.data_lower;
-    inode->data_in_upper = f.upper && f.type == S_IFREG && !f.metacopy;
-    inode->in_upper = f.upper.valid();
+    inode->data_in_upper = in_upper && f.type == S_IFREG && !f.metacopy;
+    inode->in_upper = in_upper;
     inode->upper_ino = f.upper_stat.st_ino;
     if (f.upper) CacheFd(inode, std::move(f.upper));
     inodes_.emplace(f.nodeid, std::move(fresh));
@@ -938,16 +941,17 @@ int UnionFs::CreateAtName(Inode* dir, const char* name, mode_t perms, int flags,
     file.Reset(::open(path.c_str(), open_flags));  // with the caller's flags
     if (!file) return errno;
   }
-  UniqueFd entry(::openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!entry) return errno;
+  // No O_PATH fd for the fd cache yet: most new files are written and closed through their
+  // handle and never need one, and opening it (and, past the cache's bound, closing another)
+  // cost a path walk and two more system calls per file.
   Found made;
-  if (::fstatat(entry.get(), "", &made.upper_stat, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if (::fstat(file.get(), &made.upper_stat) != 0) return errno;
   // A default ACL on the directory sets the mode instead of the umask: put it right.
   if ((made.upper_stat.st_mode & 07777) != perms) {
     if (::fchmod(file.get(), perms) != 0) return errno;
     made.upper_stat.st_mode = (made.upper_stat.st_mode & S_IFMT) | perms;
   }
-  made.upper = std::move(entry);
+  made.upper_unopened = true;
   made.type = S_IFREG;
   made.nodeid = kUpperBase + made.upper_stat.st_ino;
   Inode* inode = Intern(made, dir, name);
