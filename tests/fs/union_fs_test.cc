@@ -347,6 +347,31 @@ TEST_F(UnionFsTest, CapabilityOfANewFileFollowsItsXattrChanges) {
   EXPECT_EQ(value, blob);
 }
 
+TEST_F(UnionFsTest, ANewFileIsFoundAgainForLaterOperations) {
+  // A CREATE leaves the inode without an O_PATH fd: each later operation reaches it by parent and
+  // name, also after a rename, and an unlink while it is open keeps it reachable.
+  EntryOut out;
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Create(Walk("etc"), "fresh", 0644, O_RDWR, Caller{::geteuid(), ::getegid()}, &out, &fh), 0);
+  ASSERT_EQ(::pwrite(fh->fd(), "new\n", 4, 0), 4);
+  struct stat in{}, st{};
+  in.st_mode = 0600;
+  ASSERT_EQ(fs_->SetAttr(out.nodeid, in, FUSE_SET_ATTR_MODE, &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(fs_->SetXattr(out.nodeid, "user.tag", "x", 0), 0);
+  ASSERT_EQ(fs_->Rename(Walk("etc"), "fresh", Walk("data"), "moved", 0), 0);
+  ASSERT_EQ(fs_->GetAttr(out.nodeid, &st), 0);
+  EXPECT_EQ(st.st_size, 4);
+  std::string value;
+  ASSERT_EQ(fs_->GetXattr(out.nodeid, "user.tag", &value), 0);
+  EXPECT_EQ(value, "x");
+  ASSERT_EQ(fs_->Unlink(Walk("data"), "moved"), 0);
+  ASSERT_EQ(fs_->GetAttr(out.nodeid, &st), 0) << "open and unlinked: still there";
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(Walk("data/moved"), 0u);
+  EXPECT_FALSE(fs::exists(Upper("data/moved")));
+}
+
 TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
