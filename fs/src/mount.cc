@@ -122,8 +122,8 @@ void ReserveFdTable(int any_fd) {
   const rlim_t slots = std::min(lim.rlim_cur, kReservedSlots);
   // The kernel sizes tables in powers of two of 128 slots and wants one more than the fd asked.
   const int highest = static_cast<int>(slots > 128 ? slots - 128 : slots - 1);
-  // Closed again on return: the table keeps its size.
-  UniqueFd placeholder(::fcntl(any_fd, F_DUPFD_CLOEXEC, highest));
+  // Taking the slot grows the table; giving it back at once leaves the table at its new size.
+  UniqueFd(::fcntl(any_fd, F_DUPFD_CLOEXEC, highest)).Reset();
 }
 
 // Serves requests until the mount goes away; libfuse's result.

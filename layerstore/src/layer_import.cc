@@ -245,19 +245,21 @@ std::optional<std::string> PaxRecord(std::string_view raw, uint64_t offset, std:
       std::string_view records = raw.substr(pos, static_cast<size_t>(size));
       // Records are "LENGTH KEY=VALUE\n", LENGTH counting the whole record.
       while (!records.empty()) {
-        size_t space = records.find(' ');
+        const size_t space = records.find(' ');
+        if (space == std::string_view::npos) break;
         size_t length = 0;
-        for (size_t i = 0; i < space && i < records.size() && records[i] >= '0' && records[i] <= '9'; ++i) {
-          length = length * 10 + static_cast<size_t>(records[i] - '0');
+        for (char c : records.substr(0, space)) {
+          if (c < '0' || c > '9' || length > records.size()) break;
+          length = length * 10 + static_cast<size_t>(c - '0');
         }
-        if (space == std::string_view::npos || length <= space + 1 || length > records.size()) break;
+        if (length <= space + 1 || length > records.size()) break;
         std::string_view record = records.substr(space + 1, length - space - 2);
         size_t eq = record.find('=');
         if (eq != std::string_view::npos && record.substr(0, eq) == key) found = std::string(record.substr(eq + 1));
         records.remove_prefix(length);
       }
     }
-    pos += static_cast<size_t>(std::min<uint64_t>((size + 511) / 512 * 512, raw.size()));
+    pos += static_cast<size_t>((size + 511) / 512 * 512);  // 12 octal digits: no overflow
   }
   return found;
 }
