@@ -2,13 +2,12 @@
 //
 // A content's bytes arrive in pieces (possibly with holes, for sparse files). Small contents are
 // hashed in memory first, so a content already in the store costs no write at all; large ones
-// stream into a temp file while being hashed. A name under objects/ appears only once its content
-// is complete, so a concurrent import (another process) that finds it may take it as written:
-// small contents are written to an unnamed file (O_TMPFILE) and linked to their name, large ones
-// are renamed from tmp/ (as small ones are where O_TMPFILE or its linking is not available);
-// neither ever replaces a file (linkat, RENAME_NOREPLACE). An existing file
-// not yet vouched for by the metadata is re-hashed and replaced only when damaged, since a crash
-// after its link but before the next sync could have left it short.
+// stream into a temp file while being hashed. Small contents are written straight under their
+// name, large ones renamed there from tmp/ once complete (RENAME_NOREPLACE). So a small one's
+// name may show a short file while it is written, or after a crash mid-write; none is relied on
+// before a committed row names it, and the store syncs before such a commit. A file found under a
+// name this writer did not create is re-hashed, and replaced only when damaged, by a copy synced
+// before the rename (an import that found the file whole may be about to name it).
 //
 // Two threads share the work. The caller's thread (the importer) feeds the bytes, hashes them and
 // decides by digest whether a content is new, so Commit returns the digest at once; the file
@@ -94,9 +93,8 @@ class ObjectWriter {
   // Writer thread.
   void WriterLoop();
   Status Run(Op& op);
-  enum class Linked { kDone, kExists, kUnsupported };
   Status PublishSmall(const Digest& d, const std::string& bytes, const std::string& name);
-  Result<Linked> LinkUnnamed(const std::string& path, const std::string& bytes);
+  void RemoveOwnFile(int fd, const std::string& path);
   // Renames the complete, read-only tmp/ file `temp_name` to the object's name unless a good
   // object is there; clears temp_name once renamed (else the caller removes the file).
   Status PublishTemp(std::string& temp_name, const Digest& d, uint64_t size);
@@ -138,7 +136,6 @@ class ObjectWriter {
   std::atomic<bool> cancel_{false};   // drop ops not yet started
 
   // Writer thread only, until it is joined.
-  bool unnamed_files_ = true;  // O_TMPFILE + linkat(AT_EMPTY_PATH) work here (else: named temp files)
   std::vector<Digest> created_;
   uint64_t new_bytes_ = 0;
   uint64_t unflushed_bytes_ = 0;
