@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash safety and fsck: a load killed with SIGKILL at any moment leaves a store that fsck
-# brings back to consistent, holding either nothing or the complete image; fsck reports and
-# repairs leftovers, and reports damage it cannot repair.
+# brings back to consistent, holding either nothing or the complete image; a load that fills the
+# disk fails clearly and leaves nothing; fsck reports and repairs leftovers, and reports damage
+# it cannot repair.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BIG_MB=${STRATA_CRASH_MB:-200}
@@ -85,6 +86,33 @@ for delay in $delays; do
   rm -rf "$STRATA_ROOT"
 done
 echo "    kill results:$results"
+
+step "a load that fills the disk: a clear error, and nothing of it left"
+# A file system of half the image's size (ext4 on a loop device), the store on it.
+need_cmd mkfs.ext4
+FULL_MB=$((BIG_MB / 2 + 8))
+truncate -s "${FULL_MB}M" "$WORK/full.img"
+mkfs.ext4 -q -F "$WORK/full.img"
+mkdir "$WORK/full"
+track_mount "$WORK/full"
+mount -o loop "$WORK/full.img" "$WORK/full" || fail "cannot mount a loop file system (needs root and /dev/loop-control)"
+STRATA_ROOT=$WORK/full/root
+expect_rc 1 load -q -i "$WORK/big.tar"
+assert_contains "$ERR" "No space left on device" "load onto a full disk"
+assert_contains "$ERR" "big.tar" "load onto a full disk names the archive"
+assert_match "$ERR" '(object for|entry) "[^"]+"|tar-split|syncfs' "load onto a full disk names what it was writing"
+expect_rc 0 fsck -n
+assert_eq "0 images, 0 layers, 0 objects, 0 blobs: consistent" "$OUT" "fsck -n after the full disk"
+assert_file_count "$STRATA_ROOT/objects" 0 "objects after the full disk"
+assert_eq "" "$(find "$STRATA_ROOT/tmp" -mindepth 1)" "tmp/ after the full disk"
+# The space came back: a smaller image loads into the same store.
+mkdir -p "$WORK/fits"
+echo "fits on the disk" >"$WORK/fits/file.txt"
+mkimage --format docker-archive -o "$WORK/fits.tar" --tag fits:1 --layer "$WORK/fits" >/dev/null
+expect_rc 0 load -q -i "$WORK/fits.tar"
+expect_rc 0 fsck -n
+assert_eq "1 images, 1 layers, 1 objects, 1 blobs: consistent" "$OUT" "fsck -n after loading what fits"
+umount "$WORK/full"
 
 step "stray files: fsck -n reports, fsck repairs"
 new_root
