@@ -9,9 +9,12 @@
 #        skopeo         skopeo copy docker://IMAGE oci:DIR  (download only, blobs kept compressed)
 #        skopeo+umoci   skopeo copy ..., then umoci unpack  (download, then an unpacked rootfs)
 #      Medians and min-max; ratios strata/skopeo and strata/(skopeo+umoci).
-#  A2. The same pulls, strata and skopeo only, through a proxy that paces every response body to
-#      one shared link of N Mbit/s (--link-mbit "N ...", default "400 800": 50 and 100 MB/s), as
-#      a pull from a remote registry would see: whether the import keeps up with the download.
+#  A2. The same pulls, strata and skopeo only, over a link of N Mbit/s (--link-mbit "N ...",
+#      default "400 800": 50 and 100 MB/s), as a pull from a remote registry would see: whether
+#      the import keeps up with the download. The link is the loopback of a private network
+#      namespace shaped by a token bucket (tc tbf), with a second registry inside it serving the
+#      main one's storage: the kernel paces the packets, costing the two CPUs nothing (a pacing
+#      proxy in Python, used until Nov 29, took CPU time from the tool that needed it).
 #   B. Incremental pull: the store holds v1; v2 shares all layers but the last. strata pulls v2
 #      through a counting proxy (tests/testutil/fault_proxy.py): bytes of blobs transferred vs
 #      the size of the one new layer blob (+ config). skopeo copies v2 into the OCI layout that
@@ -33,8 +36,9 @@
 # the last layer. gzip-compressed OCI layout built by tests/testutil/mkimage.py and pushed with
 # skopeo. Registry storage and fixtures live on a private tmpfs, destinations on the ext4 loop.
 #
-# Runs as root. Everything it creates (tmpfs, loop image and mount, registries and proxy by PID,
-# work dir) is removed on exit, also on failure or Ctrl-C. About 6 minutes (full), 1 (--quick).
+# Runs as root. Everything it creates (tmpfs, loop image and mount, registries, proxy and network
+# namespaces by PID, work dir) is removed on exit, also on failure or Ctrl-C. About 6 minutes
+# (full), 1 (--quick).
 # Usage: scripts/bench/pull.sh [--quick] [--runs N] [--link-mbit "N ..."] [--strata PATH] [--workdir DIR]
 set -euo pipefail
 
@@ -49,7 +53,7 @@ RUNS=
 LINK_MBITS="400 800"
 
 usage() {
-  sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
@@ -66,7 +70,7 @@ done
 [ -n "$RUNS" ] || RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo 3)
 [ "$(id -u)" = 0 ] || { echo "pull.sh: run as root (loop mount, drop_caches)" >&2; exit 1; }
 [ -x "$STRATA" ] || { echo "pull.sh: no strata at $STRATA (cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build-bench)" >&2; exit 1; }
-for c in docker-registry skopeo umoci python3 curl mkfs.ext4; do
+for c in docker-registry skopeo umoci python3 curl mkfs.ext4 unshare nsenter ip tc; do
   command -v "$c" >/dev/null || { echo "pull.sh: $c is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
@@ -215,20 +219,43 @@ R_SKOPEO=$(ratio "$(median "${T_STRATA[@]}")" "$(median "${T_SKOPEO[@]}")")
 R_UMOCI=$(ratio "$(median "${T_STRATA[@]}")" "$(median "${T_UMOCI[@]}")")
 echo "  ratio strata/skopeo = $R_SKOPEO, strata/(skopeo+umoci) = $R_UMOCI"
 
-# start_link_proxy MBIT: a proxy in front of the main registry whose responses share a link of
-# MBIT Mbit/s; sets LINK (host:port).
-start_link_proxy() {
-  local dir=$FIX/link-$1
+# start_link MBIT: a private network namespace whose loopback is a link of MBIT Mbit/s, with a
+# registry inside serving the main registry's storage; sets IN_LINK (the command prefix that
+# enters the namespace), LINK (that registry's host:port, inside it), LINK_NS and LINK_REG (PIDs).
+start_link() {
+  local dir=$FIX/link-$1 ours
   mkdir -p "$dir"
-  python3 "$PROXY_PY" --upstream "$MAIN" --port-file "$dir/port" --rate "$(($1 * 1000000 / 8))" &
-  PIDS+=("$!")
-  LINK_PID=$!
-  for _ in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
-  LINK=127.0.0.1:$(cat "$dir/port")
+  unshare --net sleep infinity &
+  LINK_NS=$!
+  PIDS+=("$LINK_NS")
+  ours=$(readlink /proc/self/ns/net)
+  for _ in $(seq 1 100); do
+    [ "$(readlink "/proc/$LINK_NS/ns/net" 2>/dev/null)" != "$ours" ] && break
+    sleep 0.01
+  done
+  IN_LINK=(nsenter -t "$LINK_NS" -n)
+  "${IN_LINK[@]}" ip link set lo up
+  # A burst of 256 KiB: above the loopback's 64 KiB packets, small against a second of traffic.
+  "${IN_LINK[@]}" tc qdisc add dev lo root tbf rate "${1}mbit" burst 256kb latency 100ms
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:5000\n  secret: bench\n' \
+    "$FIX/reg-main/data" >"$dir/config.yml"
+  "${IN_LINK[@]}" env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+  LINK_REG=$!
+  PIDS+=("$LINK_REG")
+  for _ in $(seq 1 100); do
+    "${IN_LINK[@]}" curl -s -o /dev/null "http://127.0.0.1:5000/v2/" && { LINK=127.0.0.1:5000; return; }
+    sleep 0.1
+  done
+  echo "the registry behind the ${1} Mbit/s link did not start: $(tail -3 "$dir/log")" >&2
+  exit 1
 }
-echo "== A2. pull over a network link of a given speed ($RUNS rounds each; both through the same pacing proxy)"
+stop_link() {
+  kill "$LINK_REG" "$LINK_NS" 2>/dev/null || true
+  wait "$LINK_REG" "$LINK_NS" 2>/dev/null || true
+}
+echo "== A2. pull over a network link of a given speed ($RUNS rounds each; loopback of a private network namespace, shaped by tc tbf)"
 for mbit in $LINK_MBITS; do
-  start_link_proxy "$mbit"
+  start_link "$mbit"
   declare -a L_STRATA=() L_SKOPEO=()
   for round in $(seq 1 "$RUNS"); do
     for k in 0 1; do
@@ -237,15 +264,14 @@ for mbit in $LINK_MBITS; do
       fresh_dst
       drop_caches
       case $tool in
-        strata) L_STRATA+=("$(timed "$STRATA" --root "$d" pull -q --tls-verify=false "$LINK/bench:v1")") ;;
-        skopeo) L_SKOPEO+=("$(timed "${SKOPEO[@]}" copy -q --src-tls-verify=false "docker://$LINK/bench:v1" "oci:$d:v1")") ;;
+        strata) L_STRATA+=("$(timed "${IN_LINK[@]}" "$STRATA" --root "$d" pull -q --tls-verify=false "$LINK/bench:v1")") ;;
+        skopeo) L_SKOPEO+=("$(timed "${IN_LINK[@]}" "${SKOPEO[@]}" copy -q --src-tls-verify=false "docker://$LINK/bench:v1" "oci:$d:v1")") ;;
       esac
       rm -rf "$d"
     done
   done
   echo "  $mbit Mbit/s: strata pull $(stats "${L_STRATA[@]}"), skopeo copy $(stats "${L_SKOPEO[@]}"), ratio strata/skopeo = $(ratio "$(median "${L_STRATA[@]}")" "$(median "${L_SKOPEO[@]}")")"
-  kill "$LINK_PID" 2>/dev/null || true
-  wait "$LINK_PID" 2>/dev/null || true
+  stop_link
 done
 
 echo "== B. incremental pull of v2 (all layers but the last shared with v1)"
