@@ -12,8 +12,6 @@ the answer back, except where a fault applies:
                       only its digest is wrong) flipped; the length is unchanged
   --fail-first K      the first K matching blob GETs answer --fail-status (default 503)
   --match TEXT        faults apply to blob paths containing TEXT (default: every blob GET)
-  --rate BYTES        response bodies share a link of BYTES per second (all connections
-                      together), for benchmarks at a given network speed
 
 --stats FILE appends one JSON line per request: {"method", "path", "status", "bytes", "range"},
 where bytes counts response body bytes sent. --port-file FILE receives the listening port once
@@ -30,7 +28,6 @@ import socket
 import socketserver
 import sys
 import threading
-import time
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -48,23 +45,11 @@ def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--match", default="")
-    p.add_argument("--rate", type=float, default=0)
     args = p.parse_args()
     up_host, up_port = args.upstream.rsplit(":", 1)
 
     lock = threading.Lock()
-    state = {"cut": set(), "failed": 0, "link_free_at": 0.0}
-
-    def pace(n):
-        """Waits until n more bytes fit the link: one queue for every connection, as on a wire."""
-        if args.rate <= 0:
-            return
-        with lock:
-            start = max(time.monotonic(), state["link_free_at"])
-            state["link_free_at"] = start + n / args.rate
-        delay = start - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    state = {"cut": set(), "failed": 0}
 
     def log_stats(entry):
         if not args.stats:
@@ -156,7 +141,6 @@ def main():
                         # An abrupt end: the client sees a short body and must resume.
                         self.connection.shutdown(socket.SHUT_RDWR)
                         break
-                    pace(len(chunk))
                     self.wfile.write(chunk)
                     sent += len(chunk)
                 entry["bytes"] = sent
