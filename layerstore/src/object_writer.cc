@@ -357,16 +357,15 @@ Status ObjectWriter::PublishSmall(const Digest& d, const std::string& bytes, con
   } else {
     if (errno != EEXIST) return Status::FromErrno("creating object " + path + " for \"" + name + "\"", errno);
     LS_ASSIGN_OR_RETURN(bool good, ExistingMatches(path, d));
-    if (!good) {
-      std::string temp_name;
-      LS_ASSIGN_OR_RETURN(UniqueFd temp, fsutil::CreateTemp(root_fd_, &temp_name));
-      Status s = fsutil::WriteAll(temp.get(), bytes.data(), bytes.size(), path);
-      if (s.ok() && ::fchmod(temp.get(), 0444) != 0) s = Status::FromErrno("chmod " + temp_name, errno);
-      temp.Reset();
-      if (s.ok()) s = PublishTemp(temp_name, d, bytes.size());
-      if (!temp_name.empty()) ::unlinkat(root_fd_, temp_name.c_str(), 0);
-      if (!s.ok()) return s.WithContext("entry \"" + name + "\"");
-    }
+    if (good) return {};  // another import's, whole: nothing made dirty here
+    std::string temp_name;
+    LS_ASSIGN_OR_RETURN(UniqueFd temp, fsutil::CreateTemp(root_fd_, &temp_name));
+    Status s = fsutil::WriteAll(temp.get(), bytes.data(), bytes.size(), path);
+    if (s.ok() && ::fchmod(temp.get(), 0444) != 0) s = Status::FromErrno("chmod " + temp_name, errno);
+    temp.Reset();
+    if (s.ok()) s = PublishTemp(temp_name, d, bytes.size());
+    if (!temp_name.empty()) ::unlinkat(root_fd_, temp_name.c_str(), 0);
+    if (!s.ok()) return s.WithContext("entry \"" + name + "\"");
   }
   // A small file counts a block more: its inode and allocation are what syncfs spends time on.
   Written(bytes.size() + 4096);
