@@ -341,20 +341,14 @@ void UnionFs::TrimFds() {
   }
 }
 
-int UnionFs::UpperXattrPath(Inode* inode, std::string* path, bool* no_follow) {
-  // An O_PATH fd of a symlink cannot carry xattr calls; go through the parent by name instead,
-  // never following the link (which may point back into this mount).
+int UnionFs::UpperXattrPath(Inode* inode, std::string* path) {
+  // The f*xattr calls refuse O_PATH fds, but the fd's /proc link, followed, lands on the entry
+  // itself, a symlink included, without following a symlink's target (which may point back into
+  // this mount). It is the inode's own fd: right also when the name it was found by now belongs
+  // to another file (a hardlinked symlink whose other name was renamed over).
   int fd;
-  if (inode->type == S_IFLNK) {
-    if (!inode->parent || !inode->parent->in_upper) return EIO;
-    if (int err = UpperFd(inode->parent, &fd)) return err;
-    *path = ProcPath(fd) + "/" + inode->name;
-    *no_follow = true;
-  } else {
-    if (int err = UpperFd(inode, &fd)) return err;
-    *path = ProcPath(fd);
-    *no_follow = false;
-  }
+  if (int err = UpperFd(inode, &fd)) return err;
+  *path = ProcPath(fd);
   return 0;
 }
 
@@ -1243,15 +1237,8 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
     times[0].tv_nsec = times[1].tv_nsec = UTIME_OMIT;
     if (to_set & FUSE_SET_ATTR_ATIME) times[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? timespec{0, UTIME_NOW} : in.st_atim;
     if (to_set & FUSE_SET_ATTR_MTIME) times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? timespec{0, UTIME_NOW} : in.st_mtim;
-    int rc;
-    if (inode->type == S_IFLNK) {
-      int parent_fd;
-      if (int err = UpperFd(inode->parent, &parent_fd)) return err;
-      rc = ::utimensat(parent_fd, inode->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
-    } else {
-      rc = ::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0);
-    }
-    if (rc != 0) return errno;
+    // Through the /proc link, followed: the entry itself, a symlink too (see UpperXattrPath).
+    if (::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0) != 0) return errno;
   }
   return StatOf(inode, out);
 }
@@ -1365,9 +1352,8 @@ int UnionFs::GetXattr(uint64_t nodeid, const char* name, std::string* value) {
   const bool capability = std::strcmp(name, kCapabilityXattr) == 0;
   if (capability && inode->no_capability) return ENODATA;
   std::string path;
-  bool no_follow;
-  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  int err = GetXattrValue(path, EscapeXattr(name).c_str(), no_follow, value);
+  if (int err = UpperXattrPath(inode, &path)) return err;
+  int err = GetXattrValue(path, EscapeXattr(name).c_str(), false, value);
   if (capability && err == ENODATA) inode->no_capability = true;
   return err;
 }
@@ -1387,10 +1373,9 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
     return 0;
   }
   std::string path;
-  bool no_follow;
-  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
+  if (int err = UpperXattrPath(inode, &path)) return err;
   std::string stored_names;
-  if (int err = ListXattrNames(path, no_follow, &stored_names)) return err;
+  if (int err = ListXattrNames(path, false, &stored_names)) return err;
   for (size_t pos = 0; pos < stored_names.size();) {
     std::string_view stored(stored_names.data() + pos);
     pos += stored.size() + 1;
@@ -1402,33 +1387,29 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
   return 0;
 }
 
-int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change) {
+int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*)>& change) {
   Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
   if (int err = CopyUp(inode, false)) return err;
   inode->no_capability = false;
   std::string path;
-  bool no_follow;
-  if (int err = UpperXattrPath(inode, &path, &no_follow)) return err;
-  return change(path.c_str(), no_follow) == 0 ? 0 : errno;
+  if (int err = UpperXattrPath(inode, &path)) return err;
+  return change(path.c_str()) == 0 ? 0 : errno;
 }
 
 int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags) {
   if (IsReservedXattr(name)) return EPERM;
   const std::string stored = EscapeXattr(name);
-  return ChangeXattr(nodeid, [&](const char* path, bool no_follow) {
-    return no_follow ? ::lsetxattr(path, stored.c_str(), value.data(), value.size(), flags)
-                     : ::setxattr(path, stored.c_str(), value.data(), value.size(), flags);
+  return ChangeXattr(nodeid, [&](const char* path) {
+    return ::setxattr(path, stored.c_str(), value.data(), value.size(), flags);
   });
 }
 
 int UnionFs::RemoveXattr(uint64_t nodeid, const char* name) {
   if (IsReservedXattr(name)) return ENODATA;
   const std::string stored = EscapeXattr(name);
-  return ChangeXattr(nodeid, [&](const char* path, bool no_follow) {
-    return no_follow ? ::lremovexattr(path, stored.c_str()) : ::removexattr(path, stored.c_str());
-  });
+  return ChangeXattr(nodeid, [&](const char* path) { return ::removexattr(path, stored.c_str()); });
 }
 
 int UnionFs::StatFs(struct statvfs* st) {

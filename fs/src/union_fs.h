@@ -173,9 +173,10 @@ class UnionFs {
                  const std::function<int(int work_fd, const std::string& tmp)>& make, EntryOut* out);
   std::optional<uint32_t> LowerLookupPath(const std::string& path);
   std::string TempName();
-  int UpperXattrPath(Inode* inode, std::string* path, bool* no_follow);
-  // Copies the inode up and runs change(path, no_follow), an xattr call returning 0 or -1/errno.
-  int ChangeXattr(uint64_t nodeid, const std::function<int(const char*, bool)>& change);
+  // A path that xattr calls (the following variants) take to the inode's own upper entry.
+  int UpperXattrPath(Inode* inode, std::string* path);
+  // Copies the inode up and runs change(path), an xattr call on UpperXattrPath returning 0 or -1/errno.
+  int ChangeXattr(uint64_t nodeid, const std::function<int(const char*)>& change);
 
   std::unique_ptr<Lower> lower_;
   const layerstore::RootfsIndex* index_ = nullptr;  // lower_'s

@@ -372,6 +372,41 @@ TEST_F(UnionFsTest, ANewFileIsFoundAgainForLaterOperations) {
   EXPECT_FALSE(fs::exists(Upper("data/moved")));
 }
 
+TEST_F(UnionFsTest, AHardlinkedSymlinkKeepsItsXattrsAndTimesWhenItsOtherNameIsRenamedOver) {
+  // Xattr calls and utimes on a symlink used to go by the parent and the name the inode was found
+  // by; once another file was renamed over that name they read and changed that file instead.
+  uint64_t symlink = Walk("link");
+  ASSERT_NE(symlink, 0u);
+  EntryOut out;
+  ASSERT_EQ(fs_->Link(symlink, 1, "link2", &out), 0);
+  ASSERT_EQ(out.nodeid, symlink);
+  uint64_t file = Walk("etc/other");
+  ASSERT_EQ(fs_->SetXattr(file, "user.file", "mine", 0), 0);
+  ASSERT_EQ(fs_->Rename(Walk("etc"), "other", 1, "link", 0), 0);  // over the symlink's first name
+
+  std::string names;
+  ASSERT_EQ(fs_->ListXattr(symlink, &names), 0);
+  EXPECT_EQ(names, "") << "the symlink shows the xattrs of the file renamed over its other name";
+  ASSERT_EQ(fs_->SetXattr(symlink, "trusted.tag", "on-link", 0), 0);
+  std::string value;
+  ASSERT_EQ(fs_->GetXattr(symlink, "trusted.tag", &value), 0);
+  EXPECT_EQ(value, "on-link");
+  char buf[64];
+  ssize_t n = ::lgetxattr(Upper("link2").c_str(), "trusted.tag", buf, sizeof buf);
+  ASSERT_EQ(n, 7) << "not set on the symlink's upper entry";
+  EXPECT_EQ(std::string(buf, 7), "on-link");
+  EXPECT_LT(::lgetxattr(Upper("link").c_str(), "trusted.tag", buf, sizeof buf), 0) << "set on the renamed file";
+
+  struct stat in{}, st{};
+  in.st_mtim = {1234567890, 5};
+  ASSERT_EQ(fs_->SetAttr(symlink, in, FUSE_SET_ATTR_MTIME, &st), 0);
+  struct stat link_st, file_st;
+  ASSERT_EQ(::lstat(Upper("link2").c_str(), &link_st), 0);
+  ASSERT_EQ(::lstat(Upper("link").c_str(), &file_st), 0);
+  EXPECT_EQ(link_st.st_mtim.tv_sec, 1234567890);
+  EXPECT_NE(file_st.st_mtim.tv_sec, 1234567890) << "the renamed file got the symlink's times";
+}
+
 TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
