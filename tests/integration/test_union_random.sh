@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Random operations, stratafs against kernel overlayfs (issue 6): over the same two directory
+# layers in overlay format (a 0:0 whiteout, an opaque directory, a hardlink, a symlink, an xattr),
+# a writable stratafs mount and a writable kernel overlay mount get the same seeded random
+# sequence of writes, appends, truncates, mkdir/rmdir, unlinks, renames (of files and of lower
+# directories), hardlinks, symlinks, chmods, xattrs and tree removals
+# (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
+# same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
+# stratafs wrote, over the same layers, and must show that same tree too.
+#
+# SEEDS (default "1 2 3 4") and STEPS (default 300) choose the sequences.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_cmd setfattr mknod mountpoint
+
+STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
+DIFF_PY="$STRATA_SRC/tests/testutil/union_diff.py"
+SEEDS=${SEEDS:-1 2 3 4}
+STEPS=${STEPS:-300}
+# What kernel overlayfs needs to read what a union driver writes: renamed lower directories
+# (redirect xattrs) and metadata-only copy-ups.
+KOPTS=redirect_dir=on,metacopy=on
+at_exit unmount_under_work
+
+step "two layers in overlay format"
+L1=$WORK/l1 L2=$WORK/l2
+mkdir -p "$L2/a/sub" "$L2/b" "$L2/deep/a/b" "$L1/a" "$L1/b" "$L1/c"
+echo bottom-x >"$L2/x.txt"
+echo bottom-ax >"$L2/a/x.txt"
+echo sub-y >"$L2/a/sub/y.txt"
+echo deep >"$L2/deep/a/b/x.txt"
+ln -s x.txt "$L2/a/c"
+ln "$L2/x.txt" "$L2/b/x.txt"
+setfattr -n user.k1 -v low "$L2/a/x.txt"
+echo top-ax >"$L1/a/x.txt"
+echo top-y >"$L1/y.txt"
+mknod "$L1/a/c" c 0 0                        # hides the bottom layer's a/c
+setfattr -n trusted.overlay.opaque -v y "$L1/b"  # hides the bottom layer's b/x.txt
+echo opaque-d >"$L1/b/d"
+
+FAILED=()
+for seed in $SEEDS; do
+  step "seed $seed: $STEPS random operations on kernel overlayfs and on stratafs"
+  K=$WORK/k$seed S=$WORK/s$seed
+  mkdir -p "$K" "$S" "$WORK/uk$seed" "$WORK/wk$seed" "$WORK/us$seed" "$WORK/ws$seed"
+  mount -t overlay overlay -o "lowerdir=$L1:$L2,upperdir=$WORK/uk$seed,workdir=$WORK/wk$seed,$KOPTS" "$K"
+  "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed" "$S" ||
+    fail "stratafs did not mount"
+  if ! out=$("$PYTHON" "$DIFF_PY" "$seed" "$STEPS" "$K" "$S" 2>&1); then
+    printf '%s\n' "$out" | head -n 20 >&2
+    FAILED+=("seed $seed")
+  else
+    echo "    $out"
+  fi
+  umount "$S"
+  # The upper stratafs wrote, read by kernel overlayfs over the same layers: the same tree.
+  R=$WORK/r$seed
+  mkdir -p "$R"
+  mount -t overlay overlay -o "ro,lowerdir=$WORK/us$seed:$L1:$L2,$KOPTS" "$R"
+  if ! out=$("$PYTHON" "$DIFF_PY" --compare "$K" "$R" 2>&1); then
+    printf '%s\n' "$out" | head -n 20 >&2
+    FAILED+=("seed $seed, kernel overlayfs reading stratafs' upper")
+  fi
+  umount "$R"
+  umount "$K"
+done
+[ ${#FAILED[@]} -eq 0 ] || fail "differences from kernel overlayfs: ${FAILED[*]}"
+pass
