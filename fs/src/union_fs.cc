@@ -1387,10 +1387,19 @@ int UnionFs::ListXattr(uint64_t nodeid, std::string* names) {
   return 0;
 }
 
-int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*)>& change) {
+int UnionFs::ChangeXattr(uint64_t nodeid, const char* removed, const std::function<int(const char*)>& change) {
   Locked lock(this);
   Inode* inode = Get(nodeid);
   if (!inode) return ESTALE;
+  if (removed && !inode->in_upper) {
+    // As kernel overlayfs: removing an xattr the lower entry does not have fails without copying
+    // the entry up (which would cost a metadata copy, and a hardlinked file its shared inode).
+    auto xattrs = index_->Xattrs(inode->lower);
+    if (!xattrs.ok()) return EIO;
+    if (std::none_of(xattrs->begin(), xattrs->end(), [&](const auto& x) { return x.first == removed; })) {
+      return ENODATA;
+    }
+  }
   if (int err = CopyUp(inode, false)) return err;
   inode->no_capability = false;
   std::string path;
@@ -1401,7 +1410,7 @@ int UnionFs::ChangeXattr(uint64_t nodeid, const std::function<int(const char*)>&
 int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& value, int flags) {
   if (IsReservedXattr(name)) return EPERM;
   const std::string stored = EscapeXattr(name);
-  return ChangeXattr(nodeid, [&](const char* path) {
+  return ChangeXattr(nodeid, nullptr, [&](const char* path) {
     return ::setxattr(path, stored.c_str(), value.data(), value.size(), flags);
   });
 }
@@ -1409,7 +1418,7 @@ int UnionFs::SetXattr(uint64_t nodeid, const char* name, const std::string& valu
 int UnionFs::RemoveXattr(uint64_t nodeid, const char* name) {
   if (IsReservedXattr(name)) return ENODATA;
   const std::string stored = EscapeXattr(name);
-  return ChangeXattr(nodeid, [&](const char* path) { return ::removexattr(path, stored.c_str()); });
+  return ChangeXattr(nodeid, name, [&](const char* path) { return ::removexattr(path, stored.c_str()); });
 }
 
 int UnionFs::StatFs(struct statvfs* st) {

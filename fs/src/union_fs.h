@@ -175,8 +175,10 @@ class UnionFs {
   std::string TempName();
   // A path that xattr calls (the following variants) take to the inode's own upper entry.
   int UpperXattrPath(Inode* inode, std::string* path);
-  // Copies the inode up and runs change(path), an xattr call on UpperXattrPath returning 0 or -1/errno.
-  int ChangeXattr(uint64_t nodeid, const std::function<int(const char*)>& change);
+  // Copies the inode up and runs change(path), an xattr call on UpperXattrPath returning 0 or
+  // -1/errno. removed: the xattr a removal is for (nullptr for a setting), which a lower entry
+  // must have to be copied up at all.
+  int ChangeXattr(uint64_t nodeid, const char* removed, const std::function<int(const char*)>& change);
 
   std::unique_ptr<Lower> lower_;
   const layerstore::RootfsIndex* index_ = nullptr;  // lower_'s

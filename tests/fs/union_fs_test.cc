@@ -407,6 +407,23 @@ TEST_F(UnionFsTest, AHardlinkedSymlinkKeepsItsXattrsAndTimesWhenItsOtherNameIsRe
   EXPECT_NE(file_st.st_mtim.tv_sec, 1234567890) << "the renamed file got the symlink's times";
 }
 
+TEST_F(UnionFsTest, RemovingAnAbsentXattrCopiesNothingUp) {
+  // As kernel overlayfs: the removal fails with ENODATA and the lower file stays as it is, still
+  // one inode with its hardlinked name.
+  uint64_t config = Walk("etc/config");
+  EXPECT_EQ(fs_->RemoveXattr(config, "user.absent"), ENODATA);
+  EXPECT_FALSE(fs::exists(Upper("etc/config")));
+  EXPECT_FALSE(fs::exists(Upper("etc")));
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(config, &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  // One it has is removed, through a copy-up.
+  ASSERT_EQ(fs_->SetXattr(config, "user.present", "v", 0), 0);
+  ASSERT_EQ(fs_->RemoveXattr(config, "user.present"), 0);
+  std::string value;
+  EXPECT_EQ(fs_->GetXattr(config, "user.present", &value), ENODATA);
+}
+
 TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
