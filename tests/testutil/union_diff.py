@@ -4,8 +4,11 @@ system operations on both, comparing every operation's outcome (success or errno
 steps, the two trees (type, mode, size, content, link count of files, symlink target, user.*
 xattrs).
 
-usage: union_diff.py SEED STEPS ROOT_A ROOT_B
-       union_diff.py --compare ROOT_A ROOT_B    (the trees only, no operations)
+usage: union_diff.py [--link-groups] SEED STEPS ROOT_A ROOT_B
+       union_diff.py [--link-groups] --compare ROOT_A ROOT_B    (the trees only, no operations)
+
+--link-groups compares which names are one file instead of files' link counts: kernel overlayfs
+counts a lower file's names, hidden ones too, where strata's store view counts those it shows.
 
 Exit 0 when nothing differed, 1 otherwise (each difference printed), 2 on bad usage.
 
@@ -23,15 +26,21 @@ import sys
 NAMES = ["a", "b", "c", "d", "sub", "x.txt", "y.txt", "deep"]
 LINK_TARGETS = ["a", "x.txt", "sub"]  # relative, same directory: never outside the root
 XATTRS = ["user.k1", "user.k2"]
+LINK_GROUPS = False  # --link-groups
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
-        return 1 if print_differences("", snapshot(sys.argv[2]), snapshot(sys.argv[3]), sys.argv[2], sys.argv[3]) else 0
-    if len(sys.argv) != 5:
+    global LINK_GROUPS
+    args = sys.argv[1:]
+    if args[:1] == ["--link-groups"]:
+        LINK_GROUPS = True
+        args = args[1:]
+    if len(args) == 3 and args[0] == "--compare":
+        return 1 if print_differences("", snapshot(args[1]), snapshot(args[2]), args[1], args[2]) else 0
+    if len(args) != 4:
         print("\n".join(__doc__.strip().splitlines()[5:7]), file=sys.stderr)
         return 2
-    seed, steps, root_a, root_b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    seed, steps, root_a, root_b = int(args[0]), int(args[1]), args[2], args[3]
     for root in (root_a, root_b):
         if not os.path.ismount(root):
             print(f"{root} is not a mount point", file=sys.stderr)
@@ -131,6 +140,7 @@ def apply(root, op, args):
 
 def snapshot(root):
     tree = {}
+    names_of = {}  # (st_dev, st_ino) of a regular file -> its paths, for --link-groups
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
         for name in sorted(dirnames + filenames):
@@ -139,7 +149,12 @@ def snapshot(root):
             record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode))]
             if stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
-                    record += [st.st_size, hashlib.sha256(f.read()).hexdigest()[:16], st.st_nlink]
+                    record += [st.st_size, hashlib.sha256(f.read()).hexdigest()[:16]]
+                if LINK_GROUPS:
+                    names_of.setdefault((st.st_dev, st.st_ino), []).append(os.path.normpath(os.path.join(rel, name)))
+                    record.append((st.st_dev, st.st_ino))  # replaced by the group below
+                else:
+                    record.append(st.st_nlink)
             elif stat.S_ISLNK(st.st_mode):
                 record.append(os.readlink(path))
             try:
@@ -148,6 +163,10 @@ def snapshot(root):
             except OSError as e:
                 record.append(errno.errorcode.get(e.errno, str(e.errno)))
             tree[os.path.normpath(os.path.join(rel, name))] = record
+    if LINK_GROUPS:
+        for record in tree.values():
+            if stat.S_ISREG(record[0]):
+                record[4] = sorted(names_of[record[4]])
     return tree
 
 
