@@ -1153,19 +1153,23 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
     }
     return 0;
   };
+  // A directory without lower content that lands where the lower view has a directory is made
+  // opaque, or that directory's entries would show through it.
+  auto hide_lower_at_destination = [&](Inode* inode, uint32_t lower_there) -> int {
+    if (inode->type != S_IFDIR || inode->lower_dir != kNoNode || lower_there == kNoNode) return 0;
+    auto n = index_->Node(lower_there);
+    if (!n.ok() || (n->mode & S_IFMT) != S_IFDIR) return 0;
+    int fd;
+    if (int err = UpperFd(inode, &fd)) return err;
+    return ::setxattr(ProcPath(fd).c_str(), kOpaque, "y", 1, 0) == 0 ? 0 : errno;
+  };
   if (int err = prepare(source)) return done(err);
+  if (int err = hide_lower_at_destination(source, ft.lower_here)) return done(err);
   if (flags & RENAME_EXCHANGE) {
     if (int err = prepare(target)) return done(err);
+    if (int err = hide_lower_at_destination(target, fs.lower_here)) return done(err);
     if (::renameat2(dir_fd, name, new_dir_fd, new_name, RENAME_EXCHANGE) != 0) return done(errno);
   } else {
-    if (source->type == S_IFDIR && source->lower_dir == kNoNode && ft.lower_here != kNoNode) {
-      auto n = index_->Node(ft.lower_here);
-      int fd;
-      if (n.ok() && (n->mode & S_IFMT) == S_IFDIR) {
-        if (int err = UpperFd(source, &fd)) return done(err);
-        if (::setxattr(ProcPath(fd).c_str(), kOpaque, "y", 1, 0) != 0) return done(errno);
-      }
-    }
     // Where the lower view has something at the old name, a whiteout must take the file's place
     // in the same step.
     unsigned rflags = fs.lower_here != kNoNode ? RENAME_WHITEOUT : 0;

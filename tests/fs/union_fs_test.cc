@@ -289,6 +289,24 @@ TEST_F(UnionFsTest, ANewDirectoryRenamedOverALowerOneHidesIt) {
   EXPECT_EQ(Walk("fresh"), 0u);
 }
 
+TEST_F(UnionFsTest, ExchangingANewDirectoryWithALowerOneKeepsEachItsOwnEntries) {
+  // RENAME_EXCHANGE: the new directory takes the lower one's place and must hide what the lower
+  // view has there (it is made opaque); the lower one moves by reference (a redirect).
+  EntryOut out;
+  Caller caller{::geteuid(), ::getegid()};
+  ASSERT_EQ(fs_->MkDir(1, "fresh", 0755, caller, &out), 0);
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Create(out.nodeid, "mine", 0644, O_WRONLY, caller, &out, &fh), 0);
+  fh.reset();
+  ASSERT_EQ(fs_->Rename(1, "fresh", Walk("data"), "sub", RENAME_EXCHANGE), 0);
+  EXPECT_EQ(List("data/sub"), std::vector<std::string>{"mine"});
+  EXPECT_EQ(List("fresh"), std::vector<std::string>{"file"});
+  Mount(layers_);
+  EXPECT_EQ(List("data/sub"), std::vector<std::string>{"mine"}) << "after a remount";
+  EXPECT_EQ(List("fresh"), std::vector<std::string>{"file"}) << "after a remount";
+  EXPECT_EQ(ReadAll("fresh/file"), "deep\n");
+}
+
 TEST_F(UnionFsTest, ErrorsAsTheKernelGivesThem) {
   EntryOut out;
   EXPECT_EQ(fs_->MkNod(1, "wh", S_IFCHR | 0644, makedev(0, 0), Caller{}, &out), EPERM);
