@@ -2,9 +2,10 @@
 # Random operations, stratafs against kernel overlayfs (issues 3 and 6): over the same two
 # directory layers in overlay format (a 0:0 whiteout, an opaque directory, a hardlink, a symlink,
 # an xattr), a writable stratafs mount and a writable kernel overlay mount get the same seeded
-# random sequence of writes, appends, truncates, mkdir/rmdir, unlinks, renames (of files and of
-# lower directories), hardlinks, symlinks, chmods, xattrs and tree removals
-# (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
+# random sequence of writes (whole, appended, at an offset), truncates, mkdir/rmdir, unlinks,
+# renames (plain, RENAME_NOREPLACE, RENAME_EXCHANGE; of files and of lower directories),
+# hardlinks, symlinks, FIFOs, 0:0 character devices (refused), chmods, chowns, xattrs and tree
+# removals (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
 # same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
 # stratafs wrote, over the same layers, and must show that same tree too. The same again with a
 # strata container (`strata mount --container`) of an image made of those layers in OCI form

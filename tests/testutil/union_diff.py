@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Differential test of two union mounts of the same layers: the same random sequence of file
 system operations on both, comparing every operation's outcome (success or errno) and, every few
-steps, the two trees (type, mode, size, content, link count of files, symlink target, user.*
+steps, the two trees (type, mode, owner, size, content, link count of files, symlink target, user.*
 xattrs).
 
 usage: union_diff.py [--link-groups] SEED STEPS ROOT_A ROOT_B
@@ -16,6 +16,7 @@ Every path stays inside its root: names have no "..", and symlinks are made only
 that name an entry of their own directory, so no operation can follow one out of the mount.
 Removing a tree never follows a symlink. Standard library only.
 """
+import ctypes
 import errno
 import hashlib
 import os
@@ -73,14 +74,19 @@ def random_path(rng):
 
 
 def random_op(rng):
-    op = rng.choice(["write", "write", "append", "mkdir", "rmdir", "unlink", "rename", "rename", "link",
-                     "symlink", "chmod", "truncate", "setxattr", "removexattr", "rmtree"])
+    op = rng.choice(["write", "write", "append", "pwrite", "mkdir", "rmdir", "unlink", "rename", "rename",
+                     "exchange", "noreplace", "link", "symlink", "mkfifo", "whiteout", "chmod", "chown",
+                     "truncate", "setxattr", "removexattr", "rmtree"])
     if op in ("write", "append"):
         return op, (random_path(rng), bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))))
-    if op in ("mkdir", "rmdir", "unlink", "rmtree"):
+    if op == "pwrite":
+        return op, (random_path(rng), bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))), rng.randint(0, 5000))
+    if op in ("mkdir", "rmdir", "unlink", "rmtree", "mkfifo", "whiteout"):
         return op, (random_path(rng),)
-    if op in ("rename", "link"):
+    if op in ("rename", "link", "exchange", "noreplace"):
         return op, (random_path(rng), random_path(rng))
+    if op == "chown":
+        return op, (random_path(rng), rng.choice([0, 1000]), rng.choice([0, 1000]))
     if op == "symlink":
         return op, (rng.choice(LINK_TARGETS), random_path(rng))
     if op == "chmod":
@@ -90,6 +96,16 @@ def random_op(rng):
     if op == "setxattr":
         return op, (random_path(rng), rng.choice(XATTRS), bytes([rng.randrange(256)]) * rng.randint(1, 5))
     return op, (random_path(rng), rng.choice(XATTRS))
+
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def rename2(old, new, flags):
+    if _libc.renameat2(-100, os.fsencode(old), -100, os.fsencode(new), flags) != 0:  # AT_FDCWD
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 
 def remove_tree(path):
@@ -105,12 +121,27 @@ def apply(root, op, args):
     at = lambda p: os.path.join(root, p)
     try:
         if op in ("write", "append"):
-            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if op == "append" else os.O_TRUNC)
+            # O_NONBLOCK: a FIFO made by an earlier step fails (ENXIO) instead of waiting for a reader.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | (os.O_APPEND if op == "append" else os.O_TRUNC)
             fd = os.open(at(args[0]), flags, 0o644)
             try:
                 os.write(fd, args[1])
             finally:
                 os.close(fd)
+        elif op == "pwrite":
+            fd = os.open(at(args[0]), os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            try:
+                os.pwrite(fd, args[1], args[2])
+            finally:
+                os.close(fd)
+        elif op == "mkfifo":
+            os.mkfifo(at(args[0]), 0o644)
+        elif op == "whiteout":  # a 0:0 character device: what overlayfs reads as a whiteout
+            os.mknod(at(args[0]), 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+        elif op == "chown":
+            os.chown(at(args[0]), args[1], args[2], follow_symlinks=False)
+        elif op in ("exchange", "noreplace"):
+            rename2(at(args[0]), at(args[1]), RENAME_EXCHANGE if op == "exchange" else RENAME_NOREPLACE)
         elif op == "mkdir":
             os.mkdir(at(args[0]), 0o755)
         elif op == "rmdir":
@@ -146,7 +177,7 @@ def snapshot(root):
         for name in sorted(dirnames + filenames):
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode))]
+            record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid]
             if stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
                     record += [st.st_size, hashlib.sha256(f.read()).hexdigest()[:16]]
@@ -166,7 +197,7 @@ def snapshot(root):
     if LINK_GROUPS:
         for record in tree.values():
             if stat.S_ISREG(record[0]):
-                record[4] = sorted(names_of[record[4]])
+                record[6] = sorted(names_of[record[6]])
     return tree
 
 
