@@ -2,7 +2,7 @@
 """Differential test of two union mounts of the same layers: the same random sequence of file
 system operations on both, comparing every operation's outcome (success or errno) and, every few
 steps, the two trees (type, mode, owner, size, content, link count of files, symlink target, user.*
-xattrs).
+and trusted.* xattrs, trusted.overlay.* ones included: both escape them).
 
 usage: union_diff.py [--link-groups] SEED STEPS ROOT_A ROOT_B
        union_diff.py [--link-groups] --compare ROOT_A ROOT_B    (the trees only, no operations)
@@ -26,7 +26,7 @@ import sys
 
 NAMES = ["a", "b", "c", "d", "sub", "x.txt", "y.txt", "deep"]
 LINK_TARGETS = ["a", "x.txt", "sub"]  # relative, same directory: never outside the root
-XATTRS = ["user.k1", "user.k2"]
+XATTRS = ["user.k1", "user.k2", "trusted.k3", "trusted.overlay.k4"]
 LINK_GROUPS = False  # --link-groups
 
 
@@ -190,7 +190,7 @@ def snapshot(root):
                 record.append(os.readlink(path))
             try:
                 record.append(sorted((x, os.getxattr(path, x, follow_symlinks=False))
-                                     for x in os.listxattr(path, follow_symlinks=False) if x.startswith("user.")))
+                                     for x in os.listxattr(path, follow_symlinks=False) if x.startswith(("user.", "trusted."))))
             except OSError as e:
                 record.append(errno.errorcode.get(e.errno, str(e.errno)))
             tree[os.path.normpath(os.path.join(rel, name))] = record
