@@ -5,8 +5,8 @@
 # random sequence of writes (whole, appended, at an offset), truncates, mkdir/rmdir, unlinks,
 # renames (plain, RENAME_NOREPLACE, RENAME_EXCHANGE; of files and of lower directories),
 # hardlinks, symlinks, FIFOs, 0:0 character devices (refused), chmods, chowns, xattrs (user.*,
-# trusted.*, and trusted.overlay.* which a union must escape) and tree
-# removals (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
+# trusted.*, and trusted.overlay.*, which a union must escape) and tree removals
+# (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
 # same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
 # stratafs wrote, over the same layers, and must show that same tree too. The same again with a
 # strata container (`strata mount --container`) of an image made of those layers in OCI form
