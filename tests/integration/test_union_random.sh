@@ -8,9 +8,10 @@
 # trusted.*, and trusted.overlay.*, which a union must escape) and tree removals
 # (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
 # same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
-# stratafs wrote, over the same layers, and must show that same tree too. The same again with a
-# strata container (`strata mount --container`) of an image made of those layers in OCI form
-# (`.wh.` whiteout and opaque markers), served from the store.
+# stratafs wrote, over the same layers, and must show that same tree too; and before that, a new
+# stratafs daemon over that upper shows the same tree and goes on giving the same outcomes for
+# another sequence. The same again with a strata container (`strata mount --container`) of an
+# image made of those layers in OCI form (`.wh.` whiteout and opaque markers), from the store.
 #
 # SEEDS (default "1 2 3 4") and STEPS (default 300) choose the sequences.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,6 +43,17 @@ setfattr -n trusted.overlay.opaque -v y "$L1/b"  # hides the bottom layer's b/x.
 echo opaque-d >"$L1/b/d"
 
 FAILED=()
+# run_diff WHAT ARGS...: union_diff.py ARGS; a difference is recorded under WHAT (and fails it).
+run_diff() {
+  local what=$1 out
+  shift
+  if ! out=$("$PYTHON" "$DIFF_PY" "$@" 2>&1); then
+    printf '%s\n' "$out" | head -n 20 >&2
+    FAILED+=("$what")
+    return 1
+  fi
+  [ -z "$out" ] || echo "    $out"
+}
 for seed in $SEEDS; do
   step "seed $seed: $STEPS random operations on kernel overlayfs and on stratafs"
   K=$WORK/k$seed S=$WORK/s$seed
@@ -49,21 +61,19 @@ for seed in $SEEDS; do
   mount -t overlay overlay -o "lowerdir=$L1:$L2,upperdir=$WORK/uk$seed,workdir=$WORK/wk$seed,$KOPTS" "$K"
   "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed" "$S" ||
     fail "stratafs did not mount"
-  if ! out=$("$PYTHON" "$DIFF_PY" "$seed" "$STEPS" "$K" "$S" 2>&1); then
-    printf '%s\n' "$out" | head -n 20 >&2
-    FAILED+=("seed $seed")
-  else
-    echo "    $out"
-  fi
+  run_diff "seed $seed" "$seed" "$STEPS" "$K" "$S" || true
+  # A new daemon over the upper the first one left: the same tree, and the same outcomes on.
+  umount "$S"
+  "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed" "$S" ||
+    fail "stratafs did not mount again"
+  { run_diff "seed $seed, after a remount" --compare "$K" "$S" &&
+    run_diff "seed $seed, after a remount" "$((seed + 1000))" "$STEPS" "$K" "$S"; } || true
   umount "$S"
   # The upper stratafs wrote, read by kernel overlayfs over the same layers: the same tree.
   R=$WORK/r$seed
   mkdir -p "$R"
   mount -t overlay overlay -o "ro,lowerdir=$WORK/us$seed:$L1:$L2,$KOPTS" "$R"
-  if ! out=$("$PYTHON" "$DIFF_PY" --compare "$K" "$R" 2>&1); then
-    printf '%s\n' "$out" | head -n 20 >&2
-    FAILED+=("seed $seed, kernel overlayfs reading stratafs' upper")
-  fi
+  run_diff "seed $seed, kernel overlayfs reading stratafs' upper" --compare "$K" "$R" || true
   umount "$R"
   umount "$K"
 done
@@ -86,12 +96,11 @@ for seed in $SEEDS; do
   expect_rc 0 mount --container "random$seed" "$S"
   # Link groups, not counts: x.txt's other name is hidden by the opaque directory, which the
   # store's view does not count and kernel overlayfs does.
-  if ! out=$("$PYTHON" "$DIFF_PY" --link-groups "$seed" "$STEPS" "$K" "$S" 2>&1); then
-    printf '%s\n' "$out" | head -n 20 >&2
-    FAILED+=("container, seed $seed")
-  else
-    echo "    $out"
-  fi
+  run_diff "container, seed $seed" --link-groups "$seed" "$STEPS" "$K" "$S" || true
+  expect_rc 0 umount "$S"
+  expect_rc 0 mount --container "random$seed" "$S"
+  { run_diff "container, seed $seed, after a remount" --link-groups --compare "$K" "$S" &&
+    run_diff "container, seed $seed, after a remount" --link-groups "$((seed + 1000))" "$STEPS" "$K" "$S"; } || true
   expect_rc 0 umount "$S"
   # (No kernel overlayfs over the container's upper: its metadata-only copies name their data by
   # store object, which only strata can find.)
