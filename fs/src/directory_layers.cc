@@ -232,14 +232,6 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
   std::vector<std::pair<std::string, uint32_t>> children;
   children.reserve(entries.size());
   for (auto& e : entries) {
-    if (e.type == S_IFREG && e.st.st_nlink > 1) {
-      const std::pair<dev_t, ino_t> file(e.st.st_dev, e.st.st_ino);
-      auto [it, fresh] = hardlinks_.try_emplace(file, static_cast<uint32_t>(nodes_.size()));
-      if (!fresh) {
-        children.emplace_back(std::move(e.name), it->second);
-        continue;
-      }
-    }
     struct Node n;
     n.name = e.name;
     n.parent = dir;

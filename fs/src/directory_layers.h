@@ -17,7 +17,6 @@
 #include <sys/types.h>
 
 #include <deque>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -99,8 +98,6 @@ class DirectoryLayers final : public Lower {
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
   std::vector<dev_t> devices_;  // the upper's first: an inode number's high byte is its index here
-  // Regular files with more than one name in a layer: one node, whichever name finds it first.
-  mutable std::map<std::pair<dev_t, ino_t>, uint32_t> hardlinks_;
   Index index_{this};
   size_t max_cached_fds_ = 0;
   mutable size_t cached_fds_ = 0;

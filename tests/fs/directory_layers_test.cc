@@ -223,6 +223,27 @@ TEST_F(DirectoryLayersTest, TheUpperIsWrittenInOverlayFormat) {
   EXPECT_EQ(ReadAll("e2/shown"), "e\n");
 }
 
+TEST_F(DirectoryLayersTest, AWriteThroughOneNameOfALowerHardlinkChangesThatNameOnly) {
+  // As kernel overlayfs without index=on: the copy-up parts the names. (The names used to share a
+  // node, so a write through the second name copied up the first one found and landed there,
+  // and after a remount the name written through showed the old content again.)
+  fs::create_hard_link(tmp_ / "bottom/a/y", tmp_ / "bottom/hl");
+  MountUnion();
+  EXPECT_EQ(ReadAll("a/y"), "y\n");  // found first
+  {
+    std::unique_ptr<UnionFs::FileHandle> fh;
+    ASSERT_EQ(union_->Open(Walk("hl"), O_WRONLY | O_TRUNC, &fh), 0);
+    ASSERT_EQ(::pwrite(fh->fd(), "changed\n", 8, 0), 8);
+  }
+  EXPECT_EQ(ReadAll("hl"), "changed\n");
+  EXPECT_EQ(ReadAll("a/y"), "y\n");
+  MountUnion();
+  EXPECT_EQ(ReadAll("hl"), "changed\n") << "after a remount";
+  EXPECT_EQ(ReadAll("a/y"), "y\n") << "after a remount";
+  EXPECT_TRUE(fs::exists(tmp_ / "upper/hl"));
+  EXPECT_FALSE(fs::exists(tmp_ / "upper/a/y"));
+}
+
 TEST_F(DirectoryLayersTest, AUserCannotMakeAWhiteoutDevice) {
   MountUnion();
   EntryOut out;
