@@ -35,6 +35,7 @@ echo sub-y >"$L2/a/sub/y.txt"
 echo deep >"$L2/deep/a/b/x.txt"
 ln -s x.txt "$L2/a/c"
 ln "$L2/x.txt" "$L2/b/x.txt"
+ln "$L2/a/sub/y.txt" "$L2/deep/y.txt"  # a hardlinked pair both of whose names show
 setfattr -n user.k1 -v low "$L2/a/x.txt"
 echo top-ax >"$L1/a/x.txt"
 echo top-y >"$L1/y.txt"
@@ -84,14 +85,21 @@ rm "$O1/a/c"
 : >"$O1/a/.wh.c"
 setfattr -x trusted.overlay.opaque "$O1/b"
 : >"$O1/b/.wh..wh..opq"
-mkimage --format docker-archive -o "$WORK/img.tar" --tag random:1 --layer "$L2" --layer "$O1" >/dev/null
+# The store keeps a lower file's names one inode (they are copied up together), where kernel
+# overlayfs without index=on parts them at the first copy-up: in the image and in the kernel's
+# reference layers for it, the pair whose names both show is two files.
+O2=$WORK/o2
+cp -a "$L2" "$O2"
+rm "$O2/deep/y.txt"
+cp "$O2/a/sub/y.txt" "$O2/deep/y.txt"
+mkimage --format docker-archive -o "$WORK/img.tar" --tag random:1 --layer "$O2" --layer "$O1" >/dev/null
 expect_rc 0 load -q -i "$WORK/img.tar"
 
 for seed in $SEEDS; do
   step "seed $seed: $STEPS random operations on kernel overlayfs and on a strata container"
   K=$WORK/ck$seed S=$WORK/cs$seed
   mkdir -p "$K" "$S" "$WORK/cuk$seed" "$WORK/cwk$seed"
-  mount -t overlay overlay -o "lowerdir=$L1:$L2,upperdir=$WORK/cuk$seed,workdir=$WORK/cwk$seed,$KOPTS" "$K"
+  mount -t overlay overlay -o "lowerdir=$L1:$O2,upperdir=$WORK/cuk$seed,workdir=$WORK/cwk$seed,$KOPTS" "$K"
   expect_rc 0 create --name "random$seed" random:1
   expect_rc 0 mount --container "random$seed" "$S"
   # Link groups, not counts: x.txt's other name is hidden by the opaque directory, which the
