@@ -721,7 +721,11 @@ int UnionFs::CopyUpAliases(Inode* inode) {
       }
       pos = end + 1;
     }
-    if (!reachable) continue;
+    if (!reachable) {
+      // The alias' directory may have been renamed: it shows the same lower directory elsewhere.
+      if (int err = MovedLowerDir(dir_node, &cur)) return err;
+      if (!cur) continue;  // deleted, or replaced: the alias is gone from the view
+    }
     struct stat st;
     if (::fstatat(cur.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;  // already there, or deleted
     int fd;
@@ -729,6 +733,62 @@ int UnionFs::CopyUpAliases(Inode* inode) {
     if (::linkat(AT_FDCWD, ProcPath(fd).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return errno;
     }
+  }
+  return 0;
+}
+
+// The upper directory that merges the lower directory `dir_node` away from its own path (a lower
+// directory renamed: moved by reference with a redirect), or no fd when none does. Asked only for
+// the aliases of a hardlinked file that the walk along their lower path cannot reach, so rarely:
+// a known inode answers at once; else the upper tree is walked, following redirects (absolute,
+// or relative to the parent's lower directory) and opaque markers as Find does.
+int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
+  out->Reset();
+  for (auto& [id, known] : inodes_) {
+    // (A held directory has lost its name: removed, or renamed over.)
+    if (known->type != S_IFDIR || known->lower_dir != dir_node || known->held) continue;
+    if (int err = CopyUp(known.get(), false)) return err;
+    int fd;
+    if (int err = UpperFd(known.get(), &fd)) return err;
+    out->Reset(::dup(fd));
+    return *out ? 0 : errno;
+  }
+  auto strip = [](std::string p) { return p.erase(0, p.find_first_not_of('/')); };
+  const std::string want = strip(lower_->Path(dir_node));
+  struct Dir {
+    UniqueFd fd;
+    std::optional<std::string> lower;  // its lower directory's path, if it merges one
+  };
+  std::vector<Dir> todo;
+  todo.push_back({UniqueFd(::openat(upper_root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)), std::string()});
+  if (!todo.back().fd) return errno;
+  while (!todo.empty()) {
+    Dir dir = std::move(todo.back());
+    todo.pop_back();
+    DIR* d = ::fdopendir(::dup(dir.fd.get()));
+    if (!d) return errno;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      UniqueFd child(::openat(dir.fd.get(), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!child) continue;  // not a directory
+      const std::string path = ProcPath(child.get());
+      std::optional<std::string> lower;
+      if (auto redirect = ReadXattr(path, kRedirect, false)) {
+        lower = redirect->starts_with("/") ? strip(*redirect)
+                : dir.lower            ? (dir.lower->empty() ? *redirect : *dir.lower + "/" + *redirect)
+                                       : std::optional<std::string>();
+      } else if (ReadXattr(path, kOpaque, false) != "y" && dir.lower) {
+        lower = dir.lower->empty() ? std::string(e->d_name) : *dir.lower + "/" + e->d_name;
+      }
+      if (lower && *lower == want) {
+        ::closedir(d);
+        *out = std::move(child);
+        return 0;
+      }
+      todo.push_back({std::move(child), std::move(lower)});
+    }
+    ::closedir(d);
   }
   return 0;
 }

@@ -196,6 +196,30 @@ TEST_F(UnionFsTest, HardlinkedNamesStayOneFileAcrossCopyUp) {
   EXPECT_EQ(st.st_nlink, 1u);
 }
 
+TEST_F(UnionFsTest, HardlinkedNamesStayOneFileWhenTheirDirectoryWasRenamed) {
+  // The other name is linked where its renamed directory now is, not skipped: else it would show
+  // the lower content again after a remount. Once renamed in this daemon's life, once in an
+  // earlier one's (the directory then found by a walk of the upper tree).
+  for (bool remount_between : {false, true}) {
+    SCOPED_TRACE(remount_between ? "renamed by an earlier daemon" : "renamed by this daemon");
+    TearDown();
+    SetUp();
+    EntryOut out;
+    ASSERT_EQ(fs_->MkDir(1, "moved", 0755, Caller{}, &out), 0);
+    ASSERT_EQ(fs_->Rename(1, "etc", Walk("moved"), "etc2", 0), 0);
+    if (remount_between) Mount(layers_);
+    Write("moved/etc2/config", "NEW", 0);
+    EXPECT_EQ(ReadAll("moved/etc2/config-alias"), "NEWer config\n");
+    Mount(layers_);
+    EXPECT_EQ(ReadAll("moved/etc2/config-alias"), "NEWer config\n") << "after a remount";
+    EXPECT_EQ(ReadAll("moved/etc2/config"), "NEWer config\n") << "after a remount";
+    struct stat a{}, b{};
+    ASSERT_EQ(::stat(Upper("moved/etc2/config").c_str(), &a), 0);
+    ASSERT_EQ(::stat(Upper("moved/etc2/config-alias").c_str(), &b), 0);
+    EXPECT_EQ(a.st_ino, b.st_ino) << "one upper file under both names";
+  }
+}
+
 TEST_F(UnionFsTest, ChmodCopiesMetadataOnly) {
   struct stat in {};
   in.st_mode = 0600;
