@@ -24,6 +24,10 @@
 namespace layerfs {
 namespace {
 
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
 constexpr char kOpaque[] = "trusted.overlay.opaque";
 constexpr char kRedirect[] = "trusted.overlay.redirect";
 constexpr char kMetacopy[] = "trusted.overlay.metacopy";
@@ -756,39 +760,44 @@ int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
   auto strip = [](std::string p) { return p.erase(0, p.find_first_not_of('/')); };
   const std::string want = strip(lower_->Path(dir_node));
   struct Dir {
-    UniqueFd fd;
+    std::string path;                  // in the upper tree ("" for its root)
     std::optional<std::string> lower;  // its lower directory's path, if it merges one
   };
-  std::vector<Dir> todo;
-  todo.push_back({UniqueFd(::openat(upper_root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)), std::string()});
-  if (!todo.back().fd) return errno;
+  // By path, not by fd, so that a wide upper tree costs no more descriptors than one level.
+  std::vector<Dir> todo{{std::string(), std::string()}};
   while (!todo.empty()) {
     Dir dir = std::move(todo.back());
     todo.pop_back();
-    DIR* d = ::fdopendir(::dup(dir.fd.get()));
-    if (!d) return errno;
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-      UniqueFd child(::openat(dir.fd.get(), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    const char* at = dir.path.empty() ? "." : dir.path.c_str();
+    UniqueFd fd(::openat(upper_root_.get(), at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) continue;  // gone meanwhile, or not a directory after all
+    std::unique_ptr<DIR, DirCloser> listing(::fdopendir(fd.get()));
+    if (!listing) return errno;
+    fd.Release();
+    while (dirent* e = ::readdir(listing.get())) {
+      if ((e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) || std::strcmp(e->d_name, ".") == 0 ||
+          std::strcmp(e->d_name, "..") == 0) {
+        continue;
+      }
+      UniqueFd child(::openat(::dirfd(listing.get()), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!child) continue;  // not a directory
-      const std::string path = ProcPath(child.get());
+      const std::string xattr_path = ProcPath(child.get());
       std::optional<std::string> lower;
-      if (auto redirect = ReadXattr(path, kRedirect, false)) {
-        lower = redirect->starts_with("/") ? strip(*redirect)
-                : dir.lower            ? (dir.lower->empty() ? *redirect : *dir.lower + "/" + *redirect)
-                                       : std::optional<std::string>();
-      } else if (ReadXattr(path, kOpaque, false) != "y" && dir.lower) {
+      if (auto redirect = ReadXattr(xattr_path, kRedirect, false)) {
+        if (redirect->starts_with("/")) {
+          lower = strip(*redirect);
+        } else if (dir.lower) {
+          lower = dir.lower->empty() ? *redirect : *dir.lower + "/" + *redirect;
+        }
+      } else if (ReadXattr(xattr_path, kOpaque, false) != "y" && dir.lower) {
         lower = dir.lower->empty() ? std::string(e->d_name) : *dir.lower + "/" + e->d_name;
       }
       if (lower && *lower == want) {
-        ::closedir(d);
         *out = std::move(child);
         return 0;
       }
-      todo.push_back({std::move(child), std::move(lower)});
+      todo.push_back({dir.path.empty() ? std::string(e->d_name) : dir.path + "/" + e->d_name, std::move(lower)});
     }
-    ::closedir(d);
   }
   return 0;
 }
