@@ -404,13 +404,7 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
       if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
     }
     if (f->type == S_IFDIR) {
-      if (ReadXattr(path, kOpaque, false) == "y") {
-        f->lower_dir = kNoNode;
-      } else if (auto redirect = ReadXattr(path, kRedirect, false)) {
-        f->lower_dir = LowerLookupPath(*redirect).value_or(kNoNode);
-      } else if (f->lower_here != kNoNode && lower_->Type(f->lower_here) == S_IFDIR) {
-        f->lower_dir = f->lower_here;
-      }
+      f->lower_dir = MergedLowerDir(path, f->lower_here);
       if (f->lower == kNoNode) f->lower = f->lower_dir;
     } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
       f->metacopy = true;
@@ -741,11 +735,20 @@ int UnionFs::CopyUpAliases(Inode* inode) {
   return 0;
 }
 
+// The lower directory an upper directory (its xattrs at `path`) merges, `lower_here` being what
+// the lower view has at its position: none when it is opaque, the redirect's target when it has
+// one, else the lower directory there.
+uint32_t UnionFs::MergedLowerDir(const std::string& path, uint32_t lower_here) {
+  if (ReadXattr(path, kOpaque, false) == "y") return kNoNode;
+  if (auto redirect = ReadXattr(path, kRedirect, false)) return LowerLookupPath(*redirect).value_or(kNoNode);
+  return lower_here != kNoNode && lower_->Type(lower_here) == S_IFDIR ? lower_here : kNoNode;
+}
+
 // The upper directory that merges the lower directory `dir_node` away from its own path (a lower
 // directory renamed: moved by reference with a redirect), or no fd when none does. Asked only for
 // the aliases of a hardlinked file that the walk along their lower path cannot reach, so rarely:
-// a known inode answers at once; else the upper tree is walked, following redirects (absolute,
-// or relative to the parent's lower directory) and opaque markers as Find does.
+// a known inode answers at once; else the upper tree is walked, each directory's lower directory
+// found as Find finds it.
 int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
   out->Reset();
   for (auto& [id, known] : inodes_) {
@@ -757,17 +760,15 @@ int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
     out->Reset(::dup(fd));
     return *out ? 0 : errno;
   }
-  auto strip = [](std::string p) { return p.erase(0, p.find_first_not_of('/')); };
-  const std::string want = strip(lower_->Path(dir_node));
   struct Dir {
-    std::string path;                  // in the upper tree ("" for its root)
-    std::optional<std::string> lower;  // its lower directory's path, if it merges one
+    std::string path;    // in the upper tree ("" for its root)
+    uint32_t lower_dir;  // the lower directory it merges, or kNoNode
   };
   // By path, not by fd, so that a wide upper tree costs no more descriptors than one level.
-  std::vector<Dir> todo{{std::string(), std::string()}};
-  while (!todo.empty()) {
-    Dir dir = std::move(todo.back());
-    todo.pop_back();
+  std::vector<Dir> unvisited{{std::string(), Get(FUSE_ROOT_ID)->lower_dir}};
+  while (!unvisited.empty()) {
+    Dir dir = std::move(unvisited.back());
+    unvisited.pop_back();
     const char* at = dir.path.empty() ? "." : dir.path.c_str();
     UniqueFd fd(::openat(upper_root_.get(), at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) continue;  // gone meanwhile, or not a directory after all
@@ -781,22 +782,14 @@ int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
       }
       UniqueFd child(::openat(::dirfd(listing.get()), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!child) continue;  // not a directory
-      const std::string xattr_path = ProcPath(child.get());
-      std::optional<std::string> lower;
-      if (auto redirect = ReadXattr(xattr_path, kRedirect, false)) {
-        if (redirect->starts_with("/")) {
-          lower = strip(*redirect);
-        } else if (dir.lower) {
-          lower = dir.lower->empty() ? *redirect : *dir.lower + "/" + *redirect;
-        }
-      } else if (ReadXattr(xattr_path, kOpaque, false) != "y" && dir.lower) {
-        lower = dir.lower->empty() ? std::string(e->d_name) : *dir.lower + "/" + e->d_name;
-      }
-      if (lower && *lower == want) {
+      const uint32_t lower_here =
+          dir.lower_dir != kNoNode ? index_->Lookup(dir.lower_dir, e->d_name).value_or(kNoNode) : kNoNode;
+      const uint32_t lower_dir = MergedLowerDir(ProcPath(child.get()), lower_here);
+      if (lower_dir == dir_node) {
         *out = std::move(child);
         return 0;
       }
-      todo.push_back({dir.path.empty() ? std::string(e->d_name) : dir.path + "/" + e->d_name, std::move(lower)});
+      unvisited.push_back({dir.path.empty() ? std::string(e->d_name) : dir.path + "/" + e->d_name, lower_dir});
     }
   }
   return 0;
