@@ -660,7 +660,13 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
   UniqueFd fd;
   // Without an object to name, a copy must hold the data (directory layers).
   bool data = inode->type == S_IFREG && (with_data || !inode->object);
+  struct stat parent_before;
+  const bool parent_times_known = ::fstat(parent_fd, &parent_before) == 0;
   if (int err = MakeUpperCopy(parent_fd, inode->name, inode->lower, data, &fd)) return err;
+  // Copying an entry up changes nothing in its directory as the union shows it: the directory's
+  // times are put back (best effort, as overlayfs does), or every copy-up would show as a change
+  // of its parent's mtime.
+  if (parent_times_known) RestoreTimes(parent_fd, parent_before);
   if (int err = Adopt(inode, std::move(fd))) return err;
   if (inode->type == S_IFREG) {
     inode->metacopy = !data;
@@ -669,6 +675,11 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
     if (lower_->shared_hardlinks() && n.ok() && n->nlink > 1) return CopyUpAliases(inode);
   }
   return 0;
+}
+
+void UnionFs::RestoreTimes(int fd, const struct stat& before) {
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  (void)::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0);
 }
 
 // A file hardlinked in the lower view is one inode under several names; once one name is copied
@@ -708,7 +719,10 @@ int UnionFs::CopyUpAliases(Inode* inode) {
             reachable = false;
           }
         } else if (errno == ENOENT) {
+          struct stat before;
+          const bool times_known = ::fstat(cur.get(), &before) == 0;
           if (int err = MakeUpperCopy(cur.get(), comp, lower, false, &next)) return err;
+          if (times_known) RestoreTimes(cur.get(), before);
           if (Inode* known = Get(uint64_t{lower} + 1); known && !known->in_upper) {
             if (int err = Adopt(known, UniqueFd(::dup(next.get())))) return err;
           }
@@ -728,9 +742,12 @@ int UnionFs::CopyUpAliases(Inode* inode) {
     if (::fstatat(cur.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;  // already there, or deleted
     int fd;
     if (int err = UpperFd(inode, &fd)) return err;
+    struct stat before;
+    const bool times_known = ::fstat(cur.get(), &before) == 0;
     if (::linkat(AT_FDCWD, ProcPath(fd).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return errno;
     }
+    if (times_known) RestoreTimes(cur.get(), before);
   }
   return 0;
 }
@@ -810,6 +827,10 @@ int UnionFs::FillData(Inode* inode) {
   if (::fstat(src.get(), &os) != 0) return errno;
   if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size), sync_)) return err;
   if (::ftruncate(fd.get(), st.st_size) != 0) return errno;
+  // Filling in the data is no change of the file: it keeps its times (the write that asked for the
+  // fill sets them itself, if it writes at all; an open for writing alone must not).
+  const timespec times[2] = {st.st_atim, st.st_mtim};
+  if (::futimens(fd.get(), times) != 0) return errno;
   // The markers go last, once the data is on disk: until then the content is still read from the
   // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
   // (volatile / fsync=0 mounts promise nothing across a crash.)

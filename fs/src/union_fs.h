@@ -162,6 +162,7 @@ class UnionFs {
   int CopyUp(Inode* inode, bool with_data);
   int MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node, bool with_data, UniqueFd* out);
   int CopyUpAliases(Inode* inode);
+  static void RestoreTimes(int fd, const struct stat& before);
   int FillData(Inode* inode);
   int ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir);
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);

@@ -237,6 +237,50 @@ TEST_F(UnionFsTest, ChmodCopiesMetadataOnly) {
   EXPECT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
 }
 
+bool SameTime(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+
+TEST_F(UnionFsTest, CopyingUpAnEntryKeepsItsDirectoriesTimes) {
+  struct stat data_before, sub_before;
+  ASSERT_NE(Walk("data", &data_before), 0u);
+  ASSERT_NE(Walk("data/sub", &sub_before), 0u);
+  Write("data/sub/file", "D", 0);  // copies up data, then data/sub into it, then the file
+  struct stat data_after, sub_after;
+  ASSERT_EQ(fs_->GetAttr(Walk("data"), &data_after), 0);
+  ASSERT_EQ(fs_->GetAttr(Walk("data/sub"), &sub_after), 0);
+  EXPECT_TRUE(SameTime(data_after.st_mtim, data_before.st_mtim));
+  EXPECT_TRUE(SameTime(sub_after.st_mtim, sub_before.st_mtim));
+  // Into a directory already in the upper layer, with times of its own.
+  struct stat in {};
+  in.st_mtim = {1000000000, 123456789};
+  in.st_atim = in.st_mtim;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("data"), in, FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME, &out), 0);
+  Write("data/top", "T", 0);
+  ASSERT_EQ(fs_->GetAttr(Walk("data"), &data_after), 0);
+  EXPECT_TRUE(SameTime(data_after.st_mtim, in.st_mtim)) << data_after.st_mtim.tv_sec;
+  // A change of the directory itself still shows.
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  EntryOut created;
+  ASSERT_EQ(fs_->Create(Walk("data"), "new", 0644, O_WRONLY, Caller{}, &created, &fh), 0);
+  ASSERT_EQ(fs_->GetAttr(Walk("data"), &data_after), 0);
+  EXPECT_FALSE(SameTime(data_after.st_mtim, in.st_mtim));
+}
+
+TEST_F(UnionFsTest, FillingInAMetadataOnlyCopyKeepsItsTimes) {
+  struct stat in {};
+  in.st_mode = 0600;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, &out), 0);
+  ASSERT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  // An open for writing fills the data in; with nothing written, the file has not changed.
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY, &fh), 0);
+  ASSERT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  struct stat after;
+  ASSERT_EQ(fs_->GetAttr(Walk("etc/other"), &after), 0);
+  EXPECT_TRUE(SameTime(after.st_mtim, out.st_mtim)) << after.st_mtim.tv_sec << " " << out.st_mtim.tv_sec;
+}
+
 TEST_F(UnionFsTest, AHandleOpenedBeforeCopyUpReadsTheNewContent) {
   std::unique_ptr<UnionFs::FileHandle> reader;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &reader), 0);
