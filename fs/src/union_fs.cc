@@ -642,7 +642,17 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   // (volatile / fsync=0 mounts promise nothing across a crash, as overlayfs' volatile.)
   if (sync_ && copied_data && ::fsync(file.get()) != 0) return fail(errno);
   // The copy appears complete or not at all; NOREPLACE guards against ever clobbering upper data.
-  if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) return fail(errno);
+  if (::renameat2(work, tmp.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) != 0) {
+    // Only an entry removed or replaced while still open is copied up onto a taken name. A
+    // directory's name then holds a whiteout: ENOTDIR, as overlayfs' rename gives.
+    const int err = errno;
+    struct stat there;
+    if (err == EEXIST && type == S_IFDIR && ::fstatat(parent_fd, name.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISDIR(there.st_mode)) {
+      return fail(ENOTDIR);
+    }
+    return fail(err);
+  }
   out->Reset(::openat(parent_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   return out->valid() ? 0 : errno;
 }

@@ -385,6 +385,17 @@ TEST_F(UnionFsTest, ErrorsAsTheKernelGivesThem) {
   EXPECT_EQ(fs_->SetXattr(Walk("etc/config"), "trusted.strata.object", "x", 0), EPERM);
   EXPECT_EQ(fs_->Unlink(1, "etc"), EISDIR);
   EXPECT_EQ(fs_->RmDir(Walk("etc"), "config"), ENOTDIR);
+  // A change through a handle still open on a removed lower entry would copy it up over its
+  // whiteout; it fails instead, as in overlayfs (EEXIST for a file, ENOTDIR for a directory).
+  struct stat in {};
+  in.st_mode = 0700;
+  struct stat changed;
+  const uint64_t removed_dir = Walk("empty"), removed_file = Walk("etc/other");
+  ASSERT_EQ(fs_->RmDir(1, "empty"), 0);
+  ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
+  EXPECT_EQ(fs_->SetAttr(removed_dir, in, FUSE_SET_ATTR_MODE, &changed), ENOTDIR);
+  EXPECT_EQ(fs_->SetAttr(removed_file, in, FUSE_SET_ATTR_MODE, &changed), EEXIST);
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data", "etc", "link"}));
 }
 
 TEST_F(UnionFsTest, XattrsOfAnySizeReadBackWhole) {
