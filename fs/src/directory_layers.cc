@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/ioctl.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -95,6 +97,30 @@ int ResolveAt(int root, const std::string& path, PathAt* at) {
   return 0;
 }
 
+// FS_IOC_GETFSUUID (Linux 6.5; Debian 12's headers predate it): the filesystem's UUID as the
+// kernel keeps it, which is what overlayfs puts in an origin.
+struct FsUuid {
+  uint8_t len;
+  uint8_t uuid[16];
+};
+constexpr unsigned long kGetFsUuid = _IOR(0x15, 0, FsUuid);
+
+std::array<uint8_t, 16> LayerUuid(int layer) {
+  std::array<uint8_t, 16> uuid{};
+  UniqueFd dir(::openat(layer, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  FsUuid got{};
+  if (dir && ::ioctl(dir.get(), kGetFsUuid, &got) == 0 && got.len == uuid.size()) {
+    std::memcpy(uuid.data(), got.uuid, uuid.size());
+  }
+  return uuid;
+}
+
+// struct ovl_fb, overlayfs' on-disk file handle: version, magic, length, flags, handle type,
+// the filesystem's UUID, then the handle itself.
+constexpr size_t kOriginHeader = 5 + 16;
+constexpr uint8_t kOriginMagic = 0xfb;
+constexpr uint8_t kOriginBigEndian = 1;  // OVL_FH_FLAG_BIG_ENDIAN: the handle's byte order
+
 struct DirCloser {
   void operator()(DIR* d) const noexcept { ::closedir(d); }
 };
@@ -114,6 +140,7 @@ Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector
     if (std::find(layers->devices_.begin(), layers->devices_.end(), st.st_dev) == layers->devices_.end()) {
       layers->devices_.push_back(st.st_dev);
     }
+    layers->layer_uuids_.push_back(LayerUuid(fd.get()));
     layers->layers_.push_back(std::move(fd));
   }
   struct Node root;
@@ -305,10 +332,13 @@ void DirectoryLayers::SetAttr(struct Node& n, const struct stat& st) const {
 uint64_t DirectoryLayers::Ino(uint32_t node) const {
   std::lock_guard lock(mu_);
   if (node >= nodes_.size() || LoadAttr(node) != 0) return uint64_t{node} + 1;
-  const struct Node& n = nodes_[node];
-  auto it = std::find(devices_.begin(), devices_.end(), n.dev);
+  return InoOf(nodes_[node].dev, nodes_[node].ino);
+}
+
+uint64_t DirectoryLayers::InoOf(dev_t dev, ino_t ino) const {
+  auto it = std::find(devices_.begin(), devices_.end(), dev);
   const uint64_t index = static_cast<uint64_t>(it - devices_.begin());
-  return (index << 56) | (static_cast<uint64_t>(n.ino) & ((uint64_t{1} << 56) - 1));
+  return (index << 56) | (static_cast<uint64_t>(ino) & ((uint64_t{1} << 56) - 1));
 }
 
 mode_t DirectoryLayers::Type(uint32_t node) const {
@@ -348,6 +378,74 @@ int DirectoryLayers::OpenContent(uint32_t node, UniqueFd* fd) const {
   if (int err = ResolveAt(layer, path, &at)) return err;
   fd->Reset(::openat(at.dir, at.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   return fd->valid() ? 0 : errno;
+}
+
+std::optional<std::string> DirectoryLayers::OverlayOrigin(uint32_t node) const {
+  std::string path;
+  uint32_t layer;
+  {
+    std::lock_guard lock(mu_);
+    if (node >= nodes_.size()) return std::nullopt;
+    path = nodes_[node].top.path;
+    layer = nodes_[node].top.layer;
+  }
+  PathAt at;
+  if (ResolveAt(layers_[layer].get(), path, &at) != 0) return std::nullopt;
+  struct {
+    file_handle head;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } handle{};
+  handle.head.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (::name_to_handle_at(at.dir, at.rel.c_str(), &handle.head, &mount_id, 0) != 0) return std::nullopt;
+  std::string origin(kOriginHeader, '\0');
+  origin[1] = static_cast<char>(kOriginMagic);
+  origin[2] = static_cast<char>(kOriginHeader + handle.head.handle_bytes);
+  origin[3] = static_cast<char>(std::endian::native == std::endian::big ? kOriginBigEndian : 0);
+  origin[4] = static_cast<char>(handle.head.handle_type);
+  std::memcpy(origin.data() + 5, layer_uuids_[layer].data(), 16);
+  origin.append(reinterpret_cast<const char*>(handle.head.f_handle), handle.head.handle_bytes);
+  return origin;
+}
+
+// By the handle, and by the UUID where both sides have one (overlayfs' uuid=null writes none).
+bool DirectoryLayers::IsOriginOf(uint32_t node, std::string_view origin) const {
+  auto expected = OverlayOrigin(node);
+  if (!expected || origin.size() != expected->size() || origin.size() <= kOriginHeader) return false;
+  const std::string_view want = *expected;
+  auto null_uuid = [](std::string_view o) { return o.substr(5, 16).find_first_not_of('\0') == std::string_view::npos; };
+  return origin[0] == want[0] && origin[1] == want[1] && origin[2] == want[2] && origin[4] == want[4] &&
+         (origin.substr(5, 16) == want.substr(5, 16) || null_uuid(origin) || null_uuid(want)) &&
+         origin.substr(kOriginHeader) == want.substr(kOriginHeader);
+}
+
+std::optional<uint64_t> DirectoryLayers::OriginIno(std::string_view origin) const {
+  if (origin.size() <= kOriginHeader || static_cast<uint8_t>(origin[1]) != kOriginMagic ||
+      static_cast<uint8_t>(origin[2]) != origin.size() || origin.size() - kOriginHeader > MAX_HANDLE_SZ) {
+    return std::nullopt;
+  }
+  struct {
+    file_handle head;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } handle{};
+  handle.head.handle_bytes = static_cast<unsigned>(origin.size() - kOriginHeader);
+  handle.head.handle_type = static_cast<uint8_t>(origin[4]);
+  std::memcpy(handle.head.f_handle, origin.data() + kOriginHeader, handle.head.handle_bytes);
+  const std::string_view uuid = origin.substr(5, 16);
+  const bool null_uuid = uuid.find_first_not_of('\0') == std::string_view::npos;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::string_view layer_uuid(reinterpret_cast<const char*>(layer_uuids_[l].data()), 16);
+    if (!null_uuid && uuid != layer_uuid) continue;
+    // (open_by_handle_at refuses an O_PATH fd for the filesystem.)
+    UniqueFd layer(::openat(layers_[l].get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!layer) continue;
+    UniqueFd fd(::open_by_handle_at(layer.get(), &handle.head, O_PATH | O_CLOEXEC));
+    struct stat st;
+    if (!fd || ::fstat(fd.get(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) || st.st_nlink != 1) return std::nullopt;
+    return InoOf(st.st_dev, st.st_ino);
+  }
+  return std::nullopt;
 }
 
 int DirectoryLayers::CachedContentFd(uint32_t node, int* fd, bool* owned) {

@@ -16,10 +16,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <array>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lower.h"
@@ -46,6 +48,9 @@ class DirectoryLayers final : public Lower {
   bool stable_ids() const override { return false; }
   bool shared_hardlinks() const override { return false; }
   int StatFs(struct statvfs* st) const override;
+  std::optional<std::string> OverlayOrigin(uint32_t node) const override;
+  bool IsOriginOf(uint32_t node, std::string_view origin) const override;
+  std::optional<uint64_t> OriginIno(std::string_view origin) const override;
 
  private:
   struct Source {
@@ -94,9 +99,13 @@ class DirectoryLayers final : public Lower {
   int LoadChildren(uint32_t dir) const;
   int LoadAttr(uint32_t node) const;
   void SetAttr(struct Node& n, const struct stat& st) const;
+  uint64_t InoOf(dev_t dev, ino_t ino) const;
   std::vector<Source> RedirectSources(const std::string& target, uint32_t below_layer) const;
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
+  // By layer: its filesystem's UUID as overlayfs records it in an origin (null when the
+  // filesystem has none to give).
+  std::vector<std::array<uint8_t, 16>> layer_uuids_;
   std::vector<dev_t> devices_;  // the upper's first: an inode number's high byte is its index here
   Index index_{this};
   size_t max_cached_fds_ = 0;

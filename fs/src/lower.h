@@ -49,6 +49,15 @@ class Lower {
   // the names linked.
   virtual bool shared_hardlinks() const = 0;
   virtual int StatFs(struct statvfs* st) const = 0;
+  // Where node ids are not stable, what identifies a copy's lower file across mounts: the value
+  // of the trusted.overlay.origin xattr that overlayfs writes on a copy of `node` (its file
+  // handle), or nullopt when there is none to give.
+  virtual std::optional<std::string> OverlayOrigin(uint32_t) const { return std::nullopt; }
+  // Whether an upper entry whose origin xattr holds `origin` is a copy of `node`.
+  virtual bool IsOriginOf(uint32_t, std::string_view) const { return false; }
+  // The inode number (as Ino gives them) of the file an origin names, wherever it is now, if it
+  // is a non-directory with no other names; for a copy renamed away from its lower file.
+  virtual std::optional<uint64_t> OriginIno(std::string_view) const { return std::nullopt; }
 };
 
 // An image of the store: its chain's RootfsIndex, content from the store's objects.

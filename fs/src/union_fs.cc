@@ -30,6 +30,10 @@ struct DirCloser {
 
 constexpr char kOpaque[] = "trusted.overlay.opaque";
 constexpr char kRedirect[] = "trusted.overlay.redirect";
+constexpr char kOverlayOrigin[] = "trusted.overlay.origin";  // overlayfs' file handle of the lower file
+// On a directory holding copies with an origin, whose inode numbers are not their upper files':
+// overlayfs then gives each listed entry's own number in readdir (d_ino), not the upper file's.
+constexpr char kImpure[] = "trusted.overlay.impure";
 constexpr char kMetacopy[] = "trusted.overlay.metacopy";
 constexpr char kOverlayPrefix[] = "trusted.overlay.";
 constexpr char kEscapedPrefix[] = "trusted.overlay.overlay.";
@@ -175,6 +179,7 @@ struct UnionFs::Inode {
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
   uint32_t data_lower = kNoNode;  // a metacopy over directory layers: the lower file with the data
   std::atomic<bool> data_in_upper{false};
+  uint64_t origin_ino = 0;  // over directory layers, a copy renamed away: its lower file's st_ino
   uint64_t nlookup = 0;
   uint64_t pins = 0;  // children in the table whose parent this is
 };
@@ -193,6 +198,7 @@ struct UnionFs::Found {
   bool metacopy = false;
   std::optional<layerstore::Digest> object;
   uint32_t data_lower = kNoNode;
+  uint64_t origin_ino = 0;
 };
 
 // Holds mu_ for one operation. Fds taken from the cache during the operation stay open until it
@@ -311,6 +317,7 @@ int UnionFs::Adopt(Inode* inode, UniqueFd fd) {
   inode->in_upper = true;
   inode->upper_ino = st.st_ino;
   CacheFd(inode, std::move(fd));
+  NoteCopy(inode);
   return 0;
 }
 
@@ -399,7 +406,9 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
     std::string path;
     bool no_follow = f->type == S_IFLNK;
     path = no_follow ? ProcPath(dir_fd) + "/" + name : ProcPath(f->upper.get());
-    if (auto origin = lower_->stable_ids() ? ReadXattr(path, kOrigin, no_follow) : std::nullopt) {
+    if (!lower_->stable_ids()) {
+      if (f->type != S_IFDIR) f->lower = DirectoryCopyOrigin(f, path, no_follow);
+    } else if (auto origin = ReadXattr(path, kOrigin, no_follow)) {
       unsigned long v = std::strtoul(origin->c_str(), nullptr, 10);
       if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
     }
@@ -440,6 +449,33 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
   return 0;
 }
 
+// Over directory layers, the lower node that the non-directory upper entry `f` is a copy of: the
+// one a known inode was copied up from, or the one at its position if its origin names that one.
+// A copy renamed away from its lower file is no node of the lower view's (its own node id is the
+// upper file's), but shows the lower file's inode number, as in overlayfs: f->origin_ino.
+uint32_t UnionFs::DirectoryCopyOrigin(Found* f, const std::string& path, bool no_follow) {
+  if (auto it = copies_by_upper_ino_.find(f->upper_stat.st_ino); it != copies_by_upper_ino_.end()) {
+    if (const Inode* known = Get(it->second)) return known->lower;
+  }
+  auto origin = ReadXattr(path, kOverlayOrigin, no_follow);
+  if (!origin) return kNoNode;
+  if (f->lower_here != kNoNode && lower_->Type(f->lower_here) == f->type && lower_->IsOriginOf(f->lower_here, *origin)) {
+    return f->lower_here;
+  }
+  f->origin_ino = lower_->OriginIno(*origin).value_or(0);
+  return kNoNode;
+}
+
+void UnionFs::MarkImpure(int dir_fd) {
+  if (lower_->stable_ids()) return;  // (only directory layers' uppers are read by overlayfs)
+  (void)::setxattr(ProcPath(dir_fd).c_str(), kImpure, "y", 1, XATTR_CREATE);
+}
+
+void UnionFs::NoteCopy(const Inode* inode) {
+  if (lower_->stable_ids() || !inode->in_upper || inode->type == S_IFDIR || inode->nodeid >= kUpperBase) return;
+  copies_by_upper_ino_[inode->upper_ino] = inode->nodeid;
+}
+
 UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
   auto it = inodes_.find(f.nodeid);
   const bool in_upper = f.upper.valid() || f.upper_unopened;
@@ -453,6 +489,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
       if (f.metacopy) inode->object = f.object;
       if (f.metacopy) inode->data_lower = f.data_lower;
       inode->data_in_upper = inode->type == S_IFREG && !f.metacopy;
+      NoteCopy(inode);
     }
     if (f.upper && f.upper_stat.st_ino == inode->upper_ino) CacheFd(inode, std::move(f.upper));
   } else {
@@ -471,8 +508,10 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->data_in_upper = in_upper && f.type == S_IFREG && !f.metacopy;
     inode->in_upper = in_upper;
     inode->upper_ino = f.upper_stat.st_ino;
+    inode->origin_ino = f.origin_ino;
     if (f.upper) CacheFd(inode, std::move(f.upper));
     inodes_.emplace(f.nodeid, std::move(fresh));
+    NoteCopy(inode);
   }
   ++inode->nlookup;
   return inode;
@@ -484,6 +523,10 @@ void UnionFs::Unref(Inode* inode, uint64_t n) {
     if (inode->nlookup > 0 || inode->pins > 0 || inode->nodeid == FUSE_ROOT_ID) return;
     Inode* parent = inode->parent;
     DropFd(inode);
+    if (auto it = copies_by_upper_ino_.find(inode->upper_ino);
+        inode->in_upper && it != copies_by_upper_ino_.end() && it->second == inode->nodeid) {
+      copies_by_upper_ino_.erase(it);
+    }
     inodes_.erase(inode->nodeid);
     if (!parent) return;
     --parent->pins;
@@ -507,9 +550,16 @@ int UnionFs::StatOf(Inode* inode, struct stat* st) {
   if (int err = UpperFd(inode, &fd)) return err;
   if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
   // Over directory layers, st_ino is the lower file's number while the inode is known as a copy of
-  // it, else the upper file's (see DirectoryLayers::Ino); over a store image, the node id.
-  if (lower_->stable_ids()) st->st_ino = inode->nodeid;
-  else if (inode->lower != kNoNode) st->st_ino = lower_->Ino(inode->lower);
+  // it, else the upper file's (see DirectoryLayers::Ino); over a store image, the node id. The copy
+  // of a file with other names in the lower view shows its own: those names are another file now.
+  if (lower_->stable_ids()) {
+    st->st_ino = inode->nodeid;
+  } else if (inode->lower != kNoNode) {
+    auto n = index_->Node(inode->lower);
+    if (inode->type == S_IFDIR || (n.ok() && n->nlink == 1)) st->st_ino = lower_->Ino(inode->lower);
+  } else if (inode->origin_ino) {
+    st->st_ino = inode->origin_ino;
+  }
   if (inode->metacopy) st->st_blocks = (st->st_size + 511) / 512;
   // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
   // use it to skip subdirectories.
@@ -629,6 +679,8 @@ int UnionFs::MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node
   if (lower_->stable_ids()) {
     std::string origin = std::to_string(node);
     if (::lsetxattr(path.c_str(), kOrigin, origin.data(), origin.size(), 0) != 0) return fail(errno);
+  } else if (auto origin = type != S_IFDIR ? lower_->OverlayOrigin(node) : std::nullopt) {
+    if (::lsetxattr(path.c_str(), kOverlayOrigin, origin->data(), origin->size(), 0) != 0) return fail(errno);
   }
   timespec times[2];
   times[0].tv_sec = times[1].tv_sec = n->mtime_sec;
@@ -677,6 +729,7 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
   // times are put back (best effort, as overlayfs does), or every copy-up would show as a change
   // of its parent's mtime.
   if (parent_times_known) RestoreTimes(parent_fd, parent_before);
+  if (inode->type != S_IFDIR) MarkImpure(parent_fd);
   if (int err = Adopt(inode, std::move(fd))) return err;
   if (inode->type == S_IFREG) {
     inode->metacopy = !data;
@@ -1287,6 +1340,8 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
   };
   if (flags & RENAME_EXCHANGE) move(target, dir, name);
   move(source, new_dir, new_name);
+  if (source->type != S_IFDIR && source->lower != kNoNode) MarkImpure(new_dir_fd);
+  if ((flags & RENAME_EXCHANGE) && target->type != S_IFDIR && target->lower != kNoNode) MarkImpure(dir_fd);
   return done(0);
 }
 

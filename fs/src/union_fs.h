@@ -10,7 +10,9 @@
 //                       "sha256:<hex>": size and metadata in upper, content still the object
 //                       (store lowers only: over directory layers every copy-up copies data)
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
-//                       (store lowers only, whose node ids are the same on every mount)
+//                       (store lowers, whose node ids are the same on every mount); over
+//                       directory layers, overlayfs' own trusted.overlay.origin (the lower file's
+//                       handle) on non-directories, read back from either driver's copies
 //   user trusted.overlay.X xattrs are stored escaped as trusted.overlay.overlay.X, as overlayfs does.
 // Every upper entry appears complete or not at all: copies, and entries that replace a whiteout,
 // are made in the work directory and renamed into place; a new file is made at its name in one
@@ -18,7 +20,10 @@
 //
 // Identity: an inode that exists in the lower view keeps nodeid = st_ino = lower node + 1, before
 // and after copy-up (stable across remounts); one that exists only in upper gets kUpperBase + its
-// upper st_ino. A known inode's upper entry is reached through a bounded cache of O_PATH fds,
+// upper st_ino. Over directory layers a copy is recognised by its origin where it was copied up
+// (and where it is renamed to, while the kernel knows it: by its upper inode number), so that one
+// file never gets a second node id, which the kernel would take for a second file with a cache
+// of its own. A known inode's upper entry is reached through a bounded cache of O_PATH fds,
 // found again by parent and name on a miss; an inode that loses a name while the kernel knows it
 // holds its fd until forgotten, so the upper filesystem cannot reuse its inode number meanwhile.
 //
@@ -163,6 +168,9 @@ class UnionFs {
   int MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node, bool with_data, UniqueFd* out);
   int CopyUpAliases(Inode* inode);
   static void RestoreTimes(int fd, const struct stat& before);
+  void NoteCopy(const Inode* inode);
+  void MarkImpure(int dir_fd);
+  uint32_t DirectoryCopyOrigin(Found* f, const std::string& path, bool no_follow);
   int FillData(Inode* inode);
   int ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir);
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
@@ -196,6 +204,9 @@ class UnionFs {
   size_t max_cached_fds_ = 0;
   std::mutex mu_;  // taken through Locked; after FileHandle::mu_
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_
+  // Guarded by mu_: over directory layers, the node id of each known inode that was copied up, by
+  // its upper file's inode number.
+  std::unordered_map<ino_t, uint64_t> copies_by_upper_ino_;
   std::list<Inode*> fd_lru_;  // guarded by mu_: inodes with a cached (not held) fd, latest first
   std::atomic<uint64_t> temp_counter_{0};
 };

@@ -197,8 +197,11 @@ TEST_F(DirectoryLayersTest, TheUpperIsWrittenInOverlayFormat) {
     ASSERT_EQ(::write(fh->fd(), "more\n", 5), 5);
   }
   EXPECT_EQ(ReadAll("a/y"), "y\nmore\n");
+  // No strata markers in the upper: only overlayfs' origin, the lower file's handle.
   char buf[256];
-  EXPECT_LT(::listxattr((tmp_ / "upper/a/y").c_str(), buf, sizeof buf), 1) << "no strata markers in the upper";
+  ssize_t names = ::listxattr((tmp_ / "upper/a/y").c_str(), buf, sizeof buf);
+  ASSERT_GT(names, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(names)), std::string("trusted.overlay.origin", 23));
   // A chmod copies data too (no metacopy without an object).
   struct stat in {}, out;
   in.st_mode = 0600;
@@ -242,6 +245,40 @@ TEST_F(DirectoryLayersTest, AWriteThroughOneNameOfALowerHardlinkChangesThatNameO
   EXPECT_EQ(ReadAll("a/y"), "y\n") << "after a remount";
   EXPECT_TRUE(fs::exists(tmp_ / "upper/hl"));
   EXPECT_FALSE(fs::exists(tmp_ / "upper/a/y"));
+}
+
+TEST_F(DirectoryLayersTest, ACopyKeepsItsNodeIdAndInodeNumber) {
+  fs::create_hard_link(tmp_ / "bottom/a/y", tmp_ / "bottom/hl");
+  MountUnion();
+  auto stat_of = [&](const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(union_->GetAttr(Walk(path), &st), 0) << path;
+    return st;
+  };
+  const uint64_t x_node = Walk("a/x"), y_node = Walk("a/y");
+  const ino_t x_ino = stat_of("a/x").st_ino, hl_ino = stat_of("hl").st_ino, n_ino = stat_of("n").st_ino;
+  EXPECT_EQ(stat_of("a/y").st_ino, hl_ino);
+  struct stat in {}, out;
+  in.st_mode = 0600;
+  for (const char* path : {"a/x", "a/y", "hl", "n"}) {
+    ASSERT_EQ(union_->SetAttr(Walk(path), in, FUSE_SET_ATTR_MODE, &out), 0);
+  }
+  ASSERT_EQ(union_->Rename(1, "n", Walk("a"), "n2", 0), 0);
+  EXPECT_EQ(stat_of("a/n2").st_ino, n_ino);
+  // The kernel may look a copy up again at any time (a listing does): it must find the same node,
+  // or it would take it for another file, with a page cache of its own.
+  EXPECT_EQ(Walk("a/x"), x_node);
+  EXPECT_EQ(stat_of("a/x").st_ino, x_ino);
+  ASSERT_EQ(union_->Rename(Walk("a"), "y", Walk("a"), "z", 0), 0);
+  EXPECT_EQ(Walk("a/z"), y_node) << "renamed after its copy-up";
+  // A copy of one name of a hardlinked file is a file of its own now.
+  EXPECT_NE(stat_of("hl").st_ino, hl_ino);
+  EXPECT_NE(stat_of("a/z").st_ino, stat_of("hl").st_ino);
+  // On the next mount, the copy is known by its origin (overlayfs' own xattr).
+  MountUnion();
+  EXPECT_EQ(stat_of("a/x").st_ino, x_ino);
+  EXPECT_EQ(stat_of("a/n2").st_ino, n_ino) << "renamed away from its lower file";
+  EXPECT_NE(stat_of("hl").st_ino, hl_ino);
 }
 
 TEST_F(DirectoryLayersTest, AUserCannotMakeAWhiteoutDevice) {

@@ -289,6 +289,25 @@ TEST_F(UnionFsTest, AHandleOpenedBeforeCopyUpReadsTheNewContent) {
   EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "OTHER\n");
 }
 
+TEST_F(UnionFsTest, AHandleOpenedBeforeAMetadataCopyReadsWhatAnEmptyingOpenWrote) {
+  std::unique_ptr<UnionFs::FileHandle> reader;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &reader), 0);
+  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "other\n");
+  struct stat in {};
+  in.st_uid = 1000;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_UID, &out), 0);  // a metadata-only copy
+  {
+    std::unique_ptr<UnionFs::FileHandle> another;
+    ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &another), 0);
+    EXPECT_EQ(Pread(fs_->ReadFd(*another), 100), "other\n");
+  }
+  std::unique_ptr<UnionFs::FileHandle> writer;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY | O_TRUNC, &writer), 0);
+  ASSERT_EQ(::pwrite(writer->fd(), "new", 3, 0), 3);
+  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "new");
+}
+
 TEST_F(UnionFsTest, DeletionsAreWhiteoutsAndOpaqueDirectories) {
   ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
   struct stat st;
