@@ -5,26 +5,32 @@
 # random sequence of writes (whole, appended, at an offset), truncates, mkdir/rmdir, unlinks,
 # renames (plain, RENAME_NOREPLACE, RENAME_EXCHANGE; of files and of lower directories),
 # hardlinks, symlinks, FIFOs, 0:0 character devices (refused), chmods, chowns, xattrs (user.*,
-# trusted.*, and trusted.overlay.*, which a union must escape) and tree removals
+# trusted.*, and trusted.overlay.*, which a union must escape), utimes, tree removals, and reads,
+# writes, truncates and chmods through fds held open across steps; a quarter of them as uid 1000
 # (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
 # same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
-# stratafs wrote, over the same layers, and must show that same tree too; and before that, a new
-# stratafs daemon over that upper shows the same tree and goes on giving the same outcomes for
-# another sequence. The same again with a strata container (`strata mount --container`) of an
-# image made of those layers in OCI form (`.wh.` whiteout and opaque markers), from the store.
+# stratafs wrote, over the same layers, and must show that same tree too (and the same inode
+# numbers), and stratafs the upper kernel overlayfs wrote; and before that, a new stratafs daemon
+# over its upper shows the same tree and goes on giving the same outcomes for another sequence.
+# The same again with a strata container (`strata mount --container`) of an image made of those
+# layers in OCI form (`.wh.` whiteout and opaque markers), from the store.
 #
-# SEEDS (default "1 2 3 4") and STEPS (default 300) choose the sequences.
+# SEEDS (default "1 2 3 4 5 6 7 8") and STEPS (default 300) choose the sequences.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmd setfattr mknod mountpoint
 
 STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
 DIFF_PY="$STRATA_SRC/tests/testutil/union_diff.py"
-SEEDS=${SEEDS:-1 2 3 4}
+SEEDS=${SEEDS:-1 2 3 4 5 6 7 8}
 STEPS=${STEPS:-300}
-# What kernel overlayfs needs to read what a union driver writes: renamed lower directories
-# (redirect xattrs) and metadata-only copy-ups.
-KOPTS=redirect_dir=on,metacopy=on
+# The reference mounts rename lower directories (redirect xattrs) as stratafs does, and copy up
+# whole files: with metacopy=on, the kernel's later fill-in of a metadata-only copy's data (at an
+# open for writing, even one that writes nothing) sets the file's mtime to the time of the fill-in.
+KOPTS=redirect_dir=on
+# What kernel overlayfs needs to read an upper stratafs wrote: metadata-only copy-ups too.
+KREAD_OPTS=redirect_dir=on,metacopy=on
 at_exit unmount_under_work
+chmod 755 "$WORK"  # union_diff.py runs some steps as an unprivileged user, through the mounts here
 
 step "two layers in overlay format"
 L1=$WORK/l1 L2=$WORK/l2
@@ -42,6 +48,9 @@ echo top-y >"$L1/y.txt"
 mknod "$L1/a/c" c 0 0                        # hides the bottom layer's a/c
 setfattr -n trusted.overlay.opaque -v y "$L1/b"  # hides the bottom layer's b/x.txt
 echo opaque-d >"$L1/b/d"
+# Times from before any a step sets (whole seconds, as image layers have them): a copy-up must
+# keep an entry's, and its parent's.
+find "$L1" "$L2" -exec touch -h -d @900000000 {} +
 
 FAILED=()
 # run_diff WHAT ARGS...: union_diff.py ARGS; a difference is recorded under WHAT (and fails it).
@@ -62,20 +71,27 @@ for seed in $SEEDS; do
   mount -t overlay overlay -o "lowerdir=$L1:$L2,upperdir=$WORK/uk$seed,workdir=$WORK/wk$seed,$KOPTS" "$K"
   "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed" "$S" ||
     fail "stratafs did not mount"
-  run_diff "seed $seed" "$seed" "$STEPS" "$K" "$S" || true
+  run_diff "seed $seed" --lower-inos "$L1:$L2" "$seed" "$STEPS" "$K" "$S" || true
   # A new daemon over the upper the first one left: the same tree, and the same outcomes on.
   umount "$S"
   "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed" "$S" ||
     fail "stratafs did not mount again"
-  { run_diff "seed $seed, after a remount" --compare "$K" "$S" &&
-    run_diff "seed $seed, after a remount" "$((seed + 1000))" "$STEPS" "$K" "$S"; } || true
+  { run_diff "seed $seed, after a remount" --lower-inos "$L1:$L2" --compare "$K" "$S" &&
+    run_diff "seed $seed, after a remount" --lower-inos "$L1:$L2" "$((seed + 1000))" "$STEPS" "$K" "$S"; } || true
   umount "$S"
-  # The upper stratafs wrote, read by kernel overlayfs over the same layers: the same tree.
+  # The upper stratafs wrote, as kernel overlayfs' upper over the same layers (read-only): the
+  # same tree, the same inode numbers (overlayfs follows the origins stratafs recorded).
   R=$WORK/r$seed
   mkdir -p "$R"
-  mount -t overlay overlay -o "ro,lowerdir=$WORK/us$seed:$L1:$L2,$KOPTS" "$R"
-  run_diff "seed $seed, kernel overlayfs reading stratafs' upper" --compare "$K" "$R" || true
+  mount -t overlay overlay -o "ro,lowerdir=$L1:$L2,upperdir=$WORK/us$seed,workdir=$WORK/ws$seed,$KREAD_OPTS" "$R"
+  run_diff "seed $seed, kernel overlayfs reading stratafs' upper" --lower-inos "$L1:$L2" --compare "$K" "$R" || true
   umount "$R"
+  # And the other way round: the upper kernel overlayfs wrote, read by stratafs as the top layer.
+  B=$WORK/b$seed
+  mkdir -p "$B"
+  "$STRATAFS" -o "lowerdir=$WORK/uk$seed:$L1:$L2" "$B" || fail "stratafs did not mount kernel overlayfs' upper"
+  run_diff "seed $seed, stratafs reading kernel overlayfs' upper" --compare "$K" "$B" || true
+  umount "$B"
   umount "$K"
 done
 step "the same layers as an image in the store"
@@ -92,6 +108,7 @@ O2=$WORK/o2
 cp -a "$L2" "$O2"
 rm "$O2/deep/y.txt"
 cp "$O2/a/sub/y.txt" "$O2/deep/y.txt"
+find "$O1" "$O2" -exec touch -h -d @900000000 {} +  # as their kernel overlayfs counterparts
 mkimage --format docker-archive -o "$WORK/img.tar" --tag random:1 --layer "$O2" --layer "$O1" >/dev/null
 expect_rc 0 load -q -i "$WORK/img.tar"
 

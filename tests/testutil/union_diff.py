@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
 """Differential test of two union mounts of the same layers: the same random sequence of file
-system operations on both, comparing every operation's outcome (success or errno) and, every few
-steps, the two trees (type, mode, owner, size, content, link count of files, symlink target, user.*
-and trusted.* xattrs, trusted.overlay.* ones included: both escape them).
+system operations on both, comparing every operation's outcome (success or errno, and what a read
+returned) and, every few steps, the two trees (type, mode, owner, size, content, link count of
+files, symlink target, modification time where a step set it, user.* and trusted.* xattrs,
+trusted.overlay.* ones included: both escape them). Some steps go through file descriptors held
+open across later steps (reads, writes, truncates and chmods through them after their file was
+copied up, renamed or removed by other names), and some run as an unprivileged user (uid and gid
+1000), so that permission checks are compared too (the roots' parents must let that user in).
 
-usage: union_diff.py [--link-groups] SEED STEPS ROOT_A ROOT_B
-       union_diff.py [--link-groups] --compare ROOT_A ROOT_B    (the trees only, no operations)
+usage: union_diff.py [--link-groups] [--lower-inos DIR[:DIR...]] SEED STEPS ROOT_A ROOT_B
+       union_diff.py [--link-groups] [--lower-inos DIR[:DIR...]] --compare ROOT_A ROOT_B
+                                                                (the trees only, no operations)
 
 --link-groups compares which names are one file instead of files' link counts: kernel overlayfs
 counts a lower file's names, hidden ones too, where strata's store view counts those it shows.
+
+--lower-inos compares the inode numbers of non-directories that are those of a file in the given
+directories (the layers, when both unions show lower files' own numbers): a file must keep its
+lower file's number across a copy-up (unless that file has other names) and a remount.
 
 Exit 0 when nothing differed, 1 otherwise (each difference printed), 2 on bad usage.
 
@@ -27,7 +36,13 @@ import sys
 NAMES = ["a", "b", "c", "d", "sub", "x.txt", "y.txt", "deep"]
 LINK_TARGETS = ["a", "x.txt", "sub"]  # relative, same directory: never outside the root
 XATTRS = ["user.k1", "user.k2", "trusted.k3", "trusted.overlay.k4"]
+SLOTS = 3  # file descriptors held open per root across steps
+OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR, "a": os.O_WRONLY | os.O_APPEND}
+# Modification times a step sets are before this (in 2001, with ns); any other time is "recent":
+# the two mounts' clocks are not compared, only that a time set stays set and a change replaces it.
+SET_TIMES_BEFORE_NS = 1_200_000_000 * 10**9
 LINK_GROUPS = False  # --link-groups
+LOWER_INOS = set()  # --lower-inos
 
 
 def main():
@@ -36,10 +51,15 @@ def main():
     if args[:1] == ["--link-groups"]:
         LINK_GROUPS = True
         args = args[1:]
+    if args[:1] == ["--lower-inos"] and len(args) > 1:
+        for layer in args[1].split(":"):
+            for dirpath, dirnames, filenames in os.walk(layer):
+                LOWER_INOS.update(os.lstat(os.path.join(dirpath, n)).st_ino for n in filenames + dirnames)
+        args = args[2:]
     if len(args) == 3 and args[0] == "--compare":
         return 1 if print_differences("", snapshot(args[1]), snapshot(args[2]), args[1], args[2]) else 0
     if len(args) != 4:
-        print("\n".join(__doc__.strip().splitlines()[5:7]), file=sys.stderr)
+        print("\n".join(__doc__.strip().splitlines()[9:12]), file=sys.stderr)
         return 2
     seed, steps, root_a, root_b = int(args[0]), int(args[1]), args[2], args[3]
     for root in (root_a, root_b):
@@ -73,10 +93,30 @@ def random_path(rng):
     return "/".join(rng.choice(NAMES) for _ in range(rng.randint(1, 3)))
 
 
-def random_op(rng):
+def random_op(rng, as_user_too=True):
     op = rng.choice(["write", "write", "append", "pwrite", "mkdir", "rmdir", "unlink", "rename", "rename",
                      "exchange", "noreplace", "link", "symlink", "mkfifo", "whiteout", "chmod", "chown",
-                     "truncate", "setxattr", "removexattr", "rmtree"])
+                     "truncate", "setxattr", "removexattr", "rmtree", "utime",
+                     "open", "open", "fdread", "fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose"])
+    # One step in four as the user, but not those that change which fds are held (a child's would
+    # be its own).
+    if as_user_too and op not in ("open", "fdclose") and rng.randrange(4) == 0:
+        inner = random_op(rng, as_user_too=False)
+        while inner[0] in ("open", "fdclose"):
+            inner = random_op(rng, as_user_too=False)
+        return "as_user", inner
+    if op == "open":
+        return op, (rng.randrange(SLOTS), random_path(rng), rng.choice(sorted(OPEN_FLAGS)))
+    if op == "fdread" or op == "fdclose":
+        return op, (rng.randrange(SLOTS),)
+    if op == "fdwrite":
+        return op, (rng.randrange(SLOTS), bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))), rng.randint(0, 100))
+    if op == "fdtruncate":
+        return op, (rng.randrange(SLOTS), rng.randint(0, 30))
+    if op == "fchmod":
+        return op, (rng.randrange(SLOTS), rng.choice([0o600, 0o644, 0o755]))
+    if op == "utime":
+        return op, (random_path(rng), 1_000_000_000 * 10**9 + rng.randrange(10**12))
     if op in ("write", "append"):
         return op, (random_path(rng), bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))))
     if op == "pwrite":
@@ -112,15 +152,65 @@ def remove_tree(path):
     if os.path.islink(path) or not os.path.isdir(path):
         os.unlink(path)
         return
-    for entry in os.scandir(path):
-        remove_tree(entry.path)
+    for name in sorted(os.listdir(path)):  # in one order on both: a failure midway leaves the same
+        remove_tree(os.path.join(path, name))
     os.rmdir(path)
 
 
+held = {}  # (root, slot) -> file descriptor
+USER = 1000
+
+
+def apply_as_user(root, op, args):
+    """apply() in a child process running as USER; returns its outcome."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(USER, USER, USER)
+            os.setresuid(USER, USER, USER)
+            outcome = apply(root, op, args)
+        except BaseException as e:  # reported as an outcome, which the other root will not match
+            outcome = "raised " + repr(e)
+        os.write(w, outcome.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        outcome = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return outcome
+
+
 def apply(root, op, args):
+    if op == "as_user":
+        return apply_as_user(root, *args)
     at = lambda p: os.path.join(root, p)
     try:
-        if op in ("write", "append"):
+        if op == "open":
+            old = held.pop((root, args[0]), None)
+            if old is not None:
+                os.close(old)
+            # O_NONBLOCK: opening a FIFO for writing fails (ENXIO) instead of waiting for a reader.
+            held[(root, args[0])] = os.open(at(args[1]), OPEN_FLAGS[args[2]] | os.O_NONBLOCK)
+        elif op in ("fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose"):
+            fd = held.get((root, args[0]))
+            if fd is None:
+                return "EBADF"
+            if op == "fdread":
+                return "ok " + hashlib.sha256(os.pread(fd, 1 << 16, 0)).hexdigest()[:16]
+            if op == "fdwrite":
+                os.pwrite(fd, args[1], args[2])
+            elif op == "fdtruncate":
+                os.ftruncate(fd, args[1])
+            elif op == "fchmod":
+                os.fchmod(fd, args[1])
+            else:
+                os.close(held.pop((root, args[0])))
+        elif op == "utime":
+            os.utime(at(args[0]), ns=(args[1], args[1]), follow_symlinks=False)
+        elif op in ("write", "append"):
             # O_NONBLOCK: a FIFO made by an earlier step fails (ENXIO) instead of waiting for a reader.
             flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | (os.O_APPEND if op == "append" else os.O_TRUNC)
             fd = os.open(at(args[0]), flags, 0o644)
@@ -177,7 +267,8 @@ def snapshot(root):
         for name in sorted(dirnames + filenames):
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid]
+            record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid,
+                      st.st_mtime_ns if st.st_mtime_ns < SET_TIMES_BEFORE_NS else "recent"]
             if stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
                     record += [st.st_size, hashlib.sha256(f.read()).hexdigest()[:16]]
@@ -186,6 +277,8 @@ def snapshot(root):
                     record.append((st.st_dev, st.st_ino))  # replaced by the group below
                 else:
                     record.append(st.st_nlink)
+            if LOWER_INOS and not stat.S_ISDIR(st.st_mode):
+                record.append(st.st_ino if st.st_ino in LOWER_INOS else "upper")
             elif stat.S_ISLNK(st.st_mode):
                 record.append(os.readlink(path))
             try:
@@ -197,7 +290,7 @@ def snapshot(root):
     if LINK_GROUPS:
         for record in tree.values():
             if stat.S_ISREG(record[0]):
-                record[6] = sorted(names_of[record[6]])
+                record[7] = sorted(names_of[record[7]])
     return tree
 
 
