@@ -242,17 +242,22 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
       hidden.insert(std::move(name));
     }
     if (opaque) break;
-    if (markers.redirect) {
-      // What lies below this layer is the directory at the redirect's path, not at this name.
+    if (markers.redirect && dir != 0) {
+      // What lies below this layer is the directory at the redirect's path, not at this name: an
+      // absolute one, or another name in the parent's lower directory of each layer below, which
+      // is not at the parent's path in a layer where the parent was renamed too.
       d.sources.resize(s + 1);
-      std::string target = *markers.redirect;
-      if (StartsWith(target, "/")) {
-        target.erase(0, target.find_first_not_of('/'));
+      std::vector<Source> targets;
+      const std::string& redirect = *markers.redirect;
+      if (StartsWith(redirect, "/")) {
+        const std::string path = redirect.substr(std::min(redirect.find_first_not_of('/'), redirect.size()));
+        for (uint32_t l = src.layer + 1; l < layers_.size(); ++l) targets.push_back({l, path});
       } else {
-        size_t slash = src.path.rfind('/');
-        target = Join(slash == std::string::npos ? "" : src.path.substr(0, slash), target);
+        for (const Source& parent : nodes_[d.parent].sources) {
+          if (parent.layer > src.layer) targets.push_back({parent.layer, Join(parent.path, redirect)});
+        }
       }
-      for (auto& extra : RedirectSources(target, src.layer)) d.sources.push_back(std::move(extra));
+      for (auto& extra : RedirectSources(targets)) d.sources.push_back(std::move(extra));
     }
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
@@ -274,21 +279,20 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
   return 0;
 }
 
-// Like overlayfs, a redirect is followed layer by layer down from where it was found; a layer
-// whose entry there is not a directory, or is opaque, ends the merge. (Whiteouts of a path's
-// parents in layers between are not looked for.)
-std::vector<DirectoryLayers::Source> DirectoryLayers::RedirectSources(const std::string& target,
-                                                                      uint32_t below_layer) const {
+// Like overlayfs, a redirect is followed layer by layer down from where it was found (`targets`:
+// where to look in each layer below, in order); a layer whose entry there is not a directory, or
+// is opaque, ends the merge. (Whiteouts of a path's parents in layers between are not looked for.)
+std::vector<DirectoryLayers::Source> DirectoryLayers::RedirectSources(const std::vector<Source>& targets) const {
   std::vector<Source> found;
-  for (uint32_t l = below_layer + 1; l < layers_.size(); ++l) {
+  for (const Source& target : targets) {
     PathAt at;
     struct stat st;
-    if (ResolveAt(layers_[l].get(), target, &at) != 0 ||
+    if (ResolveAt(layers_[target.layer].get(), target.path, &at) != 0 ||
         ::fstatat(at.dir, at.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       continue;
     }
     if (!S_ISDIR(st.st_mode)) break;
-    found.push_back({l, target});
+    found.push_back(target);
     UniqueFd fd(::openat(at.dir, at.rel.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd && ReadDirMarkers(ProcPath(fd.get())).opaque == "y") break;
   }

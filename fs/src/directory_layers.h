@@ -100,7 +100,7 @@ class DirectoryLayers final : public Lower {
   int LoadAttr(uint32_t node) const;
   void SetAttr(struct Node& n, const struct stat& st) const;
   uint64_t InoOf(dev_t dev, ino_t ino) const;
-  std::vector<Source> RedirectSources(const std::string& target, uint32_t below_layer) const;
+  std::vector<Source> RedirectSources(const std::vector<Source>& targets) const;
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
   // By layer: its filesystem's UUID as overlayfs records it in an origin (null when the

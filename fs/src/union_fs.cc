@@ -413,7 +413,7 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
       if (v < index_->node_count()) f->lower = static_cast<uint32_t>(v);
     }
     if (f->type == S_IFDIR) {
-      f->lower_dir = MergedLowerDir(path, f->lower_here);
+      f->lower_dir = MergedLowerDir(path, f->lower_here, dir->lower_dir);
       if (f->lower == kNoNode) f->lower = f->lower_dir;
     } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
       f->metacopy = true;
@@ -816,11 +816,18 @@ int UnionFs::CopyUpAliases(Inode* inode) {
 }
 
 // The lower directory an upper directory (its xattrs at `path`) merges, `lower_here` being what
-// the lower view has at its position: none when it is opaque, the redirect's target when it has
-// one, else the lower directory there.
-uint32_t UnionFs::MergedLowerDir(const std::string& path, uint32_t lower_here) {
+// the lower view has at its position and `parent_lower` the lower directory its parent merges:
+// none when it is opaque, the redirect's target when it has one (an absolute path, or, as kernel
+// overlayfs writes for a rename within one directory, another name in the parent's lower
+// directory), else the lower directory there.
+uint32_t UnionFs::MergedLowerDir(const std::string& path, uint32_t lower_here, uint32_t parent_lower) {
   if (ReadXattr(path, kOpaque, false) == "y") return kNoNode;
-  if (auto redirect = ReadXattr(path, kRedirect, false)) return LowerLookupPath(*redirect).value_or(kNoNode);
+  if (auto redirect = ReadXattr(path, kRedirect, false)) {
+    std::optional<uint32_t> target = StartsWith(*redirect, "/")   ? LowerLookupPath(*redirect)
+                                     : parent_lower != kNoNode ? index_->Lookup(parent_lower, *redirect)
+                                                               : std::nullopt;
+    return target && lower_->Type(*target) == S_IFDIR ? *target : kNoNode;
+  }
   return lower_here != kNoNode && lower_->Type(lower_here) == S_IFDIR ? lower_here : kNoNode;
 }
 
@@ -864,7 +871,7 @@ int UnionFs::MovedLowerDir(uint32_t dir_node, UniqueFd* out) {
       if (!child) continue;  // not a directory
       const uint32_t lower_here =
           dir.lower_dir != kNoNode ? index_->Lookup(dir.lower_dir, e->d_name).value_or(kNoNode) : kNoNode;
-      const uint32_t lower_dir = MergedLowerDir(ProcPath(child.get()), lower_here);
+      const uint32_t lower_dir = MergedLowerDir(ProcPath(child.get()), lower_here, dir.lower_dir);
       if (lower_dir == dir_node) {
         *out = std::move(child);
         return 0;

@@ -184,7 +184,7 @@ class UnionFs {
   std::string TempName();
   // A path that xattr calls (the following variants) take to the inode's own upper entry.
   int UpperXattrPath(Inode* inode, std::string* path);
-  uint32_t MergedLowerDir(const std::string& path, uint32_t lower_here);
+  uint32_t MergedLowerDir(const std::string& path, uint32_t lower_here, uint32_t parent_lower);
   int MovedLowerDir(uint32_t dir_node, UniqueFd* out);
   // Copies the inode up and runs change(path), an xattr call on UpperXattrPath returning 0 or
   // -1/errno. removed: the xattr a removal is for (nullptr for a setting), which a lower entry

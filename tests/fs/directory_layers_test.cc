@@ -167,6 +167,31 @@ TEST_F(DirectoryLayersTest, MergesAsOverlayfsDoes) {
   EXPECT_EQ(node->mode & S_IFMT, static_cast<uint32_t>(S_IFREG));
 }
 
+TEST_F(DirectoryLayersTest, ARelativeRedirectIsFollowedFromWhereItsParentWasRenamedFrom) {
+  // middle's "moved" merges bottom's "orig"; its "renamed" is bottom's orig/inner renamed (a
+  // redirect to a name in the same directory, as overlayfs writes one), not moved/inner.
+  WriteFile(tmp_ / "bottom/orig/inner/deep", "deep\n");
+  fs::create_directories(tmp_ / "middle/moved/renamed");
+  SetXattr(tmp_ / "middle/moved/renamed", "trusted.overlay.redirect", "inner");
+  ASSERT_EQ(::mknod((tmp_ / "middle/moved/inner").c_str(), S_IFCHR | 0600, makedev(0, 0)), 0);
+  auto layers = OpenLayers();
+  ASSERT_TRUE(layers);
+  EXPECT_EQ(Children(*layers, Find(*layers, "moved")), (Names{"new", "renamed", "z"}));
+  EXPECT_EQ(Children(*layers, Find(*layers, "moved/renamed")), (Names{"deep"}));
+}
+
+TEST_F(DirectoryLayersTest, AnUpperWrittenByOverlayfsWithARelativeRedirectIsRead) {
+  // Kernel overlayfs renaming a/sub to a/renamed writes the redirect "sub": a name in the lower
+  // directory that a/ merges, not a path from the root.
+  WriteFile(tmp_ / "bottom/a/sub/k", "k\n");
+  fs::create_directories(tmp_ / "upper/a/renamed");
+  SetXattr(tmp_ / "upper/a/renamed", "trusted.overlay.redirect", "sub");
+  ASSERT_EQ(::mknod((tmp_ / "upper/a/sub").c_str(), S_IFCHR | 0600, makedev(0, 0)), 0);
+  MountUnion();
+  EXPECT_EQ(List("a"), (Names{"renamed", "x", "y"}));
+  EXPECT_EQ(List("a/renamed"), (Names{"k"}));
+}
+
 TEST_F(DirectoryLayersTest, ShowsUserXattrsAndHidesOverlayMarkers) {
   auto layers = OpenLayers();
   ASSERT_TRUE(layers);
