@@ -10,8 +10,9 @@
 # (tests/testutil/union_diff.py). Every operation must have the same outcome (success or the
 # same errno) on both, and the trees must stay identical. Then kernel overlayfs mounts the upper
 # stratafs wrote, over the same layers, and must show that same tree too (and the same inode
-# numbers), and stratafs the upper kernel overlayfs wrote; and before that, a new stratafs daemon
-# over its upper shows the same tree and goes on giving the same outcomes for another sequence.
+# numbers), and stratafs the upper kernel overlayfs wrote (as a layer, and as its upper); and
+# before that, a new stratafs daemon over its upper shows the same tree and goes on giving the
+# same outcomes for another sequence.
 # The same again with a strata container (`strata mount --container`) of an image made of those
 # layers in OCI form (`.wh.` whiteout and opaque markers), from the store.
 #
@@ -92,6 +93,15 @@ for seed in $SEEDS; do
   "$STRATAFS" -o "lowerdir=$WORK/uk$seed:$L1:$L2" "$B" || fail "stratafs did not mount kernel overlayfs' upper"
   run_diff "seed $seed, stratafs reading kernel overlayfs' upper" --compare "$K" "$B" || true
   umount "$B"
+  # ... and taking it as its own upper (a copy: kernel overlayfs has that one), with the kernel's
+  # origins and its relative redirects of directories renamed in place.
+  C=$WORK/c$seed
+  cp -a "$WORK/uk$seed" "$WORK/ukc$seed"
+  mkdir -p "$C" "$WORK/wkc$seed"
+  "$STRATAFS" -o "lowerdir=$L1:$L2,upperdir=$WORK/ukc$seed,workdir=$WORK/wkc$seed" "$C" ||
+    fail "stratafs did not mount over kernel overlayfs' upper"
+  run_diff "seed $seed, stratafs over kernel overlayfs' upper" --lower-inos "$L1:$L2" --compare "$K" "$C" || true
+  umount "$C"
   umount "$K"
 done
 step "the same layers as an image in the store"

@@ -28,6 +28,7 @@ Removing a tree never follows a symlink. Standard library only.
 import ctypes
 import errno
 import hashlib
+import mmap
 import os
 import random
 import stat
@@ -97,7 +98,8 @@ def random_op(rng, as_user_too=True):
     op = rng.choice(["write", "write", "append", "pwrite", "mkdir", "rmdir", "unlink", "rename", "rename",
                      "exchange", "noreplace", "link", "symlink", "mkfifo", "whiteout", "chmod", "chown",
                      "truncate", "setxattr", "removexattr", "rmtree", "utime",
-                     "open", "open", "fdread", "fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose"])
+                     "open", "open", "fdread", "fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose",
+                     "mmapwrite", "punch"])
     # One step in four as the user, but not those that change which fds are held (a child's would
     # be its own).
     if as_user_too and op not in ("open", "fdclose") and rng.randrange(4) == 0:
@@ -113,6 +115,10 @@ def random_op(rng, as_user_too=True):
         return op, (rng.randrange(SLOTS), bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))), rng.randint(0, 100))
     if op == "fdtruncate":
         return op, (rng.randrange(SLOTS), rng.randint(0, 30))
+    if op == "mmapwrite":
+        return op, (rng.randrange(SLOTS), bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))), rng.randint(0, 30))
+    if op == "punch":
+        return op, (rng.randrange(SLOTS), rng.randint(0, 30), rng.randint(1, 5000))
     if op == "fchmod":
         return op, (rng.randrange(SLOTS), rng.choice([0o600, 0o644, 0o755]))
     if op == "utime":
@@ -139,6 +145,7 @@ def random_op(rng, as_user_too=True):
 
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -194,7 +201,7 @@ def apply(root, op, args):
                 os.close(old)
             # O_NONBLOCK: opening a FIFO for writing fails (ENXIO) instead of waiting for a reader.
             held[(root, args[0])] = os.open(at(args[1]), OPEN_FLAGS[args[2]] | os.O_NONBLOCK)
-        elif op in ("fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose"):
+        elif op in ("fdread", "fdwrite", "fdtruncate", "fchmod", "fdclose", "mmapwrite", "punch"):
             fd = held.get((root, args[0]))
             if fd is None:
                 return "EBADF"
@@ -206,6 +213,18 @@ def apply(root, op, args):
                 os.ftruncate(fd, args[1])
             elif op == "fchmod":
                 os.fchmod(fd, args[1])
+            elif op == "mmapwrite":  # a shared writable mapping, within the file's size
+                size = os.fstat(fd).st_size
+                if args[2] >= size:
+                    return "beyond the end"
+                with mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mapped:
+                    data = args[1][:size - args[2]]
+                    mapped[args[2]:args[2] + len(data)] = data
+            elif op == "punch":  # a hole, keeping the size
+                if _libc.fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+                                   ctypes.c_long(args[1]), ctypes.c_long(args[2])) != 0:
+                    e = ctypes.get_errno()
+                    raise OSError(e, os.strerror(e))
             else:
                 os.close(held.pop((root, args[0])))
         elif op == "utime":
