@@ -5,7 +5,8 @@
 // directory whose overlay.opaque is "x") a file with an overlay.whiteout xattr; a directory is
 // opaque when its overlay.opaque is "y" or it holds `.wh..wh..opq`; a directory with an
 // overlay.redirect merges the lower directories at that path instead of its own (absolute paths,
-// or a name in the same parent). Every marker is read in both the trusted. and user. namespace.
+// or a name in the directory its parent merges in each layer below). Every marker is read in both
+// the trusted. and user. namespace.
 //
 // Lazy: a directory's merged listing (with a stat of each entry) is built the first time it is
 // asked for, so a mount costs nothing however large the layers are. Node ids are given out in
