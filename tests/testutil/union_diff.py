@@ -136,7 +136,7 @@ def random_op(rng, as_user_too=True):
     if op == "symlink":
         return op, (rng.choice(LINK_TARGETS), random_path(rng))
     if op == "chmod":
-        return op, (random_path(rng), rng.choice([0o600, 0o644, 0o755, 0o700]))
+        return op, (random_path(rng), rng.choice([0o600, 0o644, 0o755, 0o700, 0o777, 0o1777, 0o2775, 0o4755]))
     if op == "truncate":
         return op, (random_path(rng), rng.randint(0, 30))
     if op == "setxattr":
