@@ -138,7 +138,19 @@ for seed in $SEEDS; do
     run_diff "container, seed $seed, after a remount" --link-groups "$((seed + 1000))" "$STEPS" "$K" "$S"; } || true
   expect_rc 0 umount "$S"
   # (No kernel overlayfs over the container's upper: its metadata-only copies name their data by
-  # store object, which only strata can find.)
+  # store object, which only strata can find.) Committed, the container is an image with the
+  # same tree, and exported, a tar of it (times to the second in both, as Docker's layers).
+  expect_rc 0 commit "random$seed" "committed:$seed"
+  expect_rc 0 mount "committed:$seed" "$S"
+  run_diff "container, seed $seed, committed" --link-groups --whole-seconds --compare "$K" "$S" || true
+  expect_rc 0 umount "$S"
+  X=$WORK/x$seed
+  mkdir -p "$X"
+  expect_rc 0 export "random$seed" -o "$WORK/x$seed.tar"
+  tar -xpf "$WORK/x$seed.tar" -C "$X" --numeric-owner --xattrs --xattrs-include='*'
+  mount --bind "$X" "$X"  # union_diff.py compares mount points
+  run_diff "container, seed $seed, exported" --link-groups --whole-seconds --compare "$K" "$X" || true
+  umount "$X"
   umount "$K"
 done
 [ ${#FAILED[@]} -eq 0 ] || fail "differences from kernel overlayfs: ${FAILED[*]}"

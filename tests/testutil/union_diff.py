@@ -9,7 +9,7 @@ copied up, renamed or removed by other names), and some run as an unprivileged u
 1000), so that permission checks are compared too (the roots' parents must let that user in).
 
 usage: union_diff.py [--link-groups] [--lower-inos DIR[:DIR...]] SEED STEPS ROOT_A ROOT_B
-       union_diff.py [--link-groups] [--lower-inos DIR[:DIR...]] --compare ROOT_A ROOT_B
+       union_diff.py [--link-groups] [--lower-inos DIR[:DIR...]] [--whole-seconds] --compare ROOT_A ROOT_B
                                                                 (the trees only, no operations)
 
 --link-groups compares which names are one file instead of files' link counts: kernel overlayfs
@@ -18,6 +18,9 @@ counts a lower file's names, hidden ones too, where strata's store view counts t
 --lower-inos compares the inode numbers of non-directories that are those of a file in the given
 directories (the layers, when both unions show lower files' own numbers): a file must keep its
 lower file's number across a copy-up (unless that file has other names) and a remount.
+
+--whole-seconds compares modification times to the second (a layer strata commits has them so,
+as Docker's).
 
 Exit 0 when nothing differed, 1 otherwise (each difference printed), 2 on bad usage.
 
@@ -44,10 +47,11 @@ OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR, "a": os.O_WRO
 SET_TIMES_BEFORE_NS = 1_200_000_000 * 10**9
 LINK_GROUPS = False  # --link-groups
 LOWER_INOS = set()  # --lower-inos
+WHOLE_SECONDS = False  # --whole-seconds
 
 
 def main():
-    global LINK_GROUPS
+    global LINK_GROUPS, WHOLE_SECONDS
     args = sys.argv[1:]
     if args[:1] == ["--link-groups"]:
         LINK_GROUPS = True
@@ -57,6 +61,9 @@ def main():
             for dirpath, dirnames, filenames in os.walk(layer):
                 LOWER_INOS.update(os.lstat(os.path.join(dirpath, n)).st_ino for n in filenames + dirnames)
         args = args[2:]
+    if args[:1] == ["--whole-seconds"]:
+        WHOLE_SECONDS = True
+        args = args[1:]
     if len(args) == 3 and args[0] == "--compare":
         return 1 if print_differences("", snapshot(args[1]), snapshot(args[2]), args[1], args[2]) else 0
     if len(args) != 4:
@@ -286,8 +293,9 @@ def snapshot(root):
         for name in sorted(dirnames + filenames):
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
+            mtime = st.st_mtime_ns - st.st_mtime_ns % 10**9 if WHOLE_SECONDS else st.st_mtime_ns
             record = [stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid,
-                      st.st_mtime_ns if st.st_mtime_ns < SET_TIMES_BEFORE_NS else "recent"]
+                      mtime if mtime < SET_TIMES_BEFORE_NS else "recent"]
             if stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
                     record += [st.st_size, hashlib.sha256(f.read()).hexdigest()[:16]]
