@@ -140,7 +140,6 @@ Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector
     if (std::find(layers->devices_.begin(), layers->devices_.end(), st.st_dev) == layers->devices_.end()) {
       layers->devices_.push_back(st.st_dev);
     }
-    layers->layer_uuids_.push_back(LayerUuid(fd.get()));
     layers->layers_.push_back(std::move(fd));
   }
   struct Node root;
@@ -148,6 +147,7 @@ Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector
   root.top = {0, ""};
   for (uint32_t i = 0; i < dirs.size(); ++i) root.sources.push_back({i, ""});
   layers->nodes_.push_back(std::move(root));
+  layers->layer_uuids_.resize(layers->layers_.size());
   layers->max_cached_fds_ = ContentFdBudget();
   return layers;
 }
@@ -384,14 +384,23 @@ int DirectoryLayers::OpenContent(uint32_t node, UniqueFd* fd) const {
   return fd->valid() ? 0 : errno;
 }
 
+// Asked for at the first copy-up from or origin into the layer, not at mount: a mount stays a
+// stat of each layer's root.
+const std::array<uint8_t, 16>& DirectoryLayers::UuidOf(uint32_t layer) const {
+  if (!layer_uuids_[layer]) layer_uuids_[layer] = LayerUuid(layers_[layer].get());
+  return *layer_uuids_[layer];
+}
+
 std::optional<std::string> DirectoryLayers::OverlayOrigin(uint32_t node) const {
   std::string path;
   uint32_t layer;
+  std::array<uint8_t, 16> uuid;
   {
     std::lock_guard lock(mu_);
     if (node >= nodes_.size()) return std::nullopt;
     path = nodes_[node].top.path;
     layer = nodes_[node].top.layer;
+    uuid = UuidOf(layer);
   }
   PathAt at;
   if (ResolveAt(layers_[layer].get(), path, &at) != 0) return std::nullopt;
@@ -407,7 +416,7 @@ std::optional<std::string> DirectoryLayers::OverlayOrigin(uint32_t node) const {
   origin[2] = static_cast<char>(kOriginHeader + handle.head.handle_bytes);
   origin[3] = static_cast<char>(std::endian::native == std::endian::big ? kOriginBigEndian : 0);
   origin[4] = static_cast<char>(handle.head.handle_type);
-  std::memcpy(origin.data() + 5, layer_uuids_[layer].data(), 16);
+  std::memcpy(origin.data() + 5, uuid.data(), uuid.size());
   origin.append(reinterpret_cast<const char*>(handle.head.f_handle), handle.head.handle_bytes);
   return origin;
 }
@@ -437,9 +446,15 @@ std::optional<uint64_t> DirectoryLayers::OriginIno(std::string_view origin) cons
   std::memcpy(handle.head.f_handle, origin.data() + kOriginHeader, handle.head.handle_bytes);
   const std::string_view uuid = origin.substr(5, 16);
   const bool null_uuid = uuid.find_first_not_of('\0') == std::string_view::npos;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const std::string_view layer_uuid(reinterpret_cast<const char*>(layer_uuids_[l].data()), 16);
-    if (!null_uuid && uuid != layer_uuid) continue;
+  for (uint32_t l = 0; l < layers_.size(); ++l) {
+    std::array<uint8_t, 16> layer_uuid;
+    {
+      std::lock_guard lock(mu_);
+      layer_uuid = UuidOf(l);
+    }
+    if (!null_uuid && uuid != std::string_view(reinterpret_cast<const char*>(layer_uuid.data()), layer_uuid.size())) {
+      continue;
+    }
     // (open_by_handle_at refuses an O_PATH fd for the filesystem.)
     UniqueFd layer(::openat(layers_[l].get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!layer) continue;

@@ -100,13 +100,15 @@ class DirectoryLayers final : public Lower {
   int LoadChildren(uint32_t dir) const;
   int LoadAttr(uint32_t node) const;
   void SetAttr(struct Node& n, const struct stat& st) const;
-  uint64_t InoOf(dev_t dev, ino_t ino) const;
+  const std::array<uint8_t, 16>& UuidOf(uint32_t layer) const;
   std::vector<Source> RedirectSources(const std::vector<Source>& targets) const;
+  // The number Ino shows for a file of a layer (no lock: devices_ never changes).
+  uint64_t InoOf(dev_t dev, ino_t ino) const;
 
   std::vector<layerstore::UniqueFd> layers_;  // O_PATH, top first
-  // By layer: its filesystem's UUID as overlayfs records it in an origin (null when the
-  // filesystem has none to give).
-  std::vector<std::array<uint8_t, 16>> layer_uuids_;
+  // By layer, once asked for (guarded by mu_): its filesystem's UUID as overlayfs records it in
+  // an origin (null when the filesystem has none to give).
+  mutable std::vector<std::optional<std::array<uint8_t, 16>>> layer_uuids_;
   std::vector<dev_t> devices_;  // the upper's first: an inode number's high byte is its index here
   Index index_{this};
   size_t max_cached_fds_ = 0;
