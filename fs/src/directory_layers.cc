@@ -121,10 +121,6 @@ constexpr size_t kOriginHeader = 5 + 16;
 constexpr uint8_t kOriginMagic = 0xfb;
 constexpr uint8_t kOriginBigEndian = 1;  // OVL_FH_FLAG_BIG_ENDIAN: the handle's byte order
 
-struct DirCloser {
-  void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-
 }  // namespace
 
 Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector<std::string>& dirs,

@@ -1,7 +1,8 @@
 // Small helpers the union and the directory-layer reader share: paths through /proc/self/fd,
-// overlayfs' whiteout test, xattr reads.
+// overlayfs' whiteout test, xattr reads, a DIR* owned by a unique_ptr.
 #pragma once
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -16,6 +17,10 @@ namespace layerfs {
 inline bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
 
 // Overlayfs' whiteout: a character device 0:0.
 inline bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }

@@ -24,10 +24,6 @@
 namespace layerfs {
 namespace {
 
-struct DirCloser {
-  void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-
 constexpr char kOpaque[] = "trusted.overlay.opaque";
 constexpr char kRedirect[] = "trusted.overlay.redirect";
 constexpr char kOverlayOrigin[] = "trusted.overlay.origin";  // overlayfs' file handle of the lower file
