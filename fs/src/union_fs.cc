@@ -67,6 +67,20 @@ int DropMetacopyMarkers(int fd) {
   return 0;
 }
 
+// Runs `change` (0 or an errno), an entry made in the upper directory `dir_fd` that the union does
+// not show as a change of that directory (a copy-up, the other name of a copied-up hardlink), and
+// puts the directory's atime and mtime back, best effort, as overlayfs does (ovl_set_timestamps):
+// otherwise every copy-up would show as a change of its parent.
+template <class Change>
+int KeepingDirTimes(int dir_fd, Change change) {
+  struct stat before;
+  const bool known = ::fstat(dir_fd, &before) == 0;
+  if (int err = change()) return err;
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  if (known) (void)::utimensat(AT_FDCWD, ProcPath(dir_fd).c_str(), times, 0);
+  return 0;
+}
+
 // The process umask, read without changing it (umask(2) can only set it, racing other threads
 // that create files); 0777 when unknown, which sends every new file the O_TMPFILE way.
 mode_t CurrentUmask() {
@@ -718,13 +732,8 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
   UniqueFd fd;
   // Without an object to name, a copy must hold the data (directory layers).
   bool data = inode->type == S_IFREG && (with_data || !inode->object);
-  struct stat parent_before;
-  const bool parent_times_known = ::fstat(parent_fd, &parent_before) == 0;
-  if (int err = MakeUpperCopy(parent_fd, inode->name, inode->lower, data, &fd)) return err;
-  // Copying an entry up changes nothing in its directory as the union shows it: the directory's
-  // times are put back (best effort, as overlayfs does), or every copy-up would show as a change
-  // of its parent's mtime.
-  if (parent_times_known) RestoreTimes(parent_fd, parent_before);
+  auto copy = [&] { return MakeUpperCopy(parent_fd, inode->name, inode->lower, data, &fd); };
+  if (int err = KeepingDirTimes(parent_fd, copy)) return err;
   if (inode->type != S_IFDIR) MarkImpure(parent_fd);
   if (int err = Adopt(inode, std::move(fd))) return err;
   if (inode->type == S_IFREG) {
@@ -734,11 +743,6 @@ int UnionFs::CopyUp(Inode* inode, bool with_data) {
     if (lower_->shared_hardlinks() && n.ok() && n->nlink > 1) return CopyUpAliases(inode);
   }
   return 0;
-}
-
-void UnionFs::RestoreTimes(int fd, const struct stat& before) {
-  const timespec times[2] = {before.st_atim, before.st_mtim};
-  (void)::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0);
 }
 
 // A file hardlinked in the lower view is one inode under several names; once one name is copied
@@ -778,10 +782,8 @@ int UnionFs::CopyUpAliases(Inode* inode) {
             reachable = false;
           }
         } else if (errno == ENOENT) {
-          struct stat before;
-          const bool times_known = ::fstat(cur.get(), &before) == 0;
-          if (int err = MakeUpperCopy(cur.get(), comp, lower, false, &next)) return err;
-          if (times_known) RestoreTimes(cur.get(), before);
+          auto copy = [&] { return MakeUpperCopy(cur.get(), comp, lower, false, &next); };
+          if (int err = KeepingDirTimes(cur.get(), copy)) return err;
           if (Inode* known = Get(uint64_t{lower} + 1); known && !known->in_upper) {
             if (int err = Adopt(known, UniqueFd(::dup(next.get())))) return err;
           }
@@ -801,12 +803,10 @@ int UnionFs::CopyUpAliases(Inode* inode) {
     if (::fstatat(cur.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;  // already there, or deleted
     int fd;
     if (int err = UpperFd(inode, &fd)) return err;
-    struct stat before;
-    const bool times_known = ::fstat(cur.get(), &before) == 0;
-    if (::linkat(AT_FDCWD, ProcPath(fd).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-      return errno;
-    }
-    if (times_known) RestoreTimes(cur.get(), before);
+    auto link = [&] {
+      return ::linkat(AT_FDCWD, ProcPath(fd).c_str(), cur.get(), name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+    };
+    if (int err = KeepingDirTimes(cur.get(), link)) return err;
   }
   return 0;
 }
