@@ -189,7 +189,9 @@ struct UnionFs::Inode {
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
   uint32_t data_lower = kNoNode;  // a metacopy over directory layers: the lower file with the data
   std::atomic<bool> data_in_upper{false};
-  uint64_t origin_ino = 0;  // over directory layers, a copy renamed away: its lower file's st_ino
+  // Over directory layers, once in the upper layer: the st_ino it shows, its lower file's (a copy
+  // renamed away from it too); 0: the upper file's own. Set by NoteCopy.
+  uint64_t shown_ino = 0;
   uint64_t nlookup = 0;
   uint64_t pins = 0;  // children in the table whose parent this is
 };
@@ -279,6 +281,7 @@ layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<Lower
   bool opaque = ReadXattr(ProcPath(root->fd.get()), kOpaque, false) == "y";
   root->lower_dir = opaque ? kNoNode : layerstore::RootfsIndex::kRoot;
   root->nlookup = 1;  // never forgotten
+  fs->NoteCopy(root.get());
   fs->inodes_.emplace(FUSE_ROOT_ID, std::move(root));
   return fs;
 }
@@ -481,9 +484,17 @@ void UnionFs::MarkImpure(int dir_fd) {
   (void)::setxattr(ProcPath(dir_fd).c_str(), kImpure, "y", 1, XATTR_CREATE);
 }
 
-void UnionFs::NoteCopy(const Inode* inode) {
-  if (lower_->stable_ids() || !inode->in_upper || inode->type == S_IFDIR || inode->nodeid >= kUpperBase) return;
-  copies_by_upper_ino_[inode->upper_ino] = inode->nodeid;
+// Over directory layers, an inode now in the upper layer: the number it shows, once (the lower
+// view never changes), and for a copy, its node id by upper inode number (DirectoryCopyOrigin).
+void UnionFs::NoteCopy(Inode* inode) {
+  if (lower_->stable_ids() || !inode->in_upper) return;
+  if (inode->lower != kNoNode) {
+    // The copy of a file with other names in the lower view shows its own: those names are
+    // another file now.
+    auto n = index_->Node(inode->lower);
+    if (inode->type == S_IFDIR || (n.ok() && n->nlink == 1)) inode->shown_ino = lower_->Ino(inode->lower);
+  }
+  if (inode->type != S_IFDIR && inode->nodeid < kUpperBase) copies_by_upper_ino_[inode->upper_ino] = inode->nodeid;
 }
 
 UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
@@ -518,7 +529,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->data_in_upper = in_upper && f.type == S_IFREG && !f.metacopy;
     inode->in_upper = in_upper;
     inode->upper_ino = f.upper_stat.st_ino;
-    inode->origin_ino = f.origin_ino;
+    inode->shown_ino = f.origin_ino;
     if (f.upper) CacheFd(inode, std::move(f.upper));
     inodes_.emplace(f.nodeid, std::move(fresh));
     NoteCopy(inode);
@@ -559,17 +570,10 @@ int UnionFs::StatOf(Inode* inode, struct stat* st) {
   int fd;
   if (int err = UpperFd(inode, &fd)) return err;
   if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
-  // Over directory layers, st_ino is the lower file's number while the inode is known as a copy of
-  // it, else the upper file's (see DirectoryLayers::Ino); over a store image, the node id. The copy
-  // of a file with other names in the lower view shows its own: those names are another file now.
-  if (lower_->stable_ids()) {
-    st->st_ino = inode->nodeid;
-  } else if (inode->lower != kNoNode) {
-    auto n = index_->Node(inode->lower);
-    if (inode->type == S_IFDIR || (n.ok() && n->nlink == 1)) st->st_ino = lower_->Ino(inode->lower);
-  } else if (inode->origin_ino) {
-    st->st_ino = inode->origin_ino;
-  }
+  // Over a store image, st_ino is the node id; over directory layers, the lower file's number for
+  // a copy of it (NoteCopy, see DirectoryLayers::Ino), else the upper file's.
+  if (lower_->stable_ids()) st->st_ino = inode->nodeid;
+  else if (inode->shown_ino) st->st_ino = inode->shown_ino;
   if (inode->metacopy) st->st_blocks = (st->st_size + 511) / 512;
   // Overlayfs' convention: a merged directory's link count is unknown; 1 tells find not to
   // use it to skip subdirectories.

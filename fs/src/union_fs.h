@@ -167,7 +167,7 @@ class UnionFs {
   int CopyUp(Inode* inode, bool with_data);
   int MakeUpperCopy(int parent_fd, const std::string& name, uint32_t node, bool with_data, UniqueFd* out);
   int CopyUpAliases(Inode* inode);
-  void NoteCopy(const Inode* inode);
+  void NoteCopy(Inode* inode);
   void MarkImpure(int dir_fd);
   uint32_t DirectoryCopyOrigin(Found* f, const std::string& path, bool no_follow);
   int FillData(Inode* inode);
