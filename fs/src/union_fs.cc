@@ -1347,8 +1347,11 @@ int UnionFs::Rename(uint64_t parent, const char* name, uint64_t new_parent, cons
   };
   if (flags & RENAME_EXCHANGE) move(target, dir, name);
   move(source, new_dir, new_name);
-  if (source->type != S_IFDIR && source->lower != kNoNode) MarkImpure(new_dir_fd);
-  if ((flags & RENAME_EXCHANGE) && target->type != S_IFDIR && target->lower != kNoNode) MarkImpure(dir_fd);
+  // A copy's directory is marked at its copy-up; one it moves to, here.
+  if (dir != new_dir) {
+    if (source->type != S_IFDIR && source->lower != kNoNode) MarkImpure(new_dir_fd);
+    if ((flags & RENAME_EXCHANGE) && target->type != S_IFDIR && target->lower != kNoNode) MarkImpure(dir_fd);
+  }
   return done(0);
 }
 
