@@ -121,6 +121,15 @@ constexpr size_t kOriginHeader = 5 + 16;
 constexpr uint8_t kOriginMagic = 0xfb;
 constexpr uint8_t kOriginBigEndian = 1;  // OVL_FH_FLAG_BIG_ENDIAN: the handle's byte order
 
+// A file_handle with room for any handle (name_to_handle_at, open_by_handle_at).
+struct HandleBuffer {
+  file_handle head;
+  unsigned char bytes[MAX_HANDLE_SZ];
+};
+
+// An origin's UUID field is null when overlayfs ran with uuid=null, or the filesystem has none.
+bool NullUuid(std::string_view uuid) { return uuid.find_first_not_of('\0') == std::string_view::npos; }
+
 }  // namespace
 
 Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector<std::string>& dirs,
@@ -400,10 +409,7 @@ std::optional<std::string> DirectoryLayers::OverlayOrigin(uint32_t node) const {
   }
   PathAt at;
   if (ResolveAt(layers_[layer].get(), path, &at) != 0) return std::nullopt;
-  struct {
-    file_handle head;
-    unsigned char bytes[MAX_HANDLE_SZ];
-  } handle{};
+  HandleBuffer handle{};
   handle.head.handle_bytes = MAX_HANDLE_SZ;
   int mount_id;
   if (::name_to_handle_at(at.dir, at.rel.c_str(), &handle.head, &mount_id, 0) != 0) return std::nullopt;
@@ -422,9 +428,9 @@ bool DirectoryLayers::IsOriginOf(uint32_t node, std::string_view origin) const {
   auto expected = OverlayOrigin(node);
   if (!expected || origin.size() != expected->size() || origin.size() <= kOriginHeader) return false;
   const std::string_view want = *expected;
-  auto null_uuid = [](std::string_view o) { return o.substr(5, 16).find_first_not_of('\0') == std::string_view::npos; };
+  const std::string_view uuid = origin.substr(5, 16), want_uuid = want.substr(5, 16);
   return origin[0] == want[0] && origin[1] == want[1] && origin[2] == want[2] && origin[4] == want[4] &&
-         (origin.substr(5, 16) == want.substr(5, 16) || null_uuid(origin) || null_uuid(want)) &&
+         (uuid == want_uuid || NullUuid(uuid) || NullUuid(want_uuid)) &&
          origin.substr(kOriginHeader) == want.substr(kOriginHeader);
 }
 
@@ -433,15 +439,12 @@ std::optional<uint64_t> DirectoryLayers::OriginIno(std::string_view origin) cons
       static_cast<uint8_t>(origin[2]) != origin.size() || origin.size() - kOriginHeader > MAX_HANDLE_SZ) {
     return std::nullopt;
   }
-  struct {
-    file_handle head;
-    unsigned char bytes[MAX_HANDLE_SZ];
-  } handle{};
+  HandleBuffer handle{};
   handle.head.handle_bytes = static_cast<unsigned>(origin.size() - kOriginHeader);
   handle.head.handle_type = static_cast<uint8_t>(origin[4]);
   std::memcpy(handle.head.f_handle, origin.data() + kOriginHeader, handle.head.handle_bytes);
   const std::string_view uuid = origin.substr(5, 16);
-  const bool null_uuid = uuid.find_first_not_of('\0') == std::string_view::npos;
+  const bool null_uuid = NullUuid(uuid);
   for (uint32_t l = 0; l < layers_.size(); ++l) {
     std::array<uint8_t, 16> layer_uuid;
     {
