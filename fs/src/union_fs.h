@@ -7,7 +7,9 @@
 //   opaque directory    xattr trusted.overlay.opaque = "y": nothing below shows through
 //   renamed lower dir   xattr trusted.overlay.redirect = its absolute path in the lower view
 //   metadata-only copy  xattr trusted.overlay.metacopy (empty) + trusted.strata.object =
-//                       "sha256:<hex>": size and metadata in upper, content still the object
+//                       "sha256:<hex>": size and metadata in upper, content still the object;
+//                       an upper file longer than the object holds what was written past the
+//                       object's end there (an append), the rest of it being a hole
 //                       (store lowers only: over directory layers every copy-up copies data)
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
 //                       (store lowers, whose node ids are the same on every mount); over
@@ -74,19 +76,44 @@ class UnionFs {
 
   // An open file: the fd to read and write. A handle opened on lower content before the file was
   // copied up switches to the upper copy at its next read, so no reader sees stale data.
+  //
+  // A file whose content is a store object stays a metadata-only copy when opened for writing:
+  // its bytes below the object's end are the object's until a write lands there (which fills the
+  // copy in first), and those past it are the upper file's. So an append to a large file copies
+  // nothing. Reads of such a file are planned by PlanRead, writes go through WriteAt.
   class FileHandle {
    public:
     int fd() const { return fd_.get(); }
     // Whether fd() reads lower content (a store object or a lower file), not the upper layer's
     // copy. Only meaningful before the handle is shared: ReadFd may switch it.
     bool lower_content() const { return lower_content_; }
+    // Whether the handle's content is, or may come to be, an object followed by upper bytes: it
+    // cannot be handed to the kernel as one backing file.
+    bool spans_object_end() const { return spans_object_end_; }
 
    private:
     friend class UnionFs;
     UniqueFd fd_;
     Inode* inode_ = nullptr;
     bool lower_content_ = false;
+    // Content from a store object: its size (-1: none), and for a handle that writes the upper
+    // file, the object's own fd. upper_read_fd_: the upper file, once a read went past the end.
+    off_t object_size_ = -1;
+    UniqueFd object_fd_;
+    UniqueFd upper_read_fd_;
+    bool spans_object_end_ = false;
     std::mutex mu_;
+  };
+
+  // Where a read finds its bytes: one piece, or two across the end of an object.
+  struct ReadPlan {
+    struct Piece {
+      int fd = -1;
+      off_t pos = 0;
+      size_t len = 0;
+    };
+    Piece pieces[2];
+    int count = 0;
   };
 
   // An open directory: its merged listing, taken at opendir so offsets stay stable while the
@@ -130,6 +157,14 @@ class UnionFs {
              std::unique_ptr<FileHandle>* fh);
   // The fd a read should use (switches a pre-copy-up handle to the upper copy).
   int ReadFd(FileHandle& fh);
+  // Where a read of [off, off + size) finds its bytes.
+  int PlanRead(FileHandle& fh, off_t off, size_t size, ReadPlan* plan);
+  // Runs write(fd) on the fd a change of the content at off and after must go to, first filling
+  // in a metadata-only copy's data when the change lands on its object's bytes. Returns write's
+  // result, or -errno.
+  ssize_t WriteAt(FileHandle& fh, off_t off, const std::function<ssize_t(int fd)>& write);
+  // The fd for SEEK_DATA / SEEK_HOLE (filling in a copy whose object is followed by upper bytes).
+  int SeekFd(FileHandle& fh, int* fd);
   int OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh);
   int Parent(uint64_t nodeid, uint64_t* parent);
   // fsyncdir in two steps, so that the sync itself holds no lock: the directory's upper entry
@@ -171,6 +206,8 @@ class UnionFs {
   void MarkImpure(int dir_fd);
   uint32_t DirectoryCopyOrigin(Found* f, const std::string& path, bool no_follow);
   int FillData(Inode* inode);
+  // Opens the store object that is a regular file's content, and gives its size.
+  int OpenObjectOf(Inode* inode, UniqueFd* fd, off_t* size);
   int ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir);
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
   int IsUnionEmpty(Inode* dir, bool* empty);

@@ -149,7 +149,8 @@ void ReplyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, std::unique
   PassthroughFiles* files = Session(req).passthrough;
   int32_t backing_id = 0;
   if (files) {
-    const bool may_back = !file->handle->lower_content() || Session(req).read_only;
+    const bool may_back =
+        !file->handle->spans_object_end() && (!file->handle->lower_content() || Session(req).read_only);
     file->mode = files->Open(ino, may_back ? file->handle->fd() : -1, &backing_id);
   }
   const uint64_t handle = reinterpret_cast<uint64_t>(file.get());
@@ -202,21 +203,45 @@ UnionFs::FileHandle& Handle(fuse_file_info* fi) { return *File(fi).handle; }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = Fs(req).ReadFd(Handle(fi));
-    buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    UnionFs::ReadPlan plan;
+    if (int err = Fs(req).PlanRead(Handle(fi), off, size, &plan)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    if (plan.count == 1) {
+      fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+      buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+      buf.buf[0].fd = plan.pieces[0].fd;
+      buf.buf[0].pos = off;
+      fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+      return;
+    }
+    // Across an object's end (once per file and reader): both pieces through one buffer.
+    std::vector<char> data(size);
+    size_t got = 0;
+    for (int i = 0; i < plan.count; ++i) {
+      const auto& piece = plan.pieces[i];
+      ssize_t n = ::pread(piece.fd, data.data() + got, piece.len, piece.pos);
+      if (n < 0) {
+        fuse_reply_err(req, errno);
+        return;
+      }
+      got += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < piece.len) break;  // end of file
+    }
+    fuse_reply_buf(req, data.data(), got);
   });
 }
 
 void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
-    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = Handle(fi).fd();
-    out.buf[0].pos = off;
-    ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+    ssize_t n = Fs(req).WriteAt(Handle(fi), off, [&](int fd) {
+      fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+      out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+      out.buf[0].fd = fd;
+      out.buf[0].pos = off;
+      return fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+    });
     if (n < 0) fuse_reply_err(req, static_cast<int>(-n));
     else fuse_reply_write(req, static_cast<size_t>(n));
   });
@@ -241,13 +266,21 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) noexcep
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) noexcept {
-  int rc = ::fallocate(Handle(fi).fd(), mode, offset, length);
-  fuse_reply_err(req, rc == 0 ? 0 : errno);
+  Guard(req, [&] {
+    ssize_t rc = Fs(req).WriteAt(Handle(fi), offset,
+                                 [&](int fd) { return ::fallocate(fd, mode, offset, length) == 0 ? 0 : -errno; });
+    fuse_reply_err(req, static_cast<int>(-rc));
+  });
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    off_t res = ::lseek(Fs(req).ReadFd(Handle(fi)), off, whence);
+    int fd;
+    if (int err = Fs(req).SeekFd(Handle(fi), &fd)) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    off_t res = ::lseek(fd, off, whence);
     if (res < 0) fuse_reply_err(req, errno);
     else fuse_reply_lseek(req, res);
   });

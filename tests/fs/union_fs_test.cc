@@ -108,13 +108,29 @@ class UnionFsTest : public ::testing::Test {
     EXPECT_NE(node, 0u) << path;
     std::unique_ptr<UnionFs::FileHandle> fh;
     EXPECT_EQ(fs_->Open(node, O_RDONLY, &fh), 0);
-    return fh ? Pread(fs_->ReadFd(*fh), 1 << 16) : "";
+    return fh ? ReadVia(*fh, 1 << 16) : "";
   }
 
   void Write(const std::string& path, const std::string& data, off_t off) {
     std::unique_ptr<UnionFs::FileHandle> fh;
     ASSERT_EQ(fs_->Open(Walk(path), O_RDWR, &fh), 0);
-    ASSERT_EQ(::pwrite(fh->fd(), data.data(), data.size(), off), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(WriteVia(*fh, data, off), static_cast<ssize_t>(data.size()));
+  }
+
+  // What the FUSE handlers do with a handle: reads as PlanRead says, writes through WriteAt.
+  std::string ReadVia(UnionFs::FileHandle& fh, size_t size, off_t off = 0) {
+    UnionFs::ReadPlan plan;
+    if (fs_->PlanRead(fh, off, size, &plan) != 0) return "<error>";
+    std::string out;
+    for (int i = 0; i < plan.count; ++i) {
+      std::string piece = Pread(plan.pieces[i].fd, plan.pieces[i].len, plan.pieces[i].pos);
+      out += piece;
+      if (piece.size() < plan.pieces[i].len) break;
+    }
+    return out;
+  }
+  ssize_t WriteVia(UnionFs::FileHandle& fh, const std::string& data, off_t off) {
+    return fs_->WriteAt(fh, off, [&](int fd) { return ::pwrite(fd, data.data(), data.size(), off); });
   }
 
   std::vector<std::string> List(const std::string& dir) {
@@ -155,7 +171,7 @@ TEST_F(UnionFsTest, WriteCopiesUpAndNeverChangesTheObject) {
   EXPECT_EQ(content, "lower config\n");
 }
 
-TEST_F(UnionFsTest, ALargeFileCopiesUpWhole) {
+TEST_F(UnionFsTest, AnAppendCopiesNothingAndAWriteInsideTheObjectCopiesItWhole) {
   // Larger than the 8 MiB pieces a copy-up hands to writeback, and not a multiple of them.
   std::string big((20 << 20) + 12345, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
@@ -170,14 +186,69 @@ TEST_F(UnionFsTest, ALargeFileCopiesUpWhole) {
     layers_.push_back(info->diff_id);
   }
   Mount(layers_);
+  std::unique_ptr<UnionFs::FileHandle> before;  // a reader from before the append
+  ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &before), 0);
   Write("data/big", "!", static_cast<off_t>(big.size()));
   big += '!';
+  auto upper_file = [&] {
+    std::ifstream upper(Upper("data/big"), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(upper)), std::istreambuf_iterator<char>());
+  };
+  struct stat st;
+  ASSERT_EQ(::stat(Upper("data/big").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), big.size());
+  EXPECT_LT(st.st_blocks * 512, 1 << 20) << "an append copies none of the object";
+  EXPECT_GE(::getxattr(Upper("data/big").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
   std::unique_ptr<UnionFs::FileHandle> fh;
   ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &fh), 0);
-  EXPECT_TRUE(Pread(fs_->ReadFd(*fh), big.size() + 1) == big) << "content after the copy-up";
-  std::ifstream upper(Upper("data/big"), std::ios::binary);
-  std::string copied((std::istreambuf_iterator<char>(upper)), std::istreambuf_iterator<char>());
-  EXPECT_TRUE(copied == big) << "the upper file holds the whole content";
+  EXPECT_TRUE(fh->spans_object_end()) << "its reads need the daemon";
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big) << "content after the append";
+  EXPECT_EQ(ReadVia(*fh, 10, static_cast<off_t>(big.size()) - 3), big.substr(big.size() - 3));
+  EXPECT_EQ(ReadVia(*before, 10, static_cast<off_t>(big.size()) - 3), big.substr(big.size() - 3))
+      << "a handle opened before the append reads past the object's end too";
+  Mount(layers_);
+  ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &fh), 0);
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big) << "after a remount";
+  // A write below the object's end copies the object in first, keeping what was appended.
+  Write("data/big", "X", 5);
+  big[5] = 'X';
+  EXPECT_TRUE(upper_file() == big) << "the upper file holds the whole content";
+  EXPECT_LT(::getxattr(Upper("data/big").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big);
+}
+
+TEST_F(UnionFsTest, ChangesBelowAnAppendedObjectsEndFillTheCopyInFirst) {
+  // Each case appends "++" to etc/other ("other\n"), then changes it in another way.
+  auto appended = [&] {
+    Mount(layers_);
+    Write("etc/other", "++", 6);
+    EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  };
+  appended();
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDWR, &fh), 0);
+  auto punch = [](int fd) { return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1, 2) == 0 ? 0 : -errno; };
+  ASSERT_EQ(fs_->WriteAt(*fh, 1, punch), 0);
+  EXPECT_EQ(ReadAll("etc/other"), std::string("o\0\0er\n++", 8)) << "a hole punched in the object's bytes";
+
+  fs::remove_all(Upper("etc"));
+  appended();
+  struct stat in {};
+  in.st_size = 3;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_SIZE, &out), 0);
+  EXPECT_EQ(ReadAll("etc/other"), "oth") << "truncated into the object's bytes";
+  in.st_size = 10;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_SIZE, &out), 0);
+  EXPECT_EQ(ReadAll("etc/other"), std::string("oth\0\0\0\0\0\0\0", 10)) << "and extended again: zeros";
+
+  fs::remove_all(Upper("etc"));
+  appended();
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &fh), 0);
+  int fd = -1;
+  ASSERT_EQ(fs_->SeekFd(*fh, &fd), 0);
+  EXPECT_EQ(::lseek(fd, 0, SEEK_HOLE), 8) << "data and holes of the whole content";
+  EXPECT_EQ(ReadAll("etc/other"), "other\n++");
 }
 
 TEST_F(UnionFsTest, HardlinkedNamesStayOneFileAcrossCopyUp) {
@@ -272,27 +343,31 @@ TEST_F(UnionFsTest, FillingInAMetadataOnlyCopyKeepsItsTimes) {
   struct stat out;
   ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, &out), 0);
   ASSERT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
-  // An open for writing fills the data in; with nothing written, the file has not changed.
+  // An open for writing copies no data; a write at the start fills it in (here one that writes
+  // nothing: the file has not changed).
   std::unique_ptr<UnionFs::FileHandle> fh;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY, &fh), 0);
+  ASSERT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  ASSERT_EQ(fs_->WriteAt(*fh, 0, [](int) { return ssize_t{0}; }), 0);
   ASSERT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
   struct stat after;
   ASSERT_EQ(fs_->GetAttr(Walk("etc/other"), &after), 0);
   EXPECT_TRUE(SameTime(after.st_mtim, out.st_mtim)) << after.st_mtim.tv_sec << " " << out.st_mtim.tv_sec;
+  EXPECT_EQ(ReadAll("etc/other"), "other\n");
 }
 
 TEST_F(UnionFsTest, AHandleOpenedBeforeCopyUpReadsTheNewContent) {
   std::unique_ptr<UnionFs::FileHandle> reader;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &reader), 0);
-  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "other\n");
+  EXPECT_EQ(ReadVia(*reader, 100), "other\n");
   Write("etc/other", "OTHER", 0);
-  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "OTHER\n");
+  EXPECT_EQ(ReadVia(*reader, 100), "OTHER\n");
 }
 
 TEST_F(UnionFsTest, AHandleOpenedBeforeAMetadataCopyReadsWhatAnEmptyingOpenWrote) {
   std::unique_ptr<UnionFs::FileHandle> reader;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &reader), 0);
-  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "other\n");
+  EXPECT_EQ(ReadVia(*reader, 100), "other\n");
   struct stat in {};
   in.st_uid = 1000;
   struct stat out;
@@ -300,12 +375,12 @@ TEST_F(UnionFsTest, AHandleOpenedBeforeAMetadataCopyReadsWhatAnEmptyingOpenWrote
   {
     std::unique_ptr<UnionFs::FileHandle> another;
     ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &another), 0);
-    EXPECT_EQ(Pread(fs_->ReadFd(*another), 100), "other\n");
+    EXPECT_EQ(ReadVia(*another, 100), "other\n");
   }
   std::unique_ptr<UnionFs::FileHandle> writer;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY | O_TRUNC, &writer), 0);
-  ASSERT_EQ(::pwrite(writer->fd(), "new", 3, 0), 3);
-  EXPECT_EQ(Pread(fs_->ReadFd(*reader), 100), "new");
+  ASSERT_EQ(WriteVia(*writer, "new", 0), 3);
+  EXPECT_EQ(ReadVia(*reader, 100), "new");
 }
 
 TEST_F(UnionFsTest, DeletionsAreWhiteoutsAndOpaqueDirectories) {
@@ -469,7 +544,7 @@ TEST_F(UnionFsTest, ANewFileIsFoundAgainForLaterOperations) {
   EntryOut out;
   std::unique_ptr<UnionFs::FileHandle> fh;
   ASSERT_EQ(fs_->Create(Walk("etc"), "fresh", 0644, O_RDWR, Caller{::geteuid(), ::getegid()}, &out, &fh), 0);
-  ASSERT_EQ(::pwrite(fh->fd(), "new\n", 4, 0), 4);
+  ASSERT_EQ(WriteVia(*fh, "new\n", 0), 4);
   struct stat in{}, st{};
   in.st_mode = 0600;
   ASSERT_EQ(fs_->SetAttr(out.nodeid, in, FUSE_SET_ATTR_MODE, &st), 0);
@@ -548,7 +623,7 @@ TEST_F(UnionFsTest, NewFilesBelongToTheCaller) {
   EXPECT_EQ(out.attr.st_gid, 1000u);
   EXPECT_EQ(out.attr.st_mode & 07777, 0640u);
   EXPECT_GE(out.nodeid, UnionFs::kUpperBase);
-  ASSERT_EQ(::pwrite(fh->fd(), "hi", 2, 0), 2);
+  ASSERT_EQ(WriteVia(*fh, "hi", 0), 2);
   fh.reset();
   Mount(layers_);
   EXPECT_EQ(Walk("etc/mine"), out.nodeid) << "an upper-only node id survives a remount";
@@ -561,7 +636,7 @@ TEST_F(UnionFsTest, NewFilesAreMadeInPlaceOrOverTheirWhiteout) {
   ASSERT_EQ(fs_->Unlink(Walk("etc"), "other"), 0);
   ASSERT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), 0) << "over its whiteout";
   EXPECT_GE(out.nodeid, UnionFs::kUpperBase);
-  ASSERT_EQ(::pwrite(fh->fd(), "new", 3, 0), 3);
+  ASSERT_EQ(WriteVia(*fh, "new", 0), 3);
   EXPECT_EQ(ReadAll("etc/other"), "new");
   EXPECT_EQ(fs_->Create(Walk("etc"), "other", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST);
   EXPECT_EQ(fs_->Create(Walk("etc"), "config", 0640, O_RDWR, Caller{}, &out, &fh), EEXIST) << "a lower file";
@@ -600,7 +675,7 @@ TEST_F(UnionFsTest, KnownFilesOutnumberTheFdLimit) {
     EntryOut out;
     std::unique_ptr<UnionFs::FileHandle> fh;
     ASSERT_EQ(fs_->Create(parent, name.c_str(), 0644, O_WRONLY, Caller{}, &out, &fh), 0) << name;
-    ASSERT_EQ(::pwrite(fh->fd(), name.data(), name.size(), 0), static_cast<ssize_t>(name.size()));
+    ASSERT_EQ(WriteVia(*fh, name, 0), static_cast<ssize_t>(name.size()));
     ids.push_back(out.nodeid);  // never forgotten: the kernel still knows every one
   }
   Write("etc/config", "changed", 0);
@@ -612,7 +687,7 @@ TEST_F(UnionFsTest, KnownFilesOutnumberTheFdLimit) {
     EXPECT_EQ(st.st_size, static_cast<off_t>(name.size()));
     std::unique_ptr<UnionFs::FileHandle> fh;
     ASSERT_EQ(fs_->Open(ids[i], O_RDONLY, &fh), 0) << name;
-    EXPECT_EQ(Pread(fs_->ReadFd(*fh), 100), name);
+    EXPECT_EQ(ReadVia(*fh, 100), name);
     ASSERT_EQ(fs_->SetXattr(ids[i], "user.n", name, 0), 0) << name;
   }
   // Removed names while the kernel still knows the files: they stay reachable, and their inode

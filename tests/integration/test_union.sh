@@ -249,12 +249,31 @@ if kernel_has_fuse_passthrough; then
   assert_eq 0 "$(resident "$U7/new.bin")" "upper file's pages after POSIX_FADV_DONTNEED"
   assert_eq "$(sha256_of "$WORK/payload")" "$(sha256_of "$M7/new.bin")" "read again"
   [ "$(resident "$U7/new.bin")" -gt 0 ] || fail "the read did not come from the upper file: no passthrough"
-  # A 1-byte append copies the file up; the byte goes to the copy, the lower object is untouched.
+  # A 1-byte append copies no data: the upper file is a metadata-only copy holding the byte past
+  # the object's end, and reads (through the daemon) join the two; the lower object is untouched.
   printf x >> "$M7/usr/bin/tool"
   assert_eq 300001 "$(stat -c %s "$M7/usr/bin/tool")" "size after the append"
   assert_eq x "$(tail -c 1 "$M7/usr/bin/tool")" "the appended byte"
-  cmp -n 300000 "$M7/usr/bin/tool" "$L1/usr/bin/tool" || fail "copy-up changed the old content"
+  cmp -n 300000 "$M7/usr/bin/tool" "$L1/usr/bin/tool" || fail "the append changed the old content"
   assert_eq "$(sha256_of "$L1/usr/bin/tool")" "$(sha256_of "$LOWER/usr/bin/tool")" "lower content after the append"
+  getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/bin/tool" >/dev/null 2>&1 ||
+    fail "the append copied the data (no metacopy marker on usr/bin/tool)"
+  [ "$(stat -c %b "$U7/usr/bin/tool")" -le 16 ] || fail "the append allocated $(stat -c %b "$U7/usr/bin/tool") blocks"
+  "$PYTHON" - "$M7/usr/bin/tool" "$L1/usr/bin/tool" <<'PY' || fail "mmap across the object's end"
+import mmap, sys
+with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as lower:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    assert m[:] == lower.read() + b"x", "mapped content"
+PY
+  # A write inside the old content copies it in (the appended byte stays); then passthrough.
+  printf y | dd of="$M7/usr/bin/tool" bs=1 seek=10 conv=notrunc status=none
+  ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/bin/tool" >/dev/null 2>&1 ||
+    fail "a write inside the object's bytes left the metacopy marker"
+  { head -c 10 "$L1/usr/bin/tool"; printf y; tail -c +12 "$L1/usr/bin/tool"; printf x; } > "$WORK/tool.want"
+  assert_eq "$(sha256_of "$WORK/tool.want")" "$(sha256_of "$U7/usr/bin/tool")" "the upper copy after the fill"
+  drop_cache "$U7/usr/bin/tool"
+  assert_eq "$(sha256_of "$WORK/tool.want")" "$(sha256_of "$M7/usr/bin/tool")" "read through the mount"
+  [ "$(resident "$U7/usr/bin/tool")" -gt 0 ] || fail "the filled copy was not read by passthrough"
   # The mtime a passthrough write leaves is the one stat shows (the kernel drops its cached one).
   touch -d @1000000000 "$M7/new.bin"
   printf more >> "$M7/new.bin"
