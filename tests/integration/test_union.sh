@@ -265,6 +265,15 @@ with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as lower:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
     assert m[:] == lower.read() + b"x", "mapped content"
 PY
+  # Mounted read-only (a copy of the layer; the kernel then reads lower files from their objects
+  # directly), a file whose content runs past its object's end still reads whole.
+  mkdir -p "$WORK/c8"
+  cp -a "$U7" "$WORK/c8/upper"
+  mount_layer c8 "$WORK/mnt8" --read-only
+  { cat "$L1/usr/bin/tool"; printf x; } > "$WORK/tool.appended"
+  assert_eq "$(sha256_of "$WORK/tool.appended")" "$(sha256_of "$WORK/mnt8/usr/bin/tool")" "read-only, past the object's end"
+  assert_eq "$(sha256_of "$L1/etc/hl-a")" "$(sha256_of "$WORK/mnt8/etc/hl-a")" "read-only, a lower file"
+  expect_rc 0 umount "$WORK/mnt8"
   # A write inside the old content copies it in (the appended byte stays); then passthrough.
   printf y | dd of="$M7/usr/bin/tool" bs=1 seek=10 conv=notrunc status=none
   ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/bin/tool" >/dev/null 2>&1 ||
