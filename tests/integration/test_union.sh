@@ -377,6 +377,64 @@ else
   echo "$TEST_NAME: kernel $(uname -r) has no FUSE passthrough: its checks skipped"
 fi
 
+step "appends to an image file, readers, and a write inside it that fills the copy in, all at once"
+# Appends keep the file a metadata-only copy (its object, then the upper file's bytes); a write
+# inside the object's bytes fills the copy in while appends and reads go on. No byte may be lost
+# or come from the wrong file.
+mount_layer c9 "$WORK/mnt9"
+"$PYTHON" - "$WORK/mnt9/usr/bin/tool" "$L1/usr/bin/tool" <<'PY' || fail "appends, reads and a fill at once"
+import os, re, sys, threading, time
+path, lower_path = sys.argv[1:3]
+lower = open(lower_path, "rb").read()
+filled = lower[:10] + b"Z" + lower[11:]
+records = re.compile(rb"<(\d+)-(\d+)-(x*)>")
+errors = []
+def records_in(tail, complete):
+    found = [(int(a), int(b)) for a, b, _ in records.findall(tail)]
+    whole = b"".join(m.group(0) for m in records.finditer(tail))
+    if complete and whole != tail:
+        errors.append("bytes past the object's end that are no record")
+    return found
+def appender(t):
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    for i in range(300):
+        os.write(fd, b"<%d-%d-%s>" % (t, i, b"x" * ((t * 7 + i) % 50)))
+    os.close(fd)
+def reader(stop):
+    while not stop.is_set():
+        with open(path, "rb") as f:
+            data = f.read()
+        head = data[:len(lower)]
+        if head not in (lower, filled):
+            errors.append("the object's bytes read wrong")
+        records_in(data[len(lower):], False)
+def inside():
+    while os.stat(path).st_size < len(lower) + 4000:  # amid the appends
+        time.sleep(0.001)
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, b"Z", 10)
+    os.close(fd)
+stop = threading.Event()
+readers = [threading.Thread(target=reader, args=(stop,)) for _ in range(2)]
+writers = [threading.Thread(target=appender, args=(t,)) for t in range(3)] + [threading.Thread(target=inside)]
+for t in readers + writers: t.start()
+for t in writers: t.join()
+stop.set()
+for t in readers: t.join()
+data = open(path, "rb").read()
+assert data[:len(lower)] == filled, "the object's bytes after the write inside"
+got = records_in(data[len(lower):], True)
+assert sorted(got) == [(t, i) for t in range(3) for i in range(300)], "appended records"
+assert not errors, errors[:3]
+PY
+getfattr --absolute-names -n trusted.overlay.metacopy "$WORK/c9/upper/usr/bin/tool" >/dev/null 2>&1 &&
+  fail "the write inside left the metacopy marker"
+sum=$(sha256_of "$WORK/mnt9/usr/bin/tool")
+expect_rc 0 umount "$WORK/mnt9"
+mount_layer c9 "$WORK/mnt9"
+assert_eq "$sum" "$(sha256_of "$WORK/mnt9/usr/bin/tool")" "after a remount"
+expect_rc 0 umount "$WORK/mnt9"
+
 step "data fsynced before the daemon dies survives; umount clears the dead mount"
 expect_rc 0 umount "$WORK/mnt"
 # In the foreground, so the test knows the daemon's PID.
