@@ -238,6 +238,7 @@ layerstore::Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<Lower
   fs->index_ = &fs->lower_->index();
   fs->policy_ = options.policy;
   fs->sync_ = options.sync;
+  fs->copy_at_open_below_ = options.copy_at_open_below;
   fs->upper_dir_ = upper_dir;
   fs->upper_root_.Reset(::open(upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fs->upper_root_) return layerstore::Status::FromErrno("upper directory " + upper_dir, errno);
@@ -1430,12 +1431,18 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
         inode->data_in_upper = true;
       }
     } else if (inode->type == S_IFREG && inode->object && !inode->data_in_upper) {
-      // Writes past the object's end need none of its content (an append): the copy stays
-      // metadata-only until a write lands below the end (WriteAt).
-      if (int err = CopyUp(inode, false)) return err;
-      if (inode->metacopy) {
-        if (int err = OpenObjectOf(inode, &handle->object_fd_, &handle->object_size_)) return err;
+      UniqueFd object;
+      off_t object_size;
+      if (int err = OpenObjectOf(inode, &object, &object_size)) return err;
+      if (static_cast<uint64_t>(object_size) >= copy_at_open_below_) {
+        // Writes past the object's end need none of its content (an append): the copy stays
+        // metadata-only until a write lands below the end (WriteAt).
+        if (int err = CopyUp(inode, false)) return err;
+        handle->object_fd_ = std::move(object);
+        handle->object_size_ = object_size;
         handle->spans_object_end_ = true;
+      } else if (int err = CopyUp(inode, true)) {
+        return err;
       }
     } else if (int err = CopyUp(inode, true)) {
       return err;

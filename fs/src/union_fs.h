@@ -77,10 +77,11 @@ class UnionFs {
   // An open file: the fd to read and write. A handle opened on lower content before the file was
   // copied up switches to the upper copy at its next read, so no reader sees stale data.
   //
-  // A file whose content is a store object stays a metadata-only copy when opened for writing:
-  // its bytes below the object's end are the object's until a write lands there (which fills the
-  // copy in first), and those past it are the upper file's. So an append to a large file copies
-  // nothing. Reads of such a file are planned by PlanRead, writes go through WriteAt.
+  // A large file whose content is a store object stays a metadata-only copy when opened for
+  // writing (Options::copy_at_open_below): its bytes below the object's end are the object's
+  // until a write lands there (which fills the copy in first), and those past it are the upper
+  // file's. So an append to a large file copies nothing. Reads of such a file are planned by
+  // PlanRead, writes go through WriteAt.
   class FileHandle {
    public:
     int fd() const { return fd_.get(); }
@@ -129,6 +130,12 @@ class UnionFs {
   struct Options {
     AttrPolicy policy;  // owners and link counts as shown; callers' ids as written
     bool sync = true;   // false: fsync, fsyncdir and copy-up syncs do nothing (overlayfs' volatile)
+    // A store file at least this large opened for writing stays a metadata-only copy until a
+    // write lands inside its object (see FileHandle); a smaller one is copied up at the open, so
+    // that its writes go straight to the upper file (passthrough) instead of each being a round
+    // trip through the daemon. Below 8 MiB the copy and its sync cost about what a few hundred
+    // such round trips do, which an appending program soon spends.
+    uint64_t copy_at_open_below = 8 << 20;
   };
 
   // upper and work are directories on one filesystem.
@@ -231,6 +238,7 @@ class UnionFs {
   const layerstore::RootfsIndex* index_ = nullptr;  // lower_'s
   AttrPolicy policy_;
   bool sync_ = true;
+  uint64_t copy_at_open_below_ = 0;
   UniqueFd upper_root_;  // O_PATH
   UniqueFd work_;        // O_PATH
   std::string upper_dir_;

@@ -70,14 +70,17 @@ class UnionFsTest : public ::testing::Test {
     layers_ = layers;
   }
 
-  void Mount(const std::vector<layerstore::Digest>& layers) {
+  // copy_at_open_below: 0 keeps even this image's small files metadata-only when opened for
+  // writing, so that the tests can reach the object's end with a few bytes.
+  void Mount(const std::vector<layerstore::Digest>& layers, uint64_t copy_at_open_below = 0) {
     fs_.reset();
     auto store = Store::Open({.root = (tmp_ / "store").string()});
     ASSERT_TRUE(store.ok());
     auto index = (*store)->OpenRootfs(layers, false);
     ASSERT_TRUE(index.ok()) << index.status().message();
     auto opened = UnionFs::Open(std::make_unique<layerfs::StoreLower>(std::move(*store), std::move(*index)),
-                                (tmp_ / "upper").string(), (tmp_ / "work").string(), {});
+                                (tmp_ / "upper").string(), (tmp_ / "work").string(),
+                                {.copy_at_open_below = copy_at_open_below});
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     fs_ = std::move(*opened);
   }
@@ -354,6 +357,16 @@ TEST_F(UnionFsTest, FillingInAMetadataOnlyCopyKeepsItsTimes) {
   ASSERT_EQ(fs_->GetAttr(Walk("etc/other"), &after), 0);
   EXPECT_TRUE(SameTime(after.st_mtim, out.st_mtim)) << after.st_mtim.tv_sec << " " << out.st_mtim.tv_sec;
   EXPECT_EQ(ReadAll("etc/other"), "other\n");
+}
+
+TEST_F(UnionFsTest, ASmallFileOpenedForWritingIsCopiedUpAtOnce) {
+  Mount(layers_, UnionFs::Options{}.copy_at_open_below);
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY | O_APPEND, &fh), 0);
+  EXPECT_FALSE(fh->spans_object_end()) << "its writes can go straight to the upper file";
+  EXPECT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  std::ifstream upper(Upper("etc/other"), std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(upper)), std::istreambuf_iterator<char>()), "other\n");
 }
 
 TEST_F(UnionFsTest, AHandleOpenedBeforeCopyUpReadsTheNewContent) {

@@ -31,10 +31,11 @@ dump_ns() { "$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$1" --no-dir-mti
 
 step "an image with files, hardlinks, symlinks, devices, xattrs, whiteouts, opaque dirs"
 L1=$WORK/l1 L2=$WORK/l2
-mkdir -p "$L1"/{etc,usr/bin,var/cache,opaque/sub,tree/a/b,emptydir} "$L2"/{etc,opaque}
+mkdir -p "$L1"/{etc,usr/bin,usr/lib,var/cache,opaque/sub,tree/a/b,emptydir} "$L2"/{etc,opaque}
 echo base > "$L1/etc/config"
 echo keep > "$L1/etc/keep"
 head -c 300000 /dev/urandom > "$L1/usr/bin/tool"
+head -c $((9 << 20)) /dev/urandom > "$L1/usr/lib/big"  # past the size a write copies up at the open
 echo "one inode" > "$L1/etc/hl-a"
 ln "$L1/etc/hl-a" "$L1/usr/bin/hl-b"
 ln -s ../usr/bin/tool "$L1/etc/tool-link"
@@ -249,17 +250,23 @@ if kernel_has_fuse_passthrough; then
   assert_eq 0 "$(resident "$U7/new.bin")" "upper file's pages after POSIX_FADV_DONTNEED"
   assert_eq "$(sha256_of "$WORK/payload")" "$(sha256_of "$M7/new.bin")" "read again"
   [ "$(resident "$U7/new.bin")" -gt 0 ] || fail "the read did not come from the upper file: no passthrough"
-  # A 1-byte append copies no data: the upper file is a metadata-only copy holding the byte past
-  # the object's end, and reads (through the daemon) join the two; the lower object is untouched.
+  # An append to a small image file copies it up at the open, so its writes go to the upper
+  # file by passthrough; the lower object is untouched.
   printf x >> "$M7/usr/bin/tool"
-  assert_eq 300001 "$(stat -c %s "$M7/usr/bin/tool")" "size after the append"
-  assert_eq x "$(tail -c 1 "$M7/usr/bin/tool")" "the appended byte"
-  cmp -n 300000 "$M7/usr/bin/tool" "$L1/usr/bin/tool" || fail "the append changed the old content"
+  { cat "$L1/usr/bin/tool"; printf x; } > "$WORK/tool.appended"
+  assert_eq "$(sha256_of "$WORK/tool.appended")" "$(sha256_of "$U7/usr/bin/tool")" "a small file's copy-up"
   assert_eq "$(sha256_of "$L1/usr/bin/tool")" "$(sha256_of "$LOWER/usr/bin/tool")" "lower content after the append"
-  getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/bin/tool" >/dev/null 2>&1 ||
-    fail "the append copied the data (no metacopy marker on usr/bin/tool)"
-  [ "$(stat -c %b "$U7/usr/bin/tool")" -le 16 ] || fail "the append allocated $(stat -c %b "$U7/usr/bin/tool") blocks"
-  "$PYTHON" - "$M7/usr/bin/tool" "$L1/usr/bin/tool" <<'PY' || fail "mmap across the object's end"
+  # An append to a large one copies no data: the upper file is a metadata-only copy holding the
+  # byte past the object's end, and reads (through the daemon) join the two.
+  BIG=$((9 << 20))
+  printf x >> "$M7/usr/lib/big"
+  assert_eq $((BIG + 1)) "$(stat -c %s "$M7/usr/lib/big")" "size after the append"
+  assert_eq x "$(tail -c 1 "$M7/usr/lib/big")" "the appended byte"
+  cmp -n $BIG "$M7/usr/lib/big" "$L1/usr/lib/big" || fail "the append changed the old content"
+  getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
+    fail "the append copied the data (no metacopy marker on usr/lib/big)"
+  [ "$(stat -c %b "$U7/usr/lib/big")" -le 16 ] || fail "the append allocated $(stat -c %b "$U7/usr/lib/big") blocks"
+  "$PYTHON" - "$M7/usr/lib/big" "$L1/usr/lib/big" <<'PY' || fail "mmap across the object's end"
 import mmap, sys
 with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as lower:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
@@ -270,19 +277,19 @@ PY
   mkdir -p "$WORK/c8"
   cp -a "$U7" "$WORK/c8/upper"
   mount_layer c8 "$WORK/mnt8" --read-only
-  { cat "$L1/usr/bin/tool"; printf x; } > "$WORK/tool.appended"
-  assert_eq "$(sha256_of "$WORK/tool.appended")" "$(sha256_of "$WORK/mnt8/usr/bin/tool")" "read-only, past the object's end"
+  { cat "$L1/usr/lib/big"; printf x; } > "$WORK/big.appended"
+  assert_eq "$(sha256_of "$WORK/big.appended")" "$(sha256_of "$WORK/mnt8/usr/lib/big")" "read-only, past the object's end"
   assert_eq "$(sha256_of "$L1/etc/hl-a")" "$(sha256_of "$WORK/mnt8/etc/hl-a")" "read-only, a lower file"
   expect_rc 0 umount "$WORK/mnt8"
   # A write inside the old content copies it in (the appended byte stays); then passthrough.
-  printf y | dd of="$M7/usr/bin/tool" bs=1 seek=10 conv=notrunc status=none
-  ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/bin/tool" >/dev/null 2>&1 ||
+  printf y | dd of="$M7/usr/lib/big" bs=1 seek=10 conv=notrunc status=none
+  ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
     fail "a write inside the object's bytes left the metacopy marker"
-  { head -c 10 "$L1/usr/bin/tool"; printf y; tail -c +12 "$L1/usr/bin/tool"; printf x; } > "$WORK/tool.want"
-  assert_eq "$(sha256_of "$WORK/tool.want")" "$(sha256_of "$U7/usr/bin/tool")" "the upper copy after the fill"
-  drop_cache "$U7/usr/bin/tool"
-  assert_eq "$(sha256_of "$WORK/tool.want")" "$(sha256_of "$M7/usr/bin/tool")" "read through the mount"
-  [ "$(resident "$U7/usr/bin/tool")" -gt 0 ] || fail "the filled copy was not read by passthrough"
+  { head -c 10 "$L1/usr/lib/big"; printf y; tail -c +12 "$L1/usr/lib/big"; printf x; } > "$WORK/big.want"
+  assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$U7/usr/lib/big")" "the upper copy after the fill"
+  drop_cache "$U7/usr/lib/big"
+  assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$M7/usr/lib/big")" "read through the mount"
+  [ "$(resident "$U7/usr/lib/big")" -gt 0 ] || fail "the filled copy was not read by passthrough"
   # The mtime a passthrough write leaves is the one stat shows (the kernel drops its cached one).
   touch -d @1000000000 "$M7/new.bin"
   printf more >> "$M7/new.bin"
@@ -382,7 +389,7 @@ step "appends to an image file, readers, and a write inside it that fills the co
 # inside the object's bytes fills the copy in while appends and reads go on. No byte may be lost
 # or come from the wrong file.
 mount_layer c9 "$WORK/mnt9"
-"$PYTHON" - "$WORK/mnt9/usr/bin/tool" "$L1/usr/bin/tool" <<'PY' || fail "appends, reads and a fill at once"
+"$PYTHON" - "$WORK/mnt9/usr/lib/big" "$L1/usr/lib/big" <<'PY' || fail "appends, reads and a fill at once"
 import os, re, sys, threading, time
 path, lower_path = sys.argv[1:3]
 lower = open(lower_path, "rb").read()
@@ -427,12 +434,12 @@ got = records_in(data[len(lower):], True)
 assert sorted(got) == [(t, i) for t in range(3) for i in range(300)], "appended records"
 assert not errors, errors[:3]
 PY
-getfattr --absolute-names -n trusted.overlay.metacopy "$WORK/c9/upper/usr/bin/tool" >/dev/null 2>&1 &&
+getfattr --absolute-names -n trusted.overlay.metacopy "$WORK/c9/upper/usr/lib/big" >/dev/null 2>&1 &&
   fail "the write inside left the metacopy marker"
-sum=$(sha256_of "$WORK/mnt9/usr/bin/tool")
+sum=$(sha256_of "$WORK/mnt9/usr/lib/big")
 expect_rc 0 umount "$WORK/mnt9"
 mount_layer c9 "$WORK/mnt9"
-assert_eq "$sum" "$(sha256_of "$WORK/mnt9/usr/bin/tool")" "after a remount"
+assert_eq "$sum" "$(sha256_of "$WORK/mnt9/usr/lib/big")" "after a remount"
 expect_rc 0 umount "$WORK/mnt9"
 
 step "data fsynced before the daemon dies survives; umount clears the dead mount"

@@ -45,7 +45,9 @@ ln "$L2/x.txt" "$L2/b/x.txt"
 ln "$L2/a/sub/y.txt" "$L2/deep/y.txt"  # a hardlinked pair both of whose names show
 setfattr -n user.k1 -v low "$L2/a/x.txt"
 echo top-ax >"$L1/a/x.txt"
-echo top-y >"$L1/y.txt"
+# Large enough (8 MiB) that a strata container keeps it a metadata-only copy when it is opened
+# for writing, until a write lands inside the image's bytes (an append alone copies nothing).
+{ echo top-y; head -c $((8 << 20)) /dev/zero | tr '\0' y; } >"$L1/y.txt"
 mknod "$L1/a/c" c 0 0                        # hides the bottom layer's a/c
 setfattr -n trusted.overlay.opaque -v y "$L1/b"  # hides the bottom layer's b/x.txt
 echo opaque-d >"$L1/b/d"
