@@ -183,7 +183,9 @@ struct UnionFs::Inode {
   UniqueFd fd;                   // O_PATH to the upper entry, while cached or held
   bool held = false;             // fd kept until forgotten: parent/name may no longer lead here
   std::list<Inode*>::iterator lru;  // its place in fd_lru_ while fd is cached and not held
-  bool metacopy = false;         // upper holds metadata only
+  // Upper holds metadata only. Atomic: a read past a store object's end checks it without the
+  // lock (it is set and cleared under it).
+  std::atomic<bool> metacopy{false};
   // Its upper file has no security.capability, which the kernel asks for before every write(2):
   // known for a file this daemon made, or once read absent, until an xattr change through here.
   // (Kernel overlayfs caches the same answer in S_NOSEC.)
@@ -910,8 +912,8 @@ int UnionFs::FillData(Inode* inode) {
   // (volatile / fsync=0 mounts promise nothing across a crash.)
   if (sync_ && ::fdatasync(fd.get()) != 0) return errno;
   if (DropMetacopyMarkers(fd.get()) != 0) return errno;
+  inode->data_in_upper = true;  // before metacopy clears: see PlanRead
   inode->metacopy = false;
-  inode->data_in_upper = true;
   return 0;
 }
 
@@ -1376,8 +1378,8 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
       if (!fd) return errno;
       if (inode->metacopy) {
         if (DropMetacopyMarkers(fd.get()) != 0) return errno;
+        inode->data_in_upper = true;  // before metacopy clears: see PlanRead
         inode->metacopy = false;
-        inode->data_in_upper = true;
       }
     } else {
       if (int err = CopyUp(inode, true)) return err;
@@ -1427,8 +1429,8 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
         UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
         if (!fd) return errno;
         if (DropMetacopyMarkers(fd.get()) != 0) return errno;
+        inode->data_in_upper = true;  // before metacopy clears: see PlanRead
         inode->metacopy = false;
-        inode->data_in_upper = true;
       }
     } else if (inode->type == S_IFREG && inode->object && !inode->data_in_upper) {
       UniqueFd object;
@@ -1508,6 +1510,12 @@ int UnionFs::PlanRead(FileHandle& fh, off_t off, size_t size, ReadPlan* plan) {
   if (fh.object_size_ < 0 || inode->data_in_upper.load(std::memory_order_acquire)) return one(ReadFd(fh));
   const int object = fh.lower_content_ ? fh.fd_.get() : fh.object_fd_.get();
   if (off + static_cast<off_t>(size) <= fh.object_size_) return one(object);
+  // Past the object's end (every file's last read). A file that is no metadata-only copy has
+  // nothing there, or has become a whole upper file: no lock. (A fill sets data_in_upper before
+  // it clears metacopy, so a cleared metacopy shows data_in_upper set.)
+  if (!inode->metacopy.load(std::memory_order_acquire)) {
+    return one(inode->data_in_upper.load(std::memory_order_acquire) ? ReadFd(fh) : object);
+  }
   {
     std::lock_guard lock(fh.mu_);
     Locked tree(this);
