@@ -578,7 +578,11 @@ do_umount() {  # do_umount TOOL: unmounts MP, waits for the daemon to exit, remo
 drop_upper() {
   [[ -n $UP ]] || return 0
   rm -rf --one-file-system "$(dirname "$UP")"
-  sync -f "$E"
+  # All filesystems, not just the loop one: its writes sit dirty in the image file's page cache on
+  # the root filesystem until something flushes them, and the next row's first fsync (a synced
+  # copy-up) would pay for every earlier row's data (strata's write-inside row did, 0.3-0.4 s
+  # against 0.12-0.15 after a full sync, once its append row stopped syncing anything).
+  sync
   UP= WK=
 }
 
