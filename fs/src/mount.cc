@@ -215,7 +215,8 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
   fuse_lowlevel_ops ops;
   void* userdata;
   if (writable_layer) {
-    auto fs = UnionFs::Open(std::move(lower), opts.upper_dir, opts.work_dir, {.policy = policy, .sync = opts.overlay.sync});
+    auto fs = UnionFs::Open(std::move(lower), opts.upper_dir, opts.work_dir,
+                            {.policy = policy, .sync = opts.overlay.sync});
     if (!fs.ok()) return fail(fs.status().message());
     union_fs = std::move(*fs);
     union_session.fs = union_fs.get();

@@ -911,10 +911,7 @@ int UnionFs::FillData(Inode* inode) {
   // object, so neither an interrupted fill nor a crash of the machine shows a half-filled file.
   // (volatile / fsync=0 mounts promise nothing across a crash.)
   if (sync_ && ::fdatasync(fd.get()) != 0) return errno;
-  if (DropMetacopyMarkers(fd.get()) != 0) return errno;
-  inode->data_in_upper = true;  // before metacopy clears: see PlanRead
-  inode->metacopy = false;
-  return 0;
+  return EndMetacopy(inode, fd.get());
 }
 
 // --- namespace changes -------------------------------------------------------------------------
@@ -1377,9 +1374,7 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
       UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
       if (!fd) return errno;
       if (inode->metacopy) {
-        if (DropMetacopyMarkers(fd.get()) != 0) return errno;
-        inode->data_in_upper = true;  // before metacopy clears: see PlanRead
-        inode->metacopy = false;
+        if (int err = EndMetacopy(inode, fd.get())) return err;
       }
     } else {
       if (int err = CopyUp(inode, true)) return err;
@@ -1428,9 +1423,7 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
         if (int err = UpperFd(inode, &upper)) return err;
         UniqueFd fd(::open(ProcPath(upper).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
         if (!fd) return errno;
-        if (DropMetacopyMarkers(fd.get()) != 0) return errno;
-        inode->data_in_upper = true;  // before metacopy clears: see PlanRead
-        inode->metacopy = false;
+        if (int err = EndMetacopy(inode, fd.get())) return err;
       }
     } else if (inode->type == S_IFREG && inode->object && !inode->data_in_upper) {
       UniqueFd object;
@@ -1460,11 +1453,9 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
     if (int err = OpenObjectOf(inode, &handle->fd_, &handle->object_size_)) return err;
     handle->lower_content_ = true;
     if (inode->metacopy) {
-      int upper;
-      if (int err = UpperFd(inode, &upper)) return err;
-      struct stat st;
-      if (::fstatat(upper, "", &st, AT_EMPTY_PATH) != 0) return errno;
-      handle->spans_object_end_ = st.st_size > handle->object_size_;
+      off_t upper_size;
+      if (int err = UpperSize(inode, &upper_size)) return err;
+      handle->spans_object_end_ = upper_size > handle->object_size_;
     }
   } else {
     int err = inode->data_lower != kNoNode ? lower_->OpenContent(inode->data_lower, &handle->fd_)
@@ -1492,6 +1483,24 @@ int UnionFs::ReadFd(FileHandle& fh) {
   return fh.fd();
 }
 
+int UnionFs::EndMetacopy(Inode* inode, int upper_fd) {
+  if (DropMetacopyMarkers(upper_fd) != 0) return errno;
+  // data_in_upper first: a reader that sees metacopy cleared without the lock (PlanRead) must
+  // also see the data in the upper file.
+  inode->data_in_upper = true;
+  inode->metacopy = false;
+  return 0;
+}
+
+int UnionFs::UpperSize(Inode* inode, off_t* size) {
+  int upper;
+  if (int err = UpperFd(inode, &upper)) return err;
+  struct stat st;
+  if (::fstatat(upper, "", &st, AT_EMPTY_PATH) != 0) return errno;
+  *size = st.st_size;
+  return 0;
+}
+
 int UnionFs::OpenObjectOf(Inode* inode, UniqueFd* fd, off_t* size) {
   if (int err = lower_->OpenObject(*inode->object, fd)) return err;
   struct stat st;
@@ -1508,7 +1517,7 @@ int UnionFs::PlanRead(FileHandle& fh, off_t off, size_t size, ReadPlan* plan) {
   };
   Inode* inode = fh.inode_;
   if (fh.object_size_ < 0 || inode->data_in_upper.load(std::memory_order_acquire)) return one(ReadFd(fh));
-  const int object = fh.lower_content_ ? fh.fd_.get() : fh.object_fd_.get();
+  const int object = fh.object_fd();
   if (off + static_cast<off_t>(size) <= fh.object_size_) return one(object);
   // Past the object's end (every file's last read). A file that is no metadata-only copy has
   // nothing there, or has become a whole upper file: no lock. (A fill sets data_in_upper before
@@ -1558,14 +1567,12 @@ int UnionFs::SeekFd(FileHandle& fh, int* fd) {
     Locked tree(this);
     if (!inode->data_in_upper) {
       // Data and holes of an object followed by upper bytes are those of neither file alone.
-      struct stat st{};
-      int upper;
+      off_t upper_size = 0;
       if (inode->in_upper && inode->metacopy) {
-        if (int err = UpperFd(inode, &upper)) return err;
-        if (::fstatat(upper, "", &st, AT_EMPTY_PATH) != 0) return errno;
+        if (int err = UpperSize(inode, &upper_size)) return err;
       }
-      if (st.st_size <= fh.object_size_) {
-        *fd = fh.lower_content_ ? fh.fd_.get() : fh.object_fd_.get();
+      if (upper_size <= fh.object_size_) {
+        *fd = fh.object_fd();
         return 0;
       }
       if (int err = FillData(inode)) return err;

@@ -94,6 +94,9 @@ class UnionFs {
 
    private:
     friend class UnionFs;
+    // The fd of the store object the content starts with (see object_size_).
+    int object_fd() const { return lower_content_ ? fd_.get() : object_fd_.get(); }
+
     UniqueFd fd_;
     Inode* inode_ = nullptr;
     bool lower_content_ = false;
@@ -215,6 +218,11 @@ class UnionFs {
   int FillData(Inode* inode);
   // Opens the store object that is a regular file's content, and gives its size.
   int OpenObjectOf(Inode* inode, UniqueFd* fd, off_t* size);
+  // A metadata-only copy's data is now in its upper file (upper_fd): its markers go.
+  // REQUIRES: mu_ held.
+  int EndMetacopy(Inode* inode, int upper_fd);
+  // The size of the inode's upper file. REQUIRES: mu_ held; inode->in_upper.
+  int UpperSize(Inode* inode, off_t* size);
   int ReplaceWithWhiteout(int parent_fd, const std::string& name, bool is_dir);
   int RemoveUpper(int parent_fd, const std::string& name, bool is_dir);
   int IsUnionEmpty(Inode* dir, bool* empty);
