@@ -46,7 +46,7 @@
 #     offset 4096 (dd conv=notrunc: the whole content must be copied); rm -rf of a lower tree
 #     (usr/share/doc, 6-7k entries from the base layer and the whiteout layer); the daemon's
 #     VmHWM after each; the time to mount with an upper.
-#     Between writable mounts the upper tree is removed and the ext4 synced (not timed).
+#     Between writable mounts the upper tree is removed and everything synced (not timed).
 #   Every row twice: unpinned, and with the daemon and the workload on CPU 0 (taskset -c 0; the
 #   daemons are started under taskset for the pinned pass). Calibration (perf bench sched pipe)
 #   at start and end.
