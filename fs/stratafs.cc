@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   app.add_option("--upper", opts.upper_dir, "Writable layer over the image: an overlayfs-format upper directory");
   app.add_option("--work", opts.work_dir, "Scratch directory for --upper, on the same filesystem");
   app.add_flag("--read-only", opts.read_only, "Refuse changes (with --upper)");
+  app.add_flag("--volatile", opts.volatile_layer,
+               "With --container: sync nothing, and mark the container so that no later mount accepts its layer");
   app.add_flag("-f,--foreground", opts.foreground, "Stay in the foreground");
   app.add_flag("-d,--debug", opts.debug, "Trace FUSE requests (implies -f)");
   bool no_passthrough = false;
@@ -96,6 +98,10 @@ int main(int argc, char** argv) {
   if (want == 2) opts.image = positional.front();
   if (!opts.container.empty() && (!opts.upper_dir.empty() || !opts.layer.empty())) {
     std::cerr << "stratafs: --container brings its own layer: no --upper or --layer with it\n";
+    return 2;
+  }
+  if (opts.volatile_layer && (opts.container.empty() || opts.read_only)) {
+    std::cerr << "stratafs: --volatile is for a writable --container mount\n";
     return 2;
   }
   if (opts.upper_dir.empty() != opts.work_dir.empty()) {

@@ -233,7 +233,7 @@ void RunBundle(const BundleFlags& flags, Context& ctx) {
   } else {
     rootfs = dir + "/rootfs";
     if (::mkdir(rootfs.c_str(), 0755) != 0 && errno != EEXIST) return ctx.Fail(Status::FromErrno("creating " + rootfs, errno));
-    if (Status m = MountContainer(ctx.StoreRoot(), c->id, c->name, rootfs, false); !m.ok()) return ctx.Fail(m);
+    if (Status m = MountContainer(ctx.StoreRoot(), c->id, c->name, rootfs, LayerMode::kWritable); !m.ok()) return ctx.Fail(m);
     mounted_here = true;
   }
   auto spec = BuildSpec(**store, *c, ContainerConfig::FromJson(c->config), rootfs);

@@ -21,12 +21,13 @@
 namespace cli {
 
 layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
-                                  const std::string& dir, bool read_only, pid_t* daemon) {
+                                  const std::string& dir, LayerMode mode, pid_t* daemon) {
   layerfs::MountOptions options;
   options.store_root = root;
   options.container = id;
   options.mountpoint = dir;
-  options.read_only = read_only;
+  options.read_only = mode == LayerMode::kReadOnly;
+  options.volatile_layer = mode == LayerMode::kVolatile;
   if (layerfs::RunMount(options, daemon) != 0) {
     return layerstore::Status::FailedPrecondition("could not mount container " + name + " (stratafs said why above)");
   }
@@ -121,7 +122,7 @@ layerstore::Result<std::unique_ptr<ContainerView>> ContainerView::Open(layerstor
     return layerstore::Status::FromErrno("creating " + mnt, err);
   }
   pid_t daemon = -1;
-  layerstore::Status s = MountContainer(store_root, container.id, container.name, mnt, true, &daemon);
+  layerstore::Status s = MountContainer(store_root, container.id, container.name, mnt, LayerMode::kReadOnly, &daemon);
   if (!s.ok()) {
     ::rmdir(mnt.c_str());
     ::rmdir(scratch.c_str());

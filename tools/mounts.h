@@ -22,12 +22,15 @@
 
 namespace cli {
 
-// Mounts container `id` of the store at `root` on `dir` (read-only: changes refused) and returns
-// once the mount is ready or failed; the driver has then already said why on stderr, so the
-// error names only the container. `daemon` (optional): the serving daemon, our child
-// (layerfs::RunMount).
+// How a container's layer is mounted: read-only (changes refused), writable, or writable and
+// volatile (layerfs::MountOptions::volatile_layer: for a container about to be removed).
+enum class LayerMode { kReadOnly, kWritable, kVolatile };
+
+// Mounts container `id` of the store at `root` on `dir` and returns once the mount is ready or
+// failed; the driver has then already said why on stderr, so the error names only the container.
+// `daemon` (optional): the serving daemon, our child (layerfs::RunMount).
 layerstore::Status MountContainer(const std::string& root, const std::string& id, const std::string& name,
-                                  const std::string& dir, bool read_only, pid_t* daemon = nullptr);
+                                  const std::string& dir, LayerMode mode, pid_t* daemon = nullptr);
 
 // Unmounts `dir` as `strata umount` does: a mount whose daemon died (ENOTCONN) is detached, and
 // without root fusermount3 -u does it. With `detach_if_busy` a busy mount is detached lazily (it

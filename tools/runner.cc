@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "layerfs/mount.h"
 #include "layerstore/io.h"
 #include "layerstore/rootfs.h"
 #include "layerstore/unique_fd.h"
@@ -177,11 +178,14 @@ Result<ContainerConfig> ConfigFromFlags(const RunFlags& f, const std::vector<std
   return c;
 }
 
-Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const layerstore::ContainerRecord& c) {
+Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const layerstore::ContainerRecord& c,
+                                   LayerMode mode) {
   RunMount m;
   LS_ASSIGN_OR_RETURN(auto live, LiveContainerMount(store, c.id));
   m.dir_ = store.ContainerDir(c.id) + "/merged";
   if (live) {
+    // A volatile mount left by a killed `run --rm` serves no other run: its layer stays suspect.
+    if (mode != LayerMode::kVolatile) LS_RETURN_IF_ERROR(layerfs::CheckNotVolatile(store.ContainerDir(c.id), c.name));
     // Ours when an earlier run left it (its supervisor was killed): then this run unmounts it.
     m.owned_ = live->mountpoint == m.dir_;
     m.dir_ = live->mountpoint;
@@ -191,7 +195,7 @@ Result<RunMount> RunMount::Acquire(Context& ctx, layerstore::Store& store, const
   }
   if (::mkdir(m.dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("creating " + m.dir_, errno);
   pid_t daemon = -1;
-  LS_RETURN_IF_ERROR(MountContainer(ctx.StoreRoot(), c.id, c.name, m.dir_, false, &daemon));
+  LS_RETURN_IF_ERROR(MountContainer(ctx.StoreRoot(), c.id, c.name, m.dir_, mode, &daemon));
   m.owned_ = true;
   // Our child, not yet reaped: the PID cannot have been reused.
   m.daemon_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, daemon, 0)));
@@ -280,7 +284,9 @@ int RunToEnd(Context& ctx, layerstore::Store& store, const layerstore::Container
   if (!previous.ok()) return fail(kExitRuntime, previous.status());
   if (previous->Alive()) return fail(kExitRuntime, Status::FailedPrecondition("container " + c.name + " is already running"));
 
-  auto acquired = RunMount::Acquire(ctx, store, c);
+  // A container removed when its process ends is mounted volatile, as Podman mounts `run --rm`
+  // containers: whatever its process syncs, the layer is thrown away right after.
+  auto acquired = RunMount::Acquire(ctx, store, c, remove ? LayerMode::kVolatile : LayerMode::kWritable);
   if (!acquired.ok()) return fail(kExitRuntime, acquired.status());
   mount = std::move(*acquired);
   auto spec = BuildSpec(store, c, ContainerConfig::FromJson(c.config), mount->dir());

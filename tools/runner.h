@@ -14,6 +14,7 @@
 #include "context.h"
 #include "layerstore/store.h"
 #include "layerstore/unique_fd.h"
+#include "mounts.h"
 #include "run_state.h"
 #include "runtime/container.h"
 
@@ -50,10 +51,11 @@ layerstore::Status CheckNoUnknownFlag(const Context& ctx, const std::string& pos
 
 // Where a container's process runs: its live mount (made by `strata mount --container`, left as
 // it is afterwards) or one made now under the container's directory and undone by Release().
+// `mode`: how a mount made now shows the layer (kVolatile for a container removed after its run).
 class RunMount {
  public:
   static layerstore::Result<RunMount> Acquire(Context& ctx, layerstore::Store& store,
-                                              const layerstore::ContainerRecord& c);
+                                              const layerstore::ContainerRecord& c, LayerMode mode);
   const std::string& dir() const { return dir_; }
   // Unmounts if this run mounted it, and waits for its daemon to exit, until `deadline` (a mount
   // detached while busy lives on): then it has let go of the container's lock, and the container

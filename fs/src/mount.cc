@@ -126,6 +126,22 @@ void ReserveFdTable(int any_fd) {
   UniqueFd(::fcntl(any_fd, F_DUPFD_CLOEXEC, highest)).Reset();
 }
 
+// A container mounted with MountOptions::volatile_layer has this file in its directory, from
+// before its first unsynced write for as long as the container lives.
+constexpr const char* kVolatileMark = "volatile";
+
+// Refuses a marked layer (CheckNotVolatile); marks it, durably, when this mount is to be volatile.
+layerstore::Status CheckVolatileMark(const std::string& container_dir, const std::string& name, bool volatile_layer) {
+  LS_RETURN_IF_ERROR(CheckNotVolatile(container_dir, name));
+  if (!volatile_layer) return {};
+  const std::string mark = container_dir + "/" + kVolatileMark;
+  UniqueFd file(::open(mark.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!file) return layerstore::Status::FromErrno("creating " + mark, errno);
+  UniqueFd dir(::open(container_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir || ::fsync(dir.get()) != 0) return layerstore::Status::FromErrno("syncing " + container_dir, errno);
+  return {};
+}
+
 // Serves requests until the mount goes away; libfuse's result.
 int ServeRequests(fuse_session* se, bool debug) {
   if (debug) return fuse_session_loop(se);
@@ -199,6 +215,8 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
       opts.image = container.image_id.str();
       opts.upper_dir = dir + "/upper";
       opts.work_dir = dir + "/work";
+      if (auto s = CheckVolatileMark(dir, container.name, opts.volatile_layer); !s.ok()) return fail(s.message());
+      if (opts.volatile_layer) opts.overlay.sync = false;
     }
     auto index = OpenView(**store, opts, &image_id);
     if (!index.ok()) return fail(index.status().message());
@@ -312,6 +330,18 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
 }
 
 }  // namespace
+
+layerstore::Status CheckNotVolatile(const std::string& container_dir, const std::string& name) {
+  const std::string mark = container_dir + "/" + kVolatileMark;
+  if (::access(mark.c_str(), F_OK) == 0) {
+    return layerstore::Status::FailedPrecondition(
+        "container " + name + " was mounted volatile (strata run --rm: its layer is written without syncs) and " +
+        "never removed; after a crash its files may be incomplete. Remove it (strata rm " + name + "), or, if the " +
+        "machine has not crashed since, delete " + mark);
+  }
+  if (errno != ENOENT) return layerstore::Status::FromErrno(mark, errno);
+  return {};
+}
 
 int RunMount(const MountOptions& options, pid_t* daemon) {
   MountOptions opts = options;

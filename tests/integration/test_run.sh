@@ -4,7 +4,7 @@
 # config (env, working dir, user, entrypoint/cmd), isolation (PID 1, hostname, /proc, /dev,
 # ro /sys, --network none), bind mounts (ro enforced), stdin as a pipe and a pty, signals
 # forwarded, the writable layer (diff, kept across start; the mount points strata made kept out
-# of diff and commit), --rm leaving nothing behind, no
+# of diff and commit), --rm leaving nothing behind and its layer volatile, no
 # leftover processes or mounts, and the OCI bundle run by runc.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -295,6 +295,44 @@ assert_eq "" "$(strata_ok ps -aq)" "containers after --rm"
 assert_eq "" "$(ls "$STRATA_ROOT/containers")" "container directories after --rm"
 assert_eq 0 "$(mounts_under_store)" "mounts after --rm"
 assert_eq 0 "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" "processes after --rm"
+
+step "--rm: a volatile layer, refused once a crash may have cut it"
+# As Podman mounts --rm containers volatile, strata syncs nothing in their layer (it is removed
+# right after); a marker, made durable before the first write, keeps any later mount from
+# trusting the layer should the container outlive its run.
+"$STRATA_BIN" run --rm --name vol strata-demo sh -c 'echo data > /app/f; sleep 1234.5' >/dev/null 2>&1 &
+RUN_PID=$!
+track_pid $RUN_PID
+for _ in $(seq 200); do [ "$("$STRATA_BIN" ps --format '{{.State}}')" = running ] && break; sleep 0.05; done
+CID=$(strata_ok ps -q --no-trunc)
+[ -f "$STRATA_ROOT/containers/$CID/volatile" ] || fail "a --rm container's directory has no volatile marker"
+expect_rc 0 exec vol sh -c 'dd if=/dev/zero of=/app/g bs=4k count=4 conv=fsync 2>/dev/null && sync && cat /app/f && wc -c < /app/g'
+assert_eq "data
+16384" "$OUT" "writes and syncs in a volatile layer"
+kill -KILL $RUN_PID
+wait $RUN_PID 2>/dev/null || true
+for _ in $(seq 200); do [ "$(ps -eo args | grep -c '^sleep 1234.5$' || true)" = 0 ] && break; sleep 0.05; done
+expect_rc 0 ps -a --format '{{.Names}} {{.State}}'
+assert_eq "vol mounted" "$OUT" "the --rm container outlived its killed supervisor"
+expect_rc 125 start -a vol
+assert_contains "$ERR" "container vol was mounted volatile" "start takes no volatile mount left behind"
+expect_rc 0 umount "$STRATA_ROOT/containers/$CID/merged"
+expect_rc 125 start -a vol
+assert_contains "$ERR" "container vol was mounted volatile" "start mounts no volatile layer"
+expect_rc 1 commit vol test/vol:1
+assert_contains "$ERR" "strata rm vol" "commit reads no volatile layer"
+expect_rc 0 run --name durable strata-demo true
+DURABLE=$(strata_ok ps -a --no-trunc --format '{{.ID}} {{.Names}}' | awk '$2 == "durable" {print $1}')
+[ -n "$DURABLE" ] && [ ! -e "$STRATA_ROOT/containers/$DURABLE/volatile" ] ||
+  fail "a container run without --rm was marked volatile"
+expect_rc 0 rm vol durable
+STRATAFS=${STRATAFS_BIN:-$(dirname "$STRATA_BIN")/../fs/stratafs}
+for args in "--volatile strata-demo $WORK/nowhere" "--volatile --read-only --container x $WORK/nowhere"; do
+  rc=0; "$STRATAFS" $args >/dev/null 2>&1 || rc=$?
+  assert_eq 2 "$rc" "stratafs $args (--volatile is for a writable container)"
+done
+assert_eq "" "$(strata_ok ps -aq)" "containers after rm"
+assert_eq 0 "$(mounts_under_store)" "mounts after rm"
 
 step "OCI bundle run by runc"
 expect_rc 0 create --name oci -u app -e FROM_BUNDLE=yes --hostname ocibox strata-demo sh -c 'echo $FROM_BUNDLE; id -u; hostname; echo by-runc > /tmp/runc.txt'

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "layerstore/status.h"
+
 namespace layerfs {
 
 // One range of an id mapping, as fuse-overlayfs' uidmapping=/gidmapping= give it: ids
@@ -47,6 +49,12 @@ struct MountOptions {
   std::string upper_dir;
   std::string work_dir;
   bool read_only = false;  // with upper_dir: show the layer but refuse changes
+  // A container's layer that is about to be thrown away (`strata run --rm`, which Podman mounts
+  // volatile for the same reason): nothing is synced (fsync, syncfs and copy-ups return without
+  // waiting for the disk). The container's directory is marked `volatile` first, durably, and no
+  // later mount of the container accepts a marked layer: after a crash its files may be
+  // incomplete, as the kernel's overlayfs refuses a workdir its volatile mount marked.
+  bool volatile_layer = false;
   // Let the kernel do file I/O on the backing file itself (FUSE passthrough) where it allows it
   // (Linux 6.9+, CAP_SYS_ADMIN, the layers on an unstacked filesystem): image files on their
   // objects, a container's files on their upper copies. An image mount then answers OPEN (a round
@@ -61,6 +69,11 @@ struct MountOptions {
   bool foreground = false; // stay attached; else daemonize once the mount is ready
   bool debug = false;      // libfuse request tracing (implies foreground)
 };
+
+// A container's layer that a volatile mount wrote (MountOptions::volatile_layer) carries a
+// marker in the container's directory for as long as the container lives. FailedPrecondition,
+// saying what to do, when `container_dir` has it: no mount of such a layer is trusted again.
+layerstore::Status CheckNotVolatile(const std::string& container_dir, const std::string& name);
 
 // Mounts and serves until unmounted. In the background mode, returns in the parent once the
 // mount is ready (0) or failed (1, error on stderr); the daemon child never returns. `daemon`
