@@ -306,7 +306,7 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     uring = UringTransport::Prepare(se.get(), &why);
     if (!uring) spdlog::warn("{}: FUSE over io_uring: {}; serving through /dev/fuse", real, why);
   }
-  InitResult init = NegotiateInit(se.get(), opts.passthrough, uring != nullptr);
+  InitResult init = NegotiateInit(se.get(), opts.passthrough, uring != nullptr, writable_layer && !opts.read_only);
   int rc = 1;
   if (!init.error.empty()) {
     spdlog::error("{}: {}", real, init.error);
@@ -315,6 +315,8 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
       passthrough = std::make_unique<PassthroughFiles>(fuse_session_fd(se.get()));
       image_session.passthrough = union_session.passthrough = passthrough.get();
     }
+    union_session.kills_suidgid = init.killpriv_v2;
+    union_session.se = se.get();
     if (init.uring) {
       uring->Start(init.max_payload);
     } else {

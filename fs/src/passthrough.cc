@@ -40,7 +40,7 @@ std::string Errno(const char* what, int err) { return std::string(what) + ": " +
 
 }  // namespace
 
-InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring) {
+InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring, bool want_killpriv_v2) {
   InitResult result;
   fuse_buf buf{};
   int n = fuse_session_receive_buf(se, &buf);
@@ -106,6 +106,10 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_urin
     const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     const size_t pages = (reply.init.flags & FUSE_MAX_PAGES) ? reply.init.max_pages : kDefaultMaxPages;
     result.max_payload = std::max({kMinReadBuffer, static_cast<size_t>(reply.init.max_write), pages * page});
+    if (want_killpriv_v2 && (init->flags & FUSE_HANDLE_KILLPRIV_V2)) {
+      reply.init.flags |= FUSE_HANDLE_KILLPRIV_V2;
+      result.killpriv_v2 = true;
+    }
   }
   if (::write(dev, &reply, static_cast<size_t>(got)) != got) {
     result.error = Errno("FUSE_INIT: writing the reply", errno);

@@ -22,17 +22,19 @@
 namespace layerfs {
 
 // Handles the kernel's FUSE_INIT, the first request of a new mount, through libfuse, and asks
-// in the reply for passthrough when `want_passthrough`, and for FUSE over io_uring when
-// `want_uring` (uring.h), each where the kernel offers it. Call once, after fuse_session_mount
-// and before the session loop. Returns what was granted (the kernel may still refuse each backing
-// file: PassthroughFiles::Open); on error, a message.
+// in the reply for passthrough when `want_passthrough`, for FUSE over io_uring when `want_uring`
+// (uring.h), and, with the rings, for FUSE_HANDLE_KILLPRIV_V2 when `want_killpriv_v2`
+// (killpriv.h: only the ring transport sees the requests' flags), each where the kernel offers
+// it. Call once, after fuse_session_mount and before the session loop. Returns what was granted
+// (the kernel may still refuse each backing file: PassthroughFiles::Open); on error, a message.
 struct InitResult {
   bool passthrough = false;
   bool uring = false;       // the kernel now waits for every CPU's ring queue: UringTransport::Start
+  bool killpriv_v2 = false;  // the daemon clears setuid/setgid on writes and truncations
   size_t max_payload = 0;   // with uring: the payload buffer each ring entry needs
   std::string error;        // non-empty: the handshake failed and the mount is unusable
 };
-InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring);
+InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_uring, bool want_killpriv_v2);
 
 // How the kernel does an open file's I/O.
 enum class IoMode {

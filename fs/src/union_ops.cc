@@ -4,10 +4,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 #include <vector>
 
+#include "killpriv.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "reply.h"
@@ -32,10 +34,48 @@ Caller CallerOf(fuse_req_t req) {
   return Caller{policy.DiskUid(ctx->uid), policy.DiskGid(ctx->gid)};
 }
 
+// Whether the request's caller is in group `gid` (its own or a supplementary one).
+bool CallerInGroup(fuse_req_t req, gid_t gid) {
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  gid_t groups[64];
+  const int n = fuse_req_getgroups(req, 64, groups);
+  for (int i = 0; i < std::min(n, 64); ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
+}
+
+// Clears setuid and setgid by the kernel's rule (setattr_should_drop_suidgid): setuid always,
+// setgid when the file is group-executable, or when the caller is not in its group and lacks
+// CAP_FSETID (known to lack it when the request said so; otherwise taken as lacking it unless
+// root). Returns whether the mode changed; `st` (optional) receives the attributes after.
+bool KillSuidgid(fuse_req_t req, fuse_ino_t ino, bool lacks_fsetid, struct stat* st = nullptr) {
+  struct stat now;
+  if (Fs(req).GetAttr(ino, &now) != 0 || !S_ISREG(now.st_mode)) return false;
+  mode_t kill = now.st_mode & S_ISUID;
+  if (now.st_mode & S_ISGID) {
+    const bool capable = !lacks_fsetid && fuse_req_ctx(req)->uid == 0;
+    if ((now.st_mode & S_IXGRP) || (!capable && !CallerInGroup(req, now.st_gid))) kill |= S_ISGID;
+  }
+  if (kill == 0) return false;
+  struct stat mode{};
+  mode.st_mode = now.st_mode & ~kill;
+  return Fs(req).SetAttr(ino, mode, FUSE_SET_ATTR_MODE, st ? st : &now) == 0;
+}
+
+// After a write or an O_TRUNC open whose request says its caller lacks CAP_FSETID (killpriv.h);
+// the kernel's cached attributes are then stale, as neither reply carries them.
+void KillSuidgidAsAsked(fuse_req_t req, fuse_ino_t ino) {
+  if (!Session(req).kills_suidgid || !CurrentRequestKillsSuidgid()) return;
+  if (KillSuidgid(req, ino, true)) fuse_lowlevel_notify_inval_inode(Session(req).se, ino, -1, 0);
+}
+
 void Init(void*, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
-  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  // No splice of requests into a pipe: libfuse would read their headers past the transport, which
+  // must see each request's flags (killpriv.h); a write through the daemon costs one copy more.
+  conn->want &= ~FUSE_CAP_SPLICE_READ;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -91,6 +131,14 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (int err = Fs(req).SetAttr(ino, *attr, to_set, &st)) {
       fuse_reply_err(req, err);
       return;
+    }
+    // Where FUSE_HANDLE_KILLPRIV_V2 leaves the kill to the daemon: a truncation by a caller
+    // without CAP_FSETID says so; and a setattr that sets nothing is what the kernel's
+    // file_remove_privs sends before such a caller's write to a setuid or setgid file (a
+    // passthrough write, which the daemon never sees, included) or for a chown(f, -1, -1).
+    if (Session(req).kills_suidgid) {
+      if ((to_set & FUSE_SET_ATTR_SIZE) && CurrentRequestKillsSuidgid()) KillSuidgid(req, ino, true, &st);
+      if ((to_set & ~FUSE_SET_ATTR_CTIME) == 0) KillSuidgid(req, ino, false, &st);
     }
     fuse_reply_attr(req, &st, kForever);
   });
@@ -180,6 +228,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
       fuse_reply_err(req, err);
       return;
     }
+    if (fi->flags & O_TRUNC) KillSuidgidAsAsked(req, ino);
     ReplyOpened(req, ino, fi, std::move(fh), nullptr);
   });
 }
@@ -233,7 +282,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   });
 }
 
-void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) noexcept {
+void WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
     ssize_t n = Fs(req).WriteAt(Handle(fi), off, [&](int fd) {
       fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
@@ -242,8 +291,12 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
       out.buf[0].pos = off;
       return fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
     });
-    if (n < 0) fuse_reply_err(req, static_cast<int>(-n));
-    else fuse_reply_write(req, static_cast<size_t>(n));
+    if (n < 0) {
+      fuse_reply_err(req, static_cast<int>(-n));
+      return;
+    }
+    KillSuidgidAsAsked(req, ino);
+    fuse_reply_write(req, static_cast<size_t>(n));
   });
 }
 

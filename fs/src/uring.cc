@@ -18,6 +18,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "killpriv.h"
 #include "layerstore/io.h"
 
 namespace layerfs {
@@ -146,7 +147,18 @@ struct UringTransport::Worker {
 
 namespace {
 
-ssize_t IoRead(int fd, void* buf, size_t len, void*) { return ::read(fd, buf, len); }
+// Requests read from /dev/fuse (FORGET and INTERRUPT, or all of them once the kernel dropped the
+// rings) carry their kill flag to the handlers as the rings' do.
+ssize_t IoRead(int fd, void* buf, size_t len, void*) {
+  const ssize_t n = ::read(fd, buf, len);
+  fuse_in_header in;
+  if (n >= static_cast<ssize_t>(sizeof in)) {
+    std::memcpy(&in, buf, sizeof in);
+    SetCurrentRequestKillsSuidgid(
+        RequestKillsSuidgid(in.opcode, static_cast<const char*>(buf) + sizeof in, static_cast<size_t>(n) - sizeof in));
+  }
+  return n;
+}
 
 ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) {
   Entry* e = t_entry;
@@ -269,7 +281,9 @@ void UringTransport::Worker::Handle(Entry& e) {
     e.unique = in.unique;
     e.replied = false;
     t_entry = &e;
+    SetCurrentRequestKillsSuidgid(RequestKillsSuidgid(in.opcode, start + sizeof in, op_size));
     fuse_session_process_buf(se, &buf);
+    SetCurrentRequestKillsSuidgid(false);
     t_entry = nullptr;
     // Every request that comes through a ring expects a reply (FORGET, which does not, comes
     // through /dev/fuse); a silent libfuse must not leave the caller waiting.

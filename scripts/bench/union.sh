@@ -43,7 +43,8 @@
 #     files of 1 KiB, and 100 dirs x 100 (a small C program: mkdir, then open/write/close per
 #     file; no fsync, no sync in the timing; a tool that fails is reported, the run goes on);
 #     copy-up of the big file on a 1-byte append (printf x >> big.bin), and on a 1-byte write at
-#     offset 4096 (dd conv=notrunc: the whole content must be copied); rm -rf of a lower tree
+#     offset 4096 (dd conv=notrunc: the whole content must be copied); 80 MiB written to a new
+#     file in 4 KiB writes (dd, no sync: the cost per write(2)); rm -rf of a lower tree
 #     (usr/share/doc, 6-7k entries from the base layer and the whiteout layer); the daemon's
 #     VmHWM after each; the time to mount with an upper.
 #     Between writable mounts the upper tree is removed and everything synced (not timed).
@@ -117,6 +118,7 @@ done
 if [[ $QUICK == 1 ]]; then
   RUNS=${RUNS:-1}
   BIG_MB=20
+  SMALLW_MB=8
   FIO_SECS=1
   WAIT_LOAD=0
   BASE_DIRS=(usr/sbin usr/share/perl usr/share/zoneinfo usr/share/mime)
@@ -126,6 +128,7 @@ if [[ $QUICK == 1 ]]; then
 else
   RUNS=${RUNS:-3}
   BIG_MB=200
+  SMALLW_MB=80
   FIO_SECS=5
   # ~275 MB, ~39k entries: binaries, python and perl modules, man pages (small gzip files),
   # documentation (with Debian's duplicate changelogs), i18n data, zoneinfo (symlinks).
@@ -824,6 +827,16 @@ run_write() {  # run_write TOOL PASS: each write row on a fresh writable mount o
   do_umount "$tool"
   drop_upper
 
+  # Many small writes to one new file: each is a round trip to a daemon that must see it (or, in
+  # a FUSE mount that does not handle killpriv itself, the kernel's GETXATTR security.capability
+  # before every write).
+  do_mount "$tool" main "$pass" "$p.wmount" rw
+  timed "$p.wsmall" "dd if=/dev/zero of=small-writes bs=4096 count=$((SMALLW_MB * 256)) status=none"
+  n=$(stat -c %s "$UP/small-writes")
+  [[ $n == $((SMALLW_MB * 1048576)) ]] || die "$p small writes: the upper small-writes has $n bytes"
+  do_umount "$tool"
+  drop_upper
+
   do_mount "$tool" main "$pass" "$p.wmount" rw
   timed "$p.wrm" "rm -rf '$RM_DIR'"
   [[ $DPID == - ]] || rec "$p.rss_rm" "$(vmhwm)"
@@ -942,6 +955,7 @@ subject_rows() {  # the read and write rows of SUBJ against fuse-overlayfs and t
   row "create $((CREATE_N / 2)) files of ${CREATE_SIZE} B in ${CREATE_HALF_DIRS} dirs" wcreate_half time -
   row "copy-up: 1-byte append to the ${BIG_MB} MiB file" wcopyup time -
   row "copy-up: 1-byte write at offset 4096 of the ${BIG_MB} MiB file" wcopyin time -
+  row "write ${SMALLW_MB} MiB to a new file in 4 KiB writes" wsmall time -
   row "rm -rf /${RM_DIR} (${RM_ENTRIES} entries)" wrm time -
   row "daemon VmHWM after create" rss_create rss -
   row "daemon VmHWM after copy-up" rss_copyup rss -

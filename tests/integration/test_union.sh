@@ -133,6 +133,59 @@ assert_eq 255 "$(stat -f -c %l "$WORK/mnt")" "statfs name length"
 [ "$(stat -f -c %b "$WORK/mnt")" -gt 0 ] || fail "statfs reports no blocks"
 rm -r "$WORK/mnt/shared"
 
+step "setuid and setgid cleared by writes and truncations as the kernel clears them"
+# With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves this to the daemon (fs/src/killpriv.h), and a
+# file with either bit is never opened by passthrough, whose writes the daemon does not see.
+sxid_changes() {
+  local d=$1/sxid as1000="setpriv --reuid 1000 --regid 1000 --clear-groups"
+  mkdir "$d"
+  for f in w4777 w2777 w2767 w2767g w6777 r4777 t4777 o4777 c4755 n0777; do echo data > "$d/$f"; done
+  chmod 4777 "$d/w4777" "$d/r4777" "$d/t4777" "$d/o4777"
+  chmod 2777 "$d/w2777"
+  chmod 2767 "$d/w2767" "$d/w2767g"
+  chgrp 1000 "$d/w2767g" && chmod 2767 "$d/w2767g"
+  chmod 6777 "$d/w6777"
+  chmod 4755 "$d/c4755"
+  chmod 0777 "$d/n0777"
+  for f in w4777 w2777 w2767 w2767g w6777 n0777; do $as1000 sh -c "echo more >> '$d/$f'" || return 1; done
+  echo more >> "$d/r4777"                                         # root: CAP_FSETID keeps the bits
+  $as1000 truncate -s 2 "$d/t4777" || return 1
+  $as1000 sh -c ": > '$d/o4777'" || return 1                      # open(O_TRUNC)
+  chown 1000 "$d/c4755"
+  # Opened for writing by uid 1000 before root makes it setuid (a passthrough open), then written.
+  echo data > "$d/h0666" && chmod 0666 "$d/h0666"
+  "$PYTHON" - "$d/h0666" <<'PY' || return 1
+import os, sys
+opened_r, opened_w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.setgroups([]); os.setresgid(1000, 1000, 1000); os.setresuid(1000, 1000, 1000)
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+    os.write(opened_w, b"o")
+    os.read(go_r, 1)
+    os.write(fd, b"more\n")
+    os._exit(0)
+os.read(opened_r, 1)
+os.chmod(sys.argv[1], 0o4777)
+os.write(go_w, b"g")
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+  echo data > "$d/u4755" && chmod 4755 "$d/u4755" && "$PYTHON" -c "import os, sys; os.chown(sys.argv[1], -1, -1)" "$d/u4755"
+  (cd "$d" && stat -c '%n %a %s' *)
+}
+sxid_changes "$WORK/ovl/mnt" > "$WORK/sxid-want.txt" || fail "the setuid changes failed on kernel overlayfs"
+sxid_changes "$WORK/mnt" > "$WORK/sxid-got.txt" || fail "the setuid changes failed on stratafs"
+diff -u "$WORK/sxid-want.txt" "$WORK/sxid-got.txt" || fail "stratafs clears setuid/setgid unlike kernel overlayfs"
+assert_contains "$(cat "$WORK/sxid-got.txt")" "w4777 777 10" "a write by uid 1000 clears setuid"
+assert_contains "$(cat "$WORK/sxid-got.txt")" "w2767g 2767 10" "setgid kept for a member of the group without group exec"
+assert_contains "$(cat "$WORK/sxid-got.txt")" "r4777 4777 10" "root's write keeps setuid"
+assert_contains "$(cat "$WORK/sxid-got.txt")" "h0666 777 10" "a write through a file opened before chmod u+s"
+# The same modes from the upper directory itself, as the next mount will show them.
+assert_eq "$(cat "$WORK/sxid-got.txt")" "$(cd "$WORK/c1/upper/sxid" && stat -c '%n %a %s' *)" "modes on disk"
+rm -r "$WORK/ovl/mnt/sxid" "$WORK/mnt/sxid"
+
 step "the upper directory is in overlay format"
 U=$WORK/c1/upper
 [ "$(stat -c '%F %t:%T' "$U/etc/null")" = "character special file 0:0" ] || fail "no whiteout for etc/null"
