@@ -35,7 +35,10 @@ Result<bool> ContentMatches(int root_fd, const std::string& path, const Digest& 
 Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   LS_ASSIGN_OR_RETURN(UniqueFd lock, LockExclusive());
   FsckReport report;
-  auto fix = [&](std::string what) { report.repaired.push_back(std::move(what)); };
+  // A finding, and what the repair does about it: done, or, with repair off, still to do.
+  auto fix = [&](const std::string& problem, const std::string& action) {
+    report.repaired.push_back(problem + ": " + (options.repair ? action : "would be " + action));
+  };
   auto damage = [&](std::string what) { report.problems.push_back(std::move(what)); };
   const int root = root_fd_.get();
 
@@ -68,7 +71,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     return true;
   }));
   for (const std::string& tag : dead_tags) {
-    fix("tag " + tag + " named a missing image: removed");
+    fix("tag " + tag + " names a missing image", "removed");
     LS_RETURN_IF_ERROR(txn.Del(t.tags, tag).status());
   }
 
@@ -86,7 +89,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (auto& [diff_id, rec] : layers) {
     uint64_t want = layer_refs.count(diff_id) ? layer_refs[diff_id] : 0;
     if (want == 0) {
-      fix("layer " + diff_id.str() + " was referenced by no image: removed");
+      fix("layer " + diff_id.str() + " is referenced by no image", "removed");
       rec.refcount = 1;  // so DropLayerRef removes it
       LS_RETURN_IF_ERROR(txn.Put(t.layers, diff_id.raw(), EncodeLayer(rec)));
       LS_RETURN_IF_ERROR(DropLayerRef(txn, t, diff_id, &doomed));
@@ -97,8 +100,8 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     LS_ASSIGN_OR_RETURN(auto kept_blob, txn.Get(t.blobs, rec.blob_digest.raw()));
     if (kept_blob) ++blob_refs[rec.blob_digest];
     if (rec.refcount != want) {
-      fix("layer " + diff_id.str() + " reference count " + std::to_string(rec.refcount) + " corrected to " +
-          std::to_string(want));
+      fix("layer " + diff_id.str() + " reference count " + std::to_string(rec.refcount),
+          "corrected to " + std::to_string(want));
       rec.refcount = want;
       LS_RETURN_IF_ERROR(txn.Put(t.layers, diff_id.raw(), EncodeLayer(rec)));
     }
@@ -141,12 +144,12 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (auto& [digest, rec] : objects) {
     uint64_t want = object_refs.count(digest) ? object_refs[digest] : 0;
     if (want == 0) {
-      fix("object " + digest.str() + " was referenced by no layer: removed");
+      fix("object " + digest.str() + " is referenced by no layer", "removed");
       LS_RETURN_IF_ERROR(txn.Del(t.objects, digest.raw()).status());
       doomed.files.push_back(paths::Object(digest));
     } else if (rec.refcount != want) {
-      fix("object " + digest.str() + " reference count " + std::to_string(rec.refcount) + " corrected to " +
-          std::to_string(want));
+      fix("object " + digest.str() + " reference count " + std::to_string(rec.refcount),
+          "corrected to " + std::to_string(want));
       rec.refcount = want;
       LS_RETURN_IF_ERROR(txn.Put(t.objects, digest.raw(), EncodeObject(rec)));
     }
@@ -167,7 +170,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       continue;
     }
     if (!objects.count(digest)) {
-      fix("object " + digest.str() + " had no record: recreated");
+      fix("object " + digest.str() + " has no record", "recreated");
       LS_RETURN_IF_ERROR(txn.Put(t.objects, digest.raw(), EncodeObject({count, object_sizes[digest]})));
     }
   }
@@ -188,12 +191,12 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (auto& [d, rec] : blob_fixes) {
     uint64_t want = blob_refs.count(d) ? blob_refs[d] : 0;
     if (want == 0) {
-      fix("blob " + d.str() + " was referenced by no image: removed");
+      fix("blob " + d.str() + " is referenced by no image", "removed");
       LS_RETURN_IF_ERROR(txn.Del(t.blobs, d.raw()).status());
       doomed.files.push_back(paths::Blob(d));
       blob_rows.erase(d);
     } else {
-      fix("blob " + d.str() + " reference count corrected");
+      fix("blob " + d.str() + " reference count " + std::to_string(rec.refcount), "corrected to " + std::to_string(want));
       rec.refcount = want;
       LS_RETURN_IF_ERROR(txn.Put(t.blobs, d.raw(), EncodeBlob(rec)));
     }
@@ -203,7 +206,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     if (::fstatat(root, paths::Blob(d).c_str(), &st, 0) != 0) {
       damage("blob " + d.str() + " is missing");
     } else if (!blob_rows.count(d)) {
-      fix("blob " + d.str() + " had no record: recreated");
+      fix("blob " + d.str() + " has no record", "recreated");
       LS_RETURN_IF_ERROR(txn.Put(t.blobs, d.raw(), EncodeBlob({count, static_cast<uint64_t>(st.st_size), ""})));
       blob_rows.insert(d);
     }
@@ -216,7 +219,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     for (const std::string& name : fsutil::ListDir(root, dir)) {
       Digest d;
       if (!paths::ParseObjectPath(dir.substr(dir.size() - 2), name, &d) || !object_refs.count(d)) {
-        fix("unreferenced file " + dir + "/" + name + ": removed");
+        fix("unreferenced file " + dir + "/" + name, "removed");
         doomed.files.push_back(dir + "/" + name);
       }
     }
@@ -224,14 +227,14 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (const std::string& name : fsutil::ListDir(root, paths::kBlobsDir)) {
     auto d = Digest::FromHex(name);
     if (!d.ok() || !blob_rows.count(*d)) {
-      fix("unreferenced blob file " + name + ": removed");
+      fix("unreferenced blob file " + name, "removed");
       doomed.files.push_back(std::string(paths::kBlobsDir) + "/" + name);
     }
   }
   for (const std::string& name : fsutil::ListDir(root, paths::kLayersDir)) {
     auto d = Digest::FromHex(name);
     if (d.ok() && layers.count(*d)) continue;  // kept, or removed above with its layer
-    fix("unreferenced layer directory " + name + ": removed");
+    fix("unreferenced layer directory " + name, "removed");
     std::string dir = std::string(paths::kLayersDir) + "/" + name;
     for (const std::string& f : fsutil::ListDir(root, dir)) doomed.files.push_back(dir + "/" + f);
     doomed.dirs.push_back(dir);
@@ -242,7 +245,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (const auto& [diff_id, rec] : layers) chains.insert(Sha256::Of("raw " + diff_id.str()).hex() + ".idx");
   for (const std::string& name : fsutil::ListDir(root, paths::kChainsDir)) {
     if (chains.count(name)) continue;
-    fix("unused rootfs index chains/" + name + ": removed");
+    fix("unused rootfs index chains/" + name, "removed");
     doomed.files.push_back(std::string(paths::kChainsDir) + "/" + name);
   }
   // Leases of mount daemons that died without unmounting (or a crash ended), and lease files
@@ -250,7 +253,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   for (const auto& [name, lease] : LeaseFiles()) {
     if (lease && ProcessAlive(lease->pid, lease->start_time)) continue;
     const std::string path = std::string(paths::kMountsDir) + "/" + name;
-    fix(lease ? "lease of a dead mount daemon at " + lease->mountpoint + ": removed" : "unreadable lease " + path + ": removed");
+    fix(lease ? "lease of a dead mount daemon at " + lease->mountpoint : "unreadable lease " + path, "removed");
     doomed.files.push_back(path);
   }
   // Containers: a row needs its directory (else the container's changes are lost: damage, and
@@ -277,17 +280,17 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     return true;
   }));
   for (const std::string& id : lost_containers) {
-    fix("record of container " + id.substr(0, 12) + ", whose directory is missing: removed");
+    fix("record of container " + id.substr(0, 12) + ", whose directory is missing", "removed");
     LS_RETURN_IF_ERROR(txn.Del(t.containers, id).status());
   }
   std::vector<std::string> doomed_trees;  // removed after the commit, never across a mount
   for (const std::string& name : fsutil::ListDir(root, paths::kContainersDir)) {
     if (container_ids.count(name)) continue;
-    fix("container directory containers/" + name + " without a record: removed");
+    fix("container directory containers/" + name + " without a record", "removed");
     doomed_trees.push_back(paths::ContainerDir(name));
   }
   for (const std::string& name : fsutil::ListDir(root, paths::kTmpDir)) {
-    fix("leftover temporary file tmp/" + name + ": removed");
+    fix("leftover temporary file tmp/" + name, "removed");
     doomed_trees.push_back(std::string(paths::kTmpDir) + "/" + name);
   }
 

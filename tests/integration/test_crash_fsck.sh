@@ -129,9 +129,9 @@ printf 'stray object' >"$STRATA_ROOT/objects/${stray:0:2}/${stray:2}"
 echo junk >"$STRATA_ROOT/objects/ab/not-a-digest"
 expect_rc 0 fsck -n
 assert_eq "$(printf '%s\n' \
-  "repairable: unreferenced file objects/ab/not-a-digest: removed" \
-  "repairable: unreferenced file objects/${stray:0:2}/${stray:2}: removed" \
-  "repairable: leftover temporary file tmp/import-12345.partial: removed" | sort)" \
+  "repairable: unreferenced file objects/ab/not-a-digest: would be removed" \
+  "repairable: unreferenced file objects/${stray:0:2}/${stray:2}: would be removed" \
+  "repairable: leftover temporary file tmp/import-12345.partial: would be removed" | sort)" \
   "$(printf '%s\n' "$OUT" | grep '^repairable: ' | sort)" "fsck -n repairable lines"
 assert_eq "1 images, 1 layers, 2 objects, 1 blobs: repairable" "$(printf '%s\n' "$OUT" | tail -n 1)" "fsck -n summary"
 # -n changed nothing.

@@ -1351,8 +1351,8 @@ TEST_F(FsckTest, CrashLeftoversAreReportedThenRepaired) {
   EXPECT_TRUE(check->problems.empty()) << Join(check->problems);
   EXPECT_TRUE(AnyContains(found, "tmp/12345-0")) << Join(found);
   EXPECT_TRUE(AnyContains(found, stray.hex().substr(2))) << Join(found);
-  EXPECT_TRUE(AnyContains(found, "layer " + orphan->diff_id.str() + " was referenced by no image")) << Join(found);
-  EXPECT_TRUE(AnyContains(found, "object " + img_a.str() + " reference count 7 corrected to 1")) << Join(found);
+  EXPECT_TRUE(AnyContains(found, "layer " + orphan->diff_id.str() + " is referenced by no image: would be removed")) << Join(found);
+  EXPECT_TRUE(AnyContains(found, "object " + img_a.str() + " reference count 7: would be corrected to 1")) << Join(found);
 
   // Nothing changed: everything is still there, and a second check finds the same.
   EXPECT_TRUE(fs::exists(root_ / "tmp" / "12345-0"));
@@ -1370,7 +1370,13 @@ TEST_F(FsckTest, CrashLeftoversAreReportedThenRepaired) {
   auto repair = Fsck(true);
   ASSERT_TRUE(repair.ok()) << repair.status().ToString();
   EXPECT_TRUE(repair->problems.empty()) << Join(repair->problems);
-  EXPECT_EQ(repair->repaired, found);
+  std::vector<std::string> done = found;  // the same findings, now done
+  for (auto& line : done) {
+    const size_t would = line.find(": would be ");
+    ASSERT_NE(would, std::string::npos) << line;
+    line.replace(would, 11, ": ");
+  }
+  EXPECT_EQ(repair->repaired, done);
   EXPECT_FALSE(fs::exists(root_ / "tmp" / "12345-0"));
   EXPECT_FALSE(fs::exists(ObjectFile(stray)));
   EXPECT_FALSE(fs::exists(ObjectFile(orphan_own)));

@@ -117,7 +117,7 @@ struct FsckOptions {
 
 struct FsckReport {
   std::vector<std::string> problems;  // each names the record or file
-  std::vector<std::string> repaired;  // what was fixed
+  std::vector<std::string> repaired;  // "finding: what was done", or with repair off "...: would be ..."
   uint64_t images = 0, layers = 0, objects = 0, blobs = 0;
   bool consistent() const { return problems.empty(); }
 };
