@@ -1,6 +1,9 @@
 #include "killpriv.h"
 
+#include <fcntl.h>
 #include <linux/fuse.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -43,5 +46,31 @@ bool RequestKillsSuidgid(uint32_t opcode, const void* op_in, size_t op_size) {
 
 void SetCurrentRequestKillsSuidgid(bool kill) { t_kill_suidgid = kill; }
 bool CurrentRequestKillsSuidgid() { return t_kill_suidgid; }
+
+void NoteRequestRead(const void* buf, size_t len) {
+  fuse_in_header in;
+  if (len < sizeof in) return;
+  std::memcpy(&in, buf, sizeof in);
+  SetCurrentRequestKillsSuidgid(RequestKillsSuidgid(in.opcode, static_cast<const char*>(buf) + sizeof in, len - sizeof in));
+}
+
+namespace {
+
+ssize_t ReadNoting(int fd, void* buf, size_t len, void*) {
+  const ssize_t n = ::read(fd, buf, len);
+  if (n > 0) NoteRequestRead(buf, static_cast<size_t>(n));
+  return n;
+}
+ssize_t Writev(int fd, struct iovec* iov, int count, void*) { return ::writev(fd, iov, count); }
+ssize_t Splice(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
+  return ::splice(fdin, offin, fdout, offout, len, flags);
+}
+const fuse_custom_io kReaderIo = {Writev, ReadNoting, Splice, Splice};
+
+}  // namespace
+
+bool InstallKillFlagReader(fuse_session* se) {
+  return fuse_session_custom_io(se, &kReaderIo, fuse_session_fd(se)) == 0;
+}
 
 }  // namespace layerfs

@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
 namespace layerfs {
 
 // Whether a raw request (its opcode and per-opcode struct) asks the daemon to clear setuid and
@@ -21,5 +24,14 @@ bool RequestKillsSuidgid(uint32_t opcode, const void* op_in, size_t op_size);
 // one fuse_session_process_buf, read by the handlers.
 void SetCurrentRequestKillsSuidgid(bool kill);
 bool CurrentRequestKillsSuidgid();
+
+// For a request just read from /dev/fuse (`len` bytes at `buf`, its header first): records its
+// flag for this thread, where libfuse's loop then processes it.
+void NoteRequestRead(const void* buf, size_t len);
+
+// Routes the session's reads of /dev/fuse through NoteRequestRead (a libfuse custom io), for a
+// session served without the rings, whose transport does the same. Call before FUSE_INIT. False
+// when libfuse refuses.
+bool InstallKillFlagReader(fuse_session* se);
 
 }  // namespace layerfs

@@ -27,6 +27,7 @@
 #include "attr_policy.h"
 #include "directory_layers.h"
 #include "filesystem.h"
+#include "killpriv.h"
 #include "layerstore/store.h"
 #include "lower.h"
 #include "ops.h"
@@ -306,7 +307,11 @@ int Serve(MountOptions opts, ReadyPipe& ready, bool background) {
     uring = UringTransport::Prepare(se.get(), &why);
     if (!uring) spdlog::warn("{}: FUSE over io_uring: {}; serving through /dev/fuse", real, why);
   }
-  InitResult init = NegotiateInit(se.get(), opts.passthrough, uring != nullptr, writable_layer && !opts.read_only);
+  // A writable mount clears setuid/setgid itself (killpriv.h): the rings' transport, or else a
+  // reader of /dev/fuse, records each request's flags for its handlers.
+  const bool writes = writable_layer && !opts.read_only;
+  const bool flags_seen = uring != nullptr || (writes && InstallKillFlagReader(se.get()));
+  InitResult init = NegotiateInit(se.get(), opts.passthrough, uring != nullptr, writes && flags_seen);
   int rc = 1;
   if (!init.error.empty()) {
     spdlog::error("{}: {}", real, init.error);

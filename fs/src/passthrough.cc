@@ -51,10 +51,12 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_urin
   }
   const auto* in = static_cast<const fuse_in_header*>(buf.mem);
   const auto* init = reinterpret_cast<const fuse_init_in*>(in + 1);
-  const bool extended = buf.size >= sizeof *in + sizeof *init && in->opcode == FUSE_INIT && (init->flags & FUSE_INIT_EXT);
+  const bool is_init = buf.size >= sizeof *in + sizeof *init && in->opcode == FUSE_INIT;
+  const bool extended = is_init && (init->flags & FUSE_INIT_EXT);
   const bool passthrough_offered = want_passthrough && extended && (init->flags2 & (kFusePassthrough >> 32));
   const bool uring_offered = want_uring && extended && (init->flags2 & (kFuseOverIoUring >> 32));
-  if (!passthrough_offered && !uring_offered) {
+  const bool killpriv_offered = want_killpriv_v2 && is_init && (init->flags & FUSE_HANDLE_KILLPRIV_V2);
+  if (!passthrough_offered && !uring_offered && !killpriv_offered) {
     fuse_session_process_buf(se, &buf);
     return result;
   }
@@ -106,10 +108,10 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_urin
     const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     const size_t pages = (reply.init.flags & FUSE_MAX_PAGES) ? reply.init.max_pages : kDefaultMaxPages;
     result.max_payload = std::max({kMinReadBuffer, static_cast<size_t>(reply.init.max_write), pages * page});
-    if (want_killpriv_v2 && (init->flags & FUSE_HANDLE_KILLPRIV_V2)) {
-      reply.init.flags |= FUSE_HANDLE_KILLPRIV_V2;
-      result.killpriv_v2 = true;
-    }
+  }
+  if (full_reply && killpriv_offered) {
+    reply.init.flags |= FUSE_HANDLE_KILLPRIV_V2;
+    result.killpriv_v2 = true;
   }
   if (::write(dev, &reply, static_cast<size_t>(got)) != got) {
     result.error = Errno("FUSE_INIT: writing the reply", errno);

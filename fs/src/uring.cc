@@ -151,12 +151,7 @@ namespace {
 // rings) carry their kill flag to the handlers as the rings' do.
 ssize_t IoRead(int fd, void* buf, size_t len, void*) {
   const ssize_t n = ::read(fd, buf, len);
-  fuse_in_header in;
-  if (n >= static_cast<ssize_t>(sizeof in)) {
-    std::memcpy(&in, buf, sizeof in);
-    SetCurrentRequestKillsSuidgid(
-        RequestKillsSuidgid(in.opcode, static_cast<const char*>(buf) + sizeof in, static_cast<size_t>(n) - sizeof in));
-  }
+  if (n > 0) NoteRequestRead(buf, static_cast<size_t>(n));
   return n;
 }
 

@@ -54,6 +54,25 @@ TEST(KillprivTest, OtherOpcodesNever) {
   EXPECT_FALSE(RequestKillsSuidgid(FUSE_FALLOCATE, &in, sizeof in));
 }
 
+TEST(KillprivTest, RequestReadFromTheDevice) {
+  struct {
+    fuse_in_header in;
+    fuse_write_in write;
+  } request{};
+  request.in.opcode = FUSE_WRITE;
+  request.in.len = sizeof request;
+  request.write.write_flags = FUSE_WRITE_KILL_SUIDGID;
+  NoteRequestRead(&request, sizeof request);
+  EXPECT_TRUE(CurrentRequestKillsSuidgid());
+  request.write.write_flags = 0;
+  NoteRequestRead(&request, sizeof request);
+  EXPECT_FALSE(CurrentRequestKillsSuidgid()) << "each request read sets the flag anew";
+  request.write.write_flags = FUSE_WRITE_KILL_SUIDGID;
+  request.in.opcode = FUSE_FORGET;
+  NoteRequestRead(&request, sizeof request);
+  EXPECT_FALSE(CurrentRequestKillsSuidgid());
+}
+
 TEST(KillprivTest, CurrentRequestIsPerThread) {
   SetCurrentRequestKillsSuidgid(true);
   bool other = true;

@@ -185,6 +185,11 @@ assert_contains "$(cat "$WORK/sxid-got.txt")" "h0666 777 10" "a write through a 
 # The same modes from the upper directory itself, as the next mount will show them.
 assert_eq "$(cat "$WORK/sxid-got.txt")" "$(cd "$WORK/c1/upper/sxid" && stat -c '%n %a %s' *)" "modes on disk"
 rm -r "$WORK/ovl/mnt/sxid" "$WORK/mnt/sxid"
+# The same through /dev/fuse, where a reader of the device sees the requests' flags.
+mount_layer sx "$WORK/mnt-sx" --no-io-uring
+sxid_changes "$WORK/mnt-sx" > "$WORK/sxid-dev.txt" || fail "the setuid changes failed on stratafs --no-io-uring"
+diff -u "$WORK/sxid-want.txt" "$WORK/sxid-dev.txt" || fail "stratafs --no-io-uring clears setuid/setgid unlike kernel overlayfs"
+expect_rc 0 umount "$WORK/mnt-sx"
 
 step "the upper directory is in overlay format"
 U=$WORK/c1/upper
