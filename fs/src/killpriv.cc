@@ -54,18 +54,19 @@ void NoteRequestRead(const void* buf, size_t len) {
   SetCurrentRequestKillsSuidgid(RequestKillsSuidgid(in.opcode, static_cast<const char*>(buf) + sizeof in, len - sizeof in));
 }
 
-namespace {
-
-ssize_t ReadNoting(int fd, void* buf, size_t len, void*) {
+ssize_t ReadRequestNotingFlags(int fd, void* buf, size_t len, void*) {
   const ssize_t n = ::read(fd, buf, len);
   if (n > 0) NoteRequestRead(buf, static_cast<size_t>(n));
   return n;
 }
+
+namespace {
+
 ssize_t Writev(int fd, struct iovec* iov, int count, void*) { return ::writev(fd, iov, count); }
 ssize_t Splice(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
   return ::splice(fdin, offin, fdout, offout, len, flags);
 }
-const fuse_custom_io kReaderIo = {Writev, ReadNoting, Splice, Splice};
+const fuse_custom_io kReaderIo = {Writev, ReadRequestNotingFlags, Splice, Splice};
 
 }  // namespace
 

@@ -7,6 +7,8 @@
 // transport, which sees each raw request, records the flag for the thread handling it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -28,6 +30,9 @@ bool CurrentRequestKillsSuidgid();
 // For a request just read from /dev/fuse (`len` bytes at `buf`, its header first): records its
 // flag for this thread, where libfuse's loop then processes it.
 void NoteRequestRead(const void* buf, size_t len);
+
+// read(2) of /dev/fuse and NoteRequestRead: the read of a libfuse custom io (fuse_custom_io).
+ssize_t ReadRequestNotingFlags(int fd, void* buf, size_t len, void* userdata);
 
 // Routes the session's reads of /dev/fuse through NoteRequestRead (a libfuse custom io), for a
 // session served without the rings, whose transport does the same. Call before FUSE_INIT. False

@@ -24,8 +24,8 @@ struct Session {
   // inode's backing file). Image mounts are always read-only and ignore this.
   bool read_only = false;
   // A container mount granted FUSE_HANDLE_KILLPRIV_V2 (killpriv.h): the daemon clears setuid and
-  // setgid where a write or truncation asks it to, so no file with either bit may be opened by
-  // passthrough, whose writes it never sees. Set before the session loop starts.
+  // setgid where a write or truncation asks it to (union_ops.cc, KillSuidgid). Set before the
+  // session loop starts.
   bool kills_suidgid = false;
   fuse_session* se = nullptr;  // for the notifications that follow such a change
 };

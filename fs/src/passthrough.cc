@@ -115,7 +115,7 @@ InitResult NegotiateInit(fuse_session* se, bool want_passthrough, bool want_urin
   }
   if (::write(dev, &reply, static_cast<size_t>(got)) != got) {
     result.error = Errno("FUSE_INIT: writing the reply", errno);
-    result.passthrough = result.uring = false;
+    result.passthrough = result.uring = result.killpriv_v2 = false;
   }
   return result;
 }

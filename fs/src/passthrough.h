@@ -24,8 +24,9 @@ namespace layerfs {
 // Handles the kernel's FUSE_INIT, the first request of a new mount, through libfuse, and asks
 // in the reply for passthrough when `want_passthrough`, for FUSE over io_uring when `want_uring`
 // (uring.h), and for FUSE_HANDLE_KILLPRIV_V2 when `want_killpriv_v2` (killpriv.h: the session's
-// transport must record the requests' flags), each where the kernel offers it. Call once, after fuse_session_mount and before the session loop. Returns what was granted
-// (the kernel may still refuse each backing file: PassthroughFiles::Open); on error, a message.
+// transport must record the requests' flags), each where the kernel offers it. Call once, after
+// fuse_session_mount and before the session loop. Returns what was granted (the kernel may still
+// refuse each backing file: PassthroughFiles::Open); on error, a message.
 struct InitResult {
   bool passthrough = false;
   bool uring = false;       // the kernel now waits for every CPU's ring queue: UringTransport::Start

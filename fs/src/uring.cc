@@ -147,14 +147,6 @@ struct UringTransport::Worker {
 
 namespace {
 
-// Requests read from /dev/fuse (FORGET and INTERRUPT, or all of them once the kernel dropped the
-// rings) carry their kill flag to the handlers as the rings' do.
-ssize_t IoRead(int fd, void* buf, size_t len, void*) {
-  const ssize_t n = ::read(fd, buf, len);
-  if (n > 0) NoteRequestRead(buf, static_cast<size_t>(n));
-  return n;
-}
-
 ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) {
   Entry* e = t_entry;
   if (e && count > 0 && iov[0].iov_len >= sizeof(fuse_out_header) &&
@@ -174,7 +166,9 @@ ssize_t IoSpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t le
   return ::splice(fdin, offin, fdout, offout, len, flags);
 }
 
-const fuse_custom_io kCustomIo = {IoWritev, IoRead, IoSpliceReceive, IoSpliceSend};
+// Requests read from /dev/fuse (FORGET and INTERRUPT, or all of them once the kernel dropped the
+// rings) carry their kill flag to the handlers as the rings' do.
+const fuse_custom_io kCustomIo = {IoWritev, ReadRequestNotingFlags, IoSpliceReceive, IoSpliceSend};
 
 }  // namespace
 

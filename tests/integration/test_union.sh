@@ -134,8 +134,8 @@ assert_eq 255 "$(stat -f -c %l "$WORK/mnt")" "statfs name length"
 rm -r "$WORK/mnt/shared"
 
 step "setuid and setgid cleared by writes and truncations as the kernel clears them"
-# With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves this to the daemon (fs/src/killpriv.h), and a
-# file with either bit is never opened by passthrough, whose writes the daemon does not see.
+# With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves this to the daemon (fs/src/killpriv.h), passthrough
+# writes included, which the daemon hears of only through the kernel's empty SETATTR before them.
 sxid_changes() {
   local d=$1/sxid as1000="setpriv --reuid 1000 --regid 1000 --clear-groups"
   mkdir "$d"
