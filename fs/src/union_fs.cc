@@ -34,6 +34,11 @@ constexpr char kMetacopy[] = "trusted.overlay.metacopy";
 constexpr char kOverlayPrefix[] = "trusted.overlay.";
 constexpr char kEscapedPrefix[] = "trusted.overlay.overlay.";
 constexpr char kObject[] = "trusted.strata.object";
+// Appended to kObject's value once blocks of the upper file below the object's end replace the
+// object's bytes (an older daemon then fails on the value, rather than showing the object there).
+constexpr std::string_view kOverridesSuffix = ";overrides";
+// Larger units than this (ZFS records, tmpfs huge pages) cost too much to copy at a write's edges.
+constexpr off_t kMaxOverrideBlock = 1 << 20;
 constexpr char kOrigin[] = "trusted.strata.origin";
 constexpr char kStrataPrefix[] = "trusted.strata.";
 constexpr char kCapabilityXattr[] = "security.capability";
@@ -98,14 +103,13 @@ mode_t CurrentUmask() {
   return mask;
 }
 
-// Copies [0, size) of src into dst keeping holes: only data extents are copied. With
+// Copies [from, to) of src into dst keeping holes: only data extents are copied. With
 // `start_writeback` (the caller syncs dst next) each 8 MiB copied is handed to writeback at once,
 // so that the disk writes while the copy goes on and the sync waits for the tail only (a 200 MiB
 // copy-up from tmpfs to ext4, copy and fsync: 0.18-0.23 s in one piece, 0.15-0.16 s so).
-// With `set_size`, dst ends up exactly `size` long; without, it keeps any bytes it has past it.
-int CopySparse(int src, int dst, off_t size, bool start_writeback, bool set_size = true) {
+int CopySparseRange(int src, int dst, off_t from, off_t size, bool start_writeback) {
   constexpr size_t kWritebackChunk = 8 << 20;
-  off_t pos = 0;
+  off_t pos = from;
   bool in_kernel = true;
   while (pos < size) {
     off_t data = ::lseek(src, pos, SEEK_DATA);
@@ -139,8 +143,88 @@ int CopySparse(int src, int dst, off_t size, bool start_writeback, bool set_size
     }
     pos = hole;
   }
-  if (!set_size) return 0;
+  return 0;
+}
+
+// The same for [0, size), dst then exactly `size` long.
+int CopySparse(int src, int dst, off_t size, bool start_writeback) {
+  if (int err = CopySparseRange(src, dst, 0, size, start_writeback)) return err;
   return ::ftruncate(dst, size) == 0 ? 0 : errno;
+}
+
+// Copies src's [0, end) into the holes dst has there, keeping src's own holes: a metadata-only
+// copy's object filled in around the blocks that override it.
+int CopyIntoHoles(int src, int dst, off_t end, bool start_writeback) {
+  off_t pos = 0;
+  while (pos < end) {
+    off_t hole = ::lseek(dst, pos, SEEK_HOLE);
+    if (hole < 0) return errno;
+    if (hole >= end) break;
+    off_t data = ::lseek(dst, hole, SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) return errno;
+      data = end;
+    }
+    data = std::min(data, end);
+    if (int err = CopySparseRange(src, dst, hole, data, start_writeback)) return err;
+    pos = data;
+  }
+  return 0;
+}
+
+// Exactly len bytes at pos, or an errno (EIO for a file shorter than that).
+int PreadAll(int fd, char* buf, size_t len, off_t pos) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, buf, len, pos);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    buf += n;
+    len -= static_cast<size_t>(n);
+    pos += n;
+  }
+  return 0;
+}
+
+int PwriteAll(int fd, const char* buf, size_t len, off_t pos) {
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, buf, len, pos);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    buf += n;
+    len -= static_cast<size_t>(n);
+    pos += n;
+  }
+  return 0;
+}
+
+// Whether fd holds data at pos (as SEEK_DATA sees it), or an errno.
+int HasDataAt(int fd, off_t pos, bool* has) {
+  off_t data = ::lseek(fd, pos, SEEK_DATA);
+  if (data < 0 && errno != ENXIO) return errno;
+  *has = data == pos;
+  return 0;
+}
+
+// The pieces of [from, to), below the end of a metadata-only copy's object whose blocks in the
+// upper file override it: the upper file where it holds data, the object elsewhere.
+int PieceTogether(int object, int upper, off_t from, off_t to, std::vector<UnionFs::ReadPlan::Piece>* pieces) {
+  off_t pos = from;
+  while (pos < to) {
+    off_t data = ::lseek(upper, pos, SEEK_DATA);
+    if (data < 0 && errno != ENXIO) return errno;
+    if (data < 0 || data >= to) {
+      pieces->push_back({object, pos, static_cast<size_t>(to - pos)});
+      break;
+    }
+    if (data > pos) pieces->push_back({object, pos, static_cast<size_t>(data - pos)});
+    off_t hole = ::lseek(upper, data, SEEK_HOLE);
+    if (hole < 0) return errno;
+    hole = std::min(hole, to);
+    pieces->push_back({upper, data, static_cast<size_t>(hole - data)});
+    pos = hole;
+  }
+  return 0;
 }
 
 // Removes name under dirfd, recursively for directories (upper trees hold whiteouts and markers).
@@ -191,6 +275,10 @@ struct UnionFs::Inode {
   // (Kernel overlayfs caches the same answer in S_NOSEC.)
   bool no_capability = false;
   std::optional<layerstore::Digest> object;  // regular files whose content is (still) an object
+  // A metacopy whose upper file's data blocks below the object's end override it (kObject's
+  // suffix). Atomic: reads check it without the lock; it is set under the lock before the first
+  // such block is written.
+  std::atomic<bool> overrides{false};
   uint32_t data_lower = kNoNode;  // a metacopy over directory layers: the lower file with the data
   std::atomic<bool> data_in_upper{false};
   // Over directory layers, once in the upper layer: the st_ino it shows, its lower file's (a copy
@@ -213,6 +301,7 @@ struct UnionFs::Found {
   uint32_t lower_dir = kNoNode;
   bool metacopy = false;
   std::optional<layerstore::Digest> object;
+  bool overrides = false;
   uint32_t data_lower = kNoNode;
   uint64_t origin_ino = 0;
 };
@@ -436,6 +525,10 @@ int UnionFs::Resolve(Inode* dir, const char* name, Found* f) {
     } else if (f->type == S_IFREG && ReadXattr(path, kMetacopy, false)) {
       f->metacopy = true;
       if (auto object = ReadXattr(path, kObject, false)) {
+        if (object->ends_with(kOverridesSuffix)) {
+          object->resize(object->size() - kOverridesSuffix.size());
+          f->overrides = true;
+        }
         auto digest = layerstore::Digest::Parse(*object);
         if (!digest.ok()) return EIO;
         f->object = *digest;
@@ -513,6 +606,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
       inode->upper_ino = f.upper_stat.st_ino;
       inode->metacopy = f.metacopy;
       if (f.metacopy) inode->object = f.object;
+      inode->overrides = f.overrides;
       if (f.metacopy) inode->data_lower = f.data_lower;
       inode->data_in_upper = inode->type == S_IFREG && !f.metacopy;
       NoteCopy(inode);
@@ -530,6 +624,7 @@ UnionFs::Inode* UnionFs::Intern(Found& f, Inode* parent, const char* name) {
     inode->name = name;
     inode->metacopy = f.metacopy;
     inode->object = f.object;
+    inode->overrides = f.overrides;
     inode->data_lower = f.data_lower;
     inode->data_in_upper = in_upper && f.type == S_IFREG && !f.metacopy;
     inode->in_upper = in_upper;
@@ -901,8 +996,13 @@ int UnionFs::FillData(Inode* inode) {
   struct stat os;
   if (::fstat(src.get(), &os) != 0) return errno;
   // The upper file is at least as long as the object (a metacopy is truncated only by filling
-  // it in first); what lies past the object's end was written there and stays.
-  if (int err = CopySparse(src.get(), fd.get(), std::min(st.st_size, os.st_size), sync_, false)) return err;
+  // it in first); what lies past the object's end was written there and stays, and so do the
+  // blocks that override the object. (Without overrides, a block the object ends in may hold
+  // zeros below the end in the upper file, written there by an append: the object goes over them.)
+  const off_t end = std::min(st.st_size, os.st_size);
+  int err = inode->overrides ? CopyIntoHoles(src.get(), fd.get(), end, sync_)
+                             : CopySparseRange(src.get(), fd.get(), 0, end, sync_);
+  if (err) return err;
   // Filling in the data is no change of the file: it keeps its times (the write that asked for the
   // fill sets them itself, if it writes at all; an open for writing alone must not).
   const timespec times[2] = {st.st_atim, st.st_mtim};
@@ -1377,7 +1477,16 @@ int UnionFs::SetAttr(uint64_t nodeid, const struct stat& in, int to_set, struct 
         if (int err = EndMetacopy(inode, fd.get())) return err;
       }
     } else {
-      if (int err = CopyUp(inode, true)) return err;
+      // Cutting into the object's bytes needs them in the upper file; a size at or past the
+      // object's end leaves them to the object (a metadata-only copy), as an append does.
+      bool keeps_object = false;
+      if (inode->object && !inode->data_in_upper) {
+        UniqueFd object;
+        off_t object_size;
+        if (int err = OpenObjectOf(inode, &object, &object_size)) return err;
+        keeps_object = in.st_size >= object_size;
+      }
+      if (int err = CopyUp(inode, !keeps_object)) return err;
       int upper;
       if (int err = UpperFd(inode, &upper)) return err;
       if (::truncate(ProcPath(upper).c_str(), in.st_size) != 0) return errno;
@@ -1455,7 +1564,7 @@ int UnionFs::Open(uint64_t nodeid, int flags, std::unique_ptr<FileHandle>* fh) {
     if (inode->metacopy) {
       off_t upper_size;
       if (int err = UpperSize(inode, &upper_size)) return err;
-      handle->spans_object_end_ = upper_size > handle->object_size_;
+      handle->spans_object_end_ = upper_size > handle->object_size_ || inode->overrides;
     }
   } else {
     int err = inode->data_lower != kNoNode ? lower_->OpenContent(inode->data_lower, &handle->fd_)
@@ -1489,6 +1598,7 @@ int UnionFs::EndMetacopy(Inode* inode, int upper_fd) {
   // also see the data in the upper file.
   inode->data_in_upper = true;
   inode->metacopy = false;
+  inode->overrides = false;
   return 0;
 }
 
@@ -1511,74 +1621,234 @@ int UnionFs::OpenObjectOf(Inode* inode, UniqueFd* fd, off_t* size) {
 
 int UnionFs::PlanRead(FileHandle& fh, off_t off, size_t size, ReadPlan* plan) {
   auto one = [&](int fd) {
-    plan->pieces[0] = {fd, off, size};
-    plan->count = 1;
+    plan->fd = fd;
     return fd < 0 ? EBADF : 0;
   };
   Inode* inode = fh.inode_;
   if (fh.object_size_ < 0 || inode->data_in_upper.load(std::memory_order_acquire)) return one(ReadFd(fh));
   const int object = fh.object_fd();
-  if (off + static_cast<off_t>(size) <= fh.object_size_) return one(object);
-  // Past the object's end (every file's last read). A file that is no metadata-only copy has
-  // nothing there, or has become a whole upper file: no lock. (A fill sets data_in_upper before
-  // it clears metacopy, so a cleared metacopy shows data_in_upper set.)
+  const off_t end = off + static_cast<off_t>(size);
+  const bool overrides = inode->overrides.load(std::memory_order_acquire);
+  if (end <= fh.object_size_ && !overrides) return one(object);
+  // Past the object's end (every file's last read), or a copy with overrides. A file that is no
+  // metadata-only copy has nothing there, or has become a whole upper file: no lock. (A fill
+  // sets data_in_upper before it clears metacopy, so a cleared metacopy shows data_in_upper set.)
   if (!inode->metacopy.load(std::memory_order_acquire)) {
     return one(inode->data_in_upper.load(std::memory_order_acquire) ? ReadFd(fh) : object);
   }
+  int upper = -1;
   {
     std::lock_guard lock(fh.mu_);
-    Locked tree(this);
-    if (!inode->data_in_upper) {
-      // Past the object's end: nothing in a lower file; in a metacopy, what was written there.
-      if (!inode->in_upper || !inode->metacopy) return one(object);
-      if (!fh.upper_read_fd_) {
-        int upper;
-        if (int err = UpperFd(inode, &upper)) return err;
-        fh.upper_read_fd_.Reset(::open(ProcPath(upper).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fh.upper_read_fd_) {
+      Locked tree(this);
+      if (!inode->data_in_upper) {
+        // Past the object's end: nothing in a lower file; in a metacopy, what was written there.
+        if (!inode->in_upper || !inode->metacopy) return one(object);
+        int fd;
+        if (int err = UpperFd(inode, &fd)) return err;
+        fh.upper_read_fd_.Reset(::open(ProcPath(fd).c_str(), O_RDONLY | O_CLOEXEC));
         if (!fh.upper_read_fd_) return errno;
       }
-      const off_t end = off + static_cast<off_t>(size);
-      plan->count = 0;
-      if (off < fh.object_size_) {
-        plan->pieces[plan->count++] = {object, off, static_cast<size_t>(fh.object_size_ - off)};
-      }
-      const off_t from = std::max(off, fh.object_size_);
-      plan->pieces[plan->count++] = {fh.upper_read_fd_.get(), from, static_cast<size_t>(end - from)};
-      return 0;
+    }
+    upper = fh.upper_read_fd_.get();
+  }
+  if (upper < 0 || inode->data_in_upper.load(std::memory_order_acquire)) return one(ReadFd(fh));
+  // A fill in progress copies into the upper file's holes what the object has there, so a read
+  // that takes a piece from either side meanwhile gets the same bytes.
+  const off_t below = std::min(end, fh.object_size_);
+  if (off < below) {
+    if (overrides) {
+      if (int err = PieceTogether(object, upper, off, below, &plan->pieces)) return err;
+    } else {
+      plan->pieces.push_back({object, off, static_cast<size_t>(below - off)});
     }
   }
-  return one(ReadFd(fh));
+  if (end > fh.object_size_) {
+    const off_t from = std::max(off, fh.object_size_);
+    plan->pieces.push_back({upper, from, static_cast<size_t>(end - from)});
+  }
+  if (plan->pieces.size() == 1 && plan->pieces[0].pos == off) {
+    plan->fd = plan->pieces[0].fd;
+    plan->pieces.clear();
+  }
+  return 0;
 }
 
-ssize_t UnionFs::WriteAt(FileHandle& fh, off_t off, const std::function<ssize_t(int fd)>& write) {
+ssize_t UnionFs::WriteAt(FileHandle& fh, off_t off, size_t len, const std::function<ssize_t(int fd)>& write) {
   if (fh.object_size_ < 0 || fh.inode_->data_in_upper.load(std::memory_order_acquire)) return write(fh.fd());
   // Under the lock, so that a fill in progress neither misses this write nor puts back the
-  // file's times over it.
+  // file's times over it, and two writes never copy in the same block.
   Locked tree(this);
-  if (!fh.inode_->data_in_upper && off < fh.object_size_) {
-    if (int err = FillData(fh.inode_)) return -err;
+  Inode* inode = fh.inode_;
+  const off_t object_end = fh.object_size_;
+  if (inode->data_in_upper || len == 0) return write(fh.fd());
+  // An append to a copy without overrides needs nothing of the object.
+  if (!inode->overrides && off >= object_end) return write(fh.fd());
+  const off_t block = OverrideBlock();
+  if (block == 0) {
+    if (off < object_end) {
+      if (int err = FillData(inode)) return -err;
+    }
+    return write(fh.fd());
+  }
+  if (!fh.upper_rw_fd_) {
+    int fd;
+    if (int err = UpperFd(inode, &fd)) return -err;
+    fh.upper_rw_fd_.Reset(::open(ProcPath(fd).c_str(), O_RDWR | O_CLOEXEC));
+    if (!fh.upper_rw_fd_) return -errno;
+  }
+  const int rw = fh.upper_rw_fd_.get();
+  if (!inode->overrides) {
+    if (int err = StartOverrides(fh, rw, block)) return -err;
+  }
+  // The blocks at the write's edges that hold object bytes it does not cover: in the upper file
+  // they would read as zeros around the write, so the object's bytes of them go in first. (A
+  // block the object ends in holds upper bytes past the end, which stay as they are.)
+  const off_t end = off + static_cast<off_t>(len);
+  const off_t edges[2] = {off / block * block, (end - 1) / block * block};
+  std::vector<char> buf;
+  for (int i = 0; i < (edges[0] == edges[1] ? 1 : 2); ++i) {
+    const off_t start = edges[i];
+    if (start >= object_end) continue;
+    const off_t stop = std::min(start + block, object_end);
+    if (off <= start && end >= stop) continue;
+    bool has = false;
+    if (int err = HasDataAt(rw, start, &has)) return -err;
+    if (has) continue;
+    buf.resize(static_cast<size_t>(stop - start));
+    if (int err = PreadAll(fh.object_fd(), buf.data(), buf.size(), start)) return -err;
+    if (int err = PwriteAll(rw, buf.data(), buf.size(), start)) return -err;
   }
   return write(fh.fd());
 }
 
-int UnionFs::SeekFd(FileHandle& fh, int* fd) {
+int UnionFs::AllocateAt(FileHandle& fh, off_t off, const std::function<int(int fd)>& allocate) {
+  if (fh.object_size_ < 0 || fh.inode_->data_in_upper.load(std::memory_order_acquire)) return allocate(fh.fd());
+  Locked tree(this);
+  // An allocation, hole or zeroed range below the end changes what the upper file's data says
+  // about the blocks there: the object's bytes go in first.
+  if (!fh.inode_->data_in_upper && off < fh.object_size_) {
+    if (int err = FillData(fh.inode_)) return err;
+  }
+  return allocate(fh.fd());
+}
+
+off_t UnionFs::OverrideBlock() {
+  if (override_block_ >= 0) return override_block_;
+  override_block_ = 0;
+  // A file with one byte written far into a hole, synced so that the blocks are allocated as they
+  // will be: the data extent SEEK_DATA and SEEK_HOLE then show around it is the unit.
+  const std::string name = TempName();
+  UniqueFd probe(::openat(work_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!probe) return 0;
+  ::unlinkat(work_.get(), name.c_str(), 0);
+  constexpr off_t kAt = (4 << 20) + 4097;
+  if (::ftruncate(probe.get(), 8 << 20) != 0 || ::pwrite(probe.get(), "x", 1, kAt) != 1 ||
+      ::fdatasync(probe.get()) != 0) {
+    return 0;
+  }
+  const off_t data = ::lseek(probe.get(), 0, SEEK_DATA);
+  const off_t hole = data >= 0 ? ::lseek(probe.get(), data, SEEK_HOLE) : -1;
+  const off_t unit = hole - data;
+  // A filesystem that cannot tell holes reports data from 0.
+  if (data <= 0 || data > kAt || hole <= kAt || (unit & (unit - 1)) != 0 || data % unit != 0 ||
+      unit > kMaxOverrideBlock) {
+    return 0;
+  }
+  override_block_ = unit;
+  return unit;
+}
+
+int UnionFs::StartOverrides(FileHandle& fh, int rw, off_t block) {
   Inode* inode = fh.inode_;
+  const off_t object_end = fh.object_size_;
+  // An append made before overrides may have left zeros below the end in the block the object
+  // ends in, which would now read as the file's bytes: the object's go there first, and reach
+  // the disk before the marker does.
+  const off_t last = object_end / block * block;
+  bool has = false;
+  if (last < object_end) {
+    if (int err = HasDataAt(rw, last, &has)) return err;
+  }
+  if (has) {
+    std::vector<char> want(static_cast<size_t>(object_end - last)), there(want.size());
+    if (int err = PreadAll(fh.object_fd(), want.data(), want.size(), last)) return err;
+    if (int err = PreadAll(rw, there.data(), there.size(), last)) return err;
+    if (want != there) {
+      if (int err = PwriteAll(rw, want.data(), want.size(), last)) return err;
+      if (sync_ && ::fdatasync(rw) != 0) return errno;
+    }
+  }
+  const std::string value = inode->object->str() + std::string(kOverridesSuffix);
+  if (::fsetxattr(rw, kObject, value.data(), value.size(), 0) != 0) return errno;
+  inode->overrides.store(true, std::memory_order_release);
+  return 0;
+}
+
+int UnionFs::Seek(FileHandle& fh, off_t off, int whence, off_t* result) {
+  Inode* inode = fh.inode_;
+  int fd = -1;
   if (fh.object_size_ >= 0 && !inode->data_in_upper.load(std::memory_order_acquire)) {
     Locked tree(this);
     if (!inode->data_in_upper) {
-      // Data and holes of an object followed by upper bytes are those of neither file alone.
-      off_t upper_size = 0;
-      if (inode->in_upper && inode->metacopy) {
-        if (int err = UpperSize(inode, &upper_size)) return err;
-      }
-      if (upper_size <= fh.object_size_) {
-        *fd = fh.object_fd();
-        return 0;
-      }
-      if (int err = FillData(inode)) return err;
+      if (inode->in_upper && inode->metacopy) return SeekPieced(fh, off, whence, result);
+      fd = fh.object_fd();
     }
   }
-  *fd = ReadFd(fh);
+  if (fd < 0) fd = ReadFd(fh);
+  const off_t at = ::lseek(fd, off, whence);
+  if (at < 0) return errno;
+  *result = at;
+  return 0;
+}
+
+int UnionFs::SeekPieced(FileHandle& fh, off_t off, int whence, off_t* result) {
+  int fd;
+  if (int err = UpperFd(fh.inode_, &fd)) return err;
+  UniqueFd upper(::open(ProcPath(fd).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!upper) return errno;
+  struct stat st;
+  if (::fstat(upper.get(), &st) != 0) return errno;
+  const off_t size = st.st_size;  // never shorter than the object
+  const off_t object_end = fh.object_size_;
+  const int object = fh.object_fd();
+  if (off < 0) return EINVAL;
+  if (off >= size) return ENXIO;
+  // Where the upper file's data counts: everywhere with overrides, else past the object's end.
+  const off_t upper_from = fh.inode_->overrides ? 0 : object_end;
+  // Data wherever either side has some (a superset of the union's, which lseek allows: a hole
+  // may always be reported as data).
+  if (whence == SEEK_DATA) {
+    off_t first = size;
+    auto consider = [&](int file, off_t from) {
+      const off_t data = ::lseek(file, from, SEEK_DATA);
+      if (data < 0) return errno == ENXIO ? 0 : errno;
+      first = std::min(first, data);
+      return 0;
+    };
+    if (off < object_end) {
+      if (int err = consider(object, off)) return err;
+    }
+    if (int err = consider(upper.get(), std::max(off, upper_from))) return err;
+    if (first >= size) return ENXIO;
+    *result = first;
+    return 0;
+  }
+  if (whence != SEEK_HOLE) return EINVAL;
+  off_t pos = off;
+  while (pos < size) {
+    const off_t was = pos;
+    if (pos < object_end) {
+      pos = ::lseek(object, pos, SEEK_HOLE);  // the object's end at the latest
+      if (pos < 0) return errno;
+    }
+    if (pos >= upper_from && pos < size) {
+      pos = ::lseek(upper.get(), pos, SEEK_HOLE);
+      if (pos < 0) return errno;
+    }
+    if (pos == was) break;
+  }
+  *result = std::min(pos, size);
   return 0;
 }
 

@@ -10,7 +10,11 @@
 //                       "sha256:<hex>": size and metadata in upper, content still the object;
 //                       an upper file longer than the object holds what was written past the
 //                       object's end there (an append), the rest of it being a hole
-//                       (store lowers only: over directory layers every copy-up copies data)
+//                       (store lowers only: over directory layers every copy-up copies data).
+//                       With the value "sha256:<hex>;overrides", whole blocks of the upper file
+//                       below the object's end that hold data (SEEK_DATA) replace the object's
+//                       bytes there: a write inside a large image file copies the blocks it
+//                       touches, not the file
 //   origin              xattr trusted.strata.origin = lower node id: keeps st_ino across copy-up
 //                       (store lowers, whose node ids are the same on every mount); over
 //                       directory layers, overlayfs' own trusted.overlay.origin (the lower file's
@@ -78,18 +82,19 @@ class UnionFs {
   // copied up switches to the upper copy at its next read, so no reader sees stale data.
   //
   // A large file whose content is a store object stays a metadata-only copy when opened for
-  // writing (Options::copy_at_open_below): its bytes below the object's end are the object's
-  // until a write lands there (which fills the copy in first), and those past it are the upper
-  // file's. So an append to a large file copies nothing. Reads of such a file are planned by
-  // PlanRead, writes go through WriteAt.
+  // writing (Options::copy_at_open_below): its bytes past the object's end are the upper file's,
+  // and below it the object's, except in the blocks a write has put in the upper file (the
+  // "overrides": a write there copies in the rest of the blocks it touches, not the file). So
+  // an append, or a write inside a large file, copies next to nothing. Reads of such a file are
+  // planned by PlanRead, writes go through WriteAt.
   class FileHandle {
    public:
     int fd() const { return fd_.get(); }
     // Whether fd() reads lower content (a store object or a lower file), not the upper layer's
     // copy. Only meaningful before the handle is shared: ReadFd may switch it.
     bool lower_content() const { return lower_content_; }
-    // Whether the handle's content is, or may come to be, an object followed by upper bytes: it
-    // cannot be handed to the kernel as one backing file.
+    // Whether the handle's content is, or may come to be, pieced together from an object and
+    // upper bytes: it cannot be handed to the kernel as one backing file.
     bool spans_object_end() const { return spans_object_end_; }
 
    private:
@@ -101,23 +106,26 @@ class UnionFs {
     Inode* inode_ = nullptr;
     bool lower_content_ = false;
     // Content from a store object: its size (-1: none), and for a handle that writes the upper
-    // file, the object's own fd. upper_read_fd_: the upper file, once a read went past the end.
+    // file, the object's own fd. upper_read_fd_: the upper file, once a read needed it;
+    // upper_rw_fd_: the upper file, read and written block-wise by WriteAt (fd_ may be O_APPEND).
     off_t object_size_ = -1;
     UniqueFd object_fd_;
     UniqueFd upper_read_fd_;
+    UniqueFd upper_rw_fd_;
     bool spans_object_end_ = false;
     std::mutex mu_;
   };
 
-  // Where a read finds its bytes: one piece, or two across the end of an object.
+  // Where a read finds its bytes: all in fd at the read's offset, or, where a metadata-only
+  // copy's content is an object and upper bytes, in these pieces one after another.
   struct ReadPlan {
     struct Piece {
       int fd = -1;
       off_t pos = 0;
       size_t len = 0;
     };
-    Piece pieces[2];
-    int count = 0;
+    int fd = -1;
+    std::vector<Piece> pieces;
   };
 
   // An open directory: its merged listing, taken at opendir so offsets stay stable while the
@@ -169,12 +177,15 @@ class UnionFs {
   int ReadFd(FileHandle& fh);
   // Where a read of [off, off + size) finds its bytes.
   int PlanRead(FileHandle& fh, off_t off, size_t size, ReadPlan* plan);
-  // Runs write(fd) on the fd a change of the content at off and after must go to, first filling
-  // in a metadata-only copy's data when the change lands on its object's bytes. Returns write's
-  // result, or -errno.
-  ssize_t WriteAt(FileHandle& fh, off_t off, const std::function<ssize_t(int fd)>& write);
-  // The fd for SEEK_DATA / SEEK_HOLE (filling in a copy whose object is followed by upper bytes).
-  int SeekFd(FileHandle& fh, int* fd);
+  // Runs write(fd), a write of len bytes at off, on the fd it must go to; for a metadata-only
+  // copy, first copies into the upper file the object's bytes of the blocks the write covers
+  // only in part. Returns write's result, or -errno.
+  ssize_t WriteAt(FileHandle& fh, off_t off, size_t len, const std::function<ssize_t(int fd)>& write);
+  // Runs allocate(fd), an fallocate at off, on the fd it must go to, first filling in a
+  // metadata-only copy's data when it lands on its object's bytes.
+  int AllocateAt(FileHandle& fh, off_t off, const std::function<int(int fd)>& allocate);
+  // lseek(SEEK_DATA / SEEK_HOLE) of the union's content.
+  int Seek(FileHandle& fh, off_t off, int whence, off_t* result);
   int OpenDir(uint64_t nodeid, std::unique_ptr<DirHandle>* dh);
   int Parent(uint64_t nodeid, uint64_t* parent);
   // fsyncdir in two steps, so that the sync itself holds no lock: the directory's upper entry
@@ -216,6 +227,15 @@ class UnionFs {
   void MarkImpure(int dir_fd);
   uint32_t DirectoryCopyOrigin(Found* f, const std::string& path, bool no_follow);
   int FillData(Inode* inode);
+  // The unit in which the upper filesystem tells data from holes (what an override covers), or 0
+  // where it cannot (writes inside an object then fill the copy in). Probed once.
+  // REQUIRES: mu_ held.
+  off_t OverrideBlock();
+  // Turns on overrides for a metadata-only copy (fh writes it; rw: its upper file).
+  // REQUIRES: mu_ held.
+  int StartOverrides(FileHandle& fh, int rw, off_t block);
+  // SEEK_DATA / SEEK_HOLE of a metadata-only copy. REQUIRES: mu_ held.
+  int SeekPieced(FileHandle& fh, off_t off, int whence, off_t* result);
   // Opens the store object that is a regular file's content, and gives its size.
   int OpenObjectOf(Inode* inode, UniqueFd* fd, off_t* size);
   // A metadata-only copy's data is now in its upper file (upper_fd): its markers go.
@@ -247,6 +267,7 @@ class UnionFs {
   AttrPolicy policy_;
   bool sync_ = true;
   uint64_t copy_at_open_below_ = 0;
+  off_t override_block_ = -1;  // guarded by mu_; -1 until probed
   UniqueFd upper_root_;  // O_PATH
   UniqueFd work_;        // O_PATH
   std::string upper_dir_;

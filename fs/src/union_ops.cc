@@ -257,19 +257,18 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
       fuse_reply_err(req, err);
       return;
     }
-    if (plan.count == 1) {
+    if (plan.pieces.empty()) {
       fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
       buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-      buf.buf[0].fd = plan.pieces[0].fd;
+      buf.buf[0].fd = plan.fd;
       buf.buf[0].pos = off;
       fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
       return;
     }
-    // Across an object's end (once per file and reader): both pieces through one buffer.
+    // Pieced together from an object and its upper file: through one buffer.
     std::vector<char> data(size);
     size_t got = 0;
-    for (int i = 0; i < plan.count; ++i) {
-      const auto& piece = plan.pieces[i];
+    for (const auto& piece : plan.pieces) {
       ssize_t n = ::pread(piece.fd, data.data() + got, piece.len, piece.pos);
       if (n < 0) {
         fuse_reply_err(req, errno);
@@ -284,8 +283,9 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 
 void WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    ssize_t n = Fs(req).WriteAt(Handle(fi), off, [&](int fd) {
-      fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+    const size_t len = fuse_buf_size(in);
+    ssize_t n = Fs(req).WriteAt(Handle(fi), off, len, [&](int fd) {
+      fuse_bufvec out = FUSE_BUFVEC_INIT(len);
       out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
       out.buf[0].fd = fd;
       out.buf[0].pos = off;
@@ -320,21 +320,16 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) noexcep
 
 void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    ssize_t rc = Fs(req).WriteAt(Handle(fi), offset,
-                                 [&](int fd) { return ::fallocate(fd, mode, offset, length) == 0 ? 0 : -errno; });
-    fuse_reply_err(req, static_cast<int>(-rc));
+    int err = Fs(req).AllocateAt(Handle(fi), offset,
+                                 [&](int fd) { return ::fallocate(fd, mode, offset, length) == 0 ? 0 : errno; });
+    fuse_reply_err(req, err);
   });
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
-    int fd;
-    if (int err = Fs(req).SeekFd(Handle(fi), &fd)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    off_t res = ::lseek(fd, off, whence);
-    if (res < 0) fuse_reply_err(req, errno);
+    off_t res;
+    if (int err = Fs(req).Seek(Handle(fi), off, whence, &res)) fuse_reply_err(req, err);
     else fuse_reply_lseek(req, res);
   });
 }

@@ -43,7 +43,9 @@
 #     files of 1 KiB, and 100 dirs x 100 (a small C program: mkdir, then open/write/close per
 #     file; no fsync, no sync in the timing; a tool that fails is reported, the run goes on);
 #     copy-up of the big file on a 1-byte append (printf x >> big.bin), and on a 1-byte write at
-#     offset 4096 (dd conv=notrunc: the whole content must be copied); 80 MiB written to a new
+#     offset 4096 (dd conv=notrunc: a whole copy of the file for kernel overlayfs, fuse-overlayfs
+#     and stratafs over directories; strata's store containers copy the block it lands in, the
+#     object staying the rest); 80 MiB written to a new
 #     file in 4 KiB writes (dd, no sync: the cost per write(2)); rm -rf of a lower tree
 #     (usr/share/doc, 6-7k entries from the base layer and the whiteout layer); the daemon's
 #     VmHWM after each; the time to mount with an upper.
@@ -820,12 +822,15 @@ run_write() {  # run_write TOOL PASS: each write row on a fresh writable mount o
   do_umount "$tool"
   drop_upper
 
-  # A write inside the file's old content: a whole data copy for every tool.
+  # A write inside the file's old content: a whole data copy, except in a store container, whose
+  # upper file holds the written block (overriding the object there).
   do_mount "$tool" main "$pass" "$p.wmount" rw
   timed "$p.wcopyin" "printf x | dd of=data/big.bin bs=1 seek=4096 conv=notrunc status=none"
   read -r n blocks < <(stat -c '%s %b' "$UP/data/big.bin")
-  ((n == BIG_MB * 1048576 && blocks * 512 >= BIG_MB * 1048576)) ||
-    die "$p copy-up (write inside): the upper data/big.bin has $n bytes in $blocks blocks"
+  case $tool in
+    strata|snopt|snour) ((n == BIG_MB * 1048576 && blocks * 512 < 1048576)) ;;
+    *) ((n == BIG_MB * 1048576 && blocks * 512 >= BIG_MB * 1048576)) ;;
+  esac || die "$p copy-up (write inside): the upper data/big.bin has $n bytes in $blocks blocks"
   [[ $(dd if="$MP/data/big.bin" bs=1 skip=4096 count=1 status=none) == x ]] ||
     die "$p copy-up (write inside): byte 4096 is not the x written"
   do_umount "$tool"

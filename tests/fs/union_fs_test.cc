@@ -124,16 +124,22 @@ class UnionFsTest : public ::testing::Test {
   std::string ReadVia(UnionFs::FileHandle& fh, size_t size, off_t off = 0) {
     UnionFs::ReadPlan plan;
     if (fs_->PlanRead(fh, off, size, &plan) != 0) return "<error>";
+    if (plan.pieces.empty()) return Pread(plan.fd, size, off);
     std::string out;
-    for (int i = 0; i < plan.count; ++i) {
-      std::string piece = Pread(plan.pieces[i].fd, plan.pieces[i].len, plan.pieces[i].pos);
-      out += piece;
-      if (piece.size() < plan.pieces[i].len) break;
+    for (const auto& piece : plan.pieces) {
+      std::string got = Pread(piece.fd, piece.len, piece.pos);
+      out += got;
+      if (got.size() < piece.len) break;
     }
     return out;
   }
   ssize_t WriteVia(UnionFs::FileHandle& fh, const std::string& data, off_t off) {
-    return fs_->WriteAt(fh, off, [&](int fd) { return ::pwrite(fd, data.data(), data.size(), off); });
+    return fs_->WriteAt(fh, off, data.size(), [&](int fd) { return ::pwrite(fd, data.data(), data.size(), off); });
+  }
+  off_t SeekVia(UnionFs::FileHandle& fh, off_t off, int whence) {
+    off_t at;
+    int err = fs_->Seek(fh, off, whence, &at);
+    return err ? -err : at;
   }
 
   std::vector<std::string> List(const std::string& dir) {
@@ -148,6 +154,12 @@ class UnionFsTest : public ::testing::Test {
   }
 
   fs::path Upper(const std::string& rel) const { return tmp_ / "upper" / rel; }
+
+  std::string ObjectXattr(const std::string& rel) const {
+    char value[256];
+    ssize_t n = ::getxattr(Upper(rel).c_str(), "trusted.strata.object", value, sizeof value);
+    return n < 0 ? "" : std::string(value, static_cast<size_t>(n));
+  }
 
   fs::path tmp_;
   std::vector<layerstore::Digest> layers_;
@@ -174,7 +186,7 @@ TEST_F(UnionFsTest, WriteCopiesUpAndNeverChangesTheObject) {
   EXPECT_EQ(content, "lower config\n");
 }
 
-TEST_F(UnionFsTest, AnAppendCopiesNothingAndAWriteInsideTheObjectCopiesItWhole) {
+TEST_F(UnionFsTest, AnAppendCopiesNothingAndAWriteInsideTheObjectCopiesOneBlock) {
   // Larger than the 8 MiB pieces a copy-up hands to writeback, and not a multiple of them.
   std::string big((20 << 20) + 12345, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
@@ -212,12 +224,65 @@ TEST_F(UnionFsTest, AnAppendCopiesNothingAndAWriteInsideTheObjectCopiesItWhole) 
   Mount(layers_);
   ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &fh), 0);
   EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big) << "after a remount";
-  // A write below the object's end copies the object in first, keeping what was appended.
+  // A write below the object's end copies in the rest of its block only, keeping what was
+  // appended (the block the object ends in, which the append wrote zeros into below the end,
+  // gets the object's bytes there).
+  ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &before), 0);  // (the old one's mount is gone)
+  ASSERT_EQ(ReadVia(*before, 3, 4), big.substr(4, 3));
   Write("data/big", "X", 5);
   big[5] = 'X';
-  EXPECT_TRUE(upper_file() == big) << "the upper file holds the whole content";
-  EXPECT_LT(::getxattr(Upper("data/big").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_GE(::getxattr(Upper("data/big").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_TRUE(ObjectXattr("data/big").ends_with(";overrides"));
+  ASSERT_EQ(::stat(Upper("data/big").c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 1 << 20) << "a write inside copies a block, not the file";
   EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big);
+  EXPECT_TRUE(ReadVia(*before, big.size() + 1) == big) << "a handle opened before the write";
+  // Writes across block boundaries, at a block's start, into the block the object ends in,
+  // and one covering whole blocks.
+  const std::vector<std::pair<off_t, std::string>> writes = {
+      {4090, "across-a-block-boundary"}, {8192, "at-a-block"}, {static_cast<off_t>(big.size()) - 20, "into-the-last-block"},
+      {3 << 20, std::string(3 * 4096 + 5, 'W')}, {(5 << 20) + 17, std::string(2 << 20, 'V')}};
+  for (const auto& [off, data] : writes) {
+    Write("data/big", data, off);
+    big.replace(static_cast<size_t>(off), data.size(), data);
+  }
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big) << "after writes of every shape";
+  EXPECT_EQ(ReadVia(*fh, 30, 4085), big.substr(4085, 30)) << "a read across an override's edge";
+  Mount(layers_);
+  ASSERT_EQ(fs_->Open(Walk("data/big"), O_RDONLY, &fh), 0);
+  EXPECT_TRUE(fh->spans_object_end());
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big) << "after a remount";
+  // lseek sees data all through (object and upper file alike hold data everywhere here).
+  EXPECT_EQ(SeekVia(*fh, 0, SEEK_HOLE), static_cast<off_t>(big.size()));
+  EXPECT_EQ(SeekVia(*fh, 4096 * 100, SEEK_DATA), 4096 * 100);
+  // Filling the copy in (a truncation below the object's end, here by one byte) keeps every
+  // override.
+  struct stat in {};
+  in.st_size = static_cast<off_t>(big.size()) - 2;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("data/big"), in, FUSE_SET_ATTR_SIZE, &out), 0);
+  big.resize(big.size() - 2);
+  EXPECT_LT(::getxattr(Upper("data/big").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_TRUE(upper_file() == big) << "the upper file holds the whole content";
+  EXPECT_TRUE(ReadVia(*fh, big.size() + 1) == big);
+}
+
+TEST_F(UnionFsTest, TruncatingPastTheObjectsEndCopiesNothing) {
+  struct stat in {};
+  in.st_size = 1 << 20;
+  struct stat out;
+  ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_SIZE, &out), 0);
+  EXPECT_EQ(out.st_size, 1 << 20);
+  EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  std::string want = "other\n";
+  want.resize(1 << 20);
+  EXPECT_TRUE(ReadAll("etc/other").substr(0, 16) == want.substr(0, 16));
+  std::unique_ptr<UnionFs::FileHandle> fh;
+  ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &fh), 0);
+  EXPECT_TRUE(ReadVia(*fh, 2 << 20) == want);
+  EXPECT_EQ(SeekVia(*fh, 0, SEEK_DATA), 0);
+  EXPECT_EQ(SeekVia(*fh, 0, SEEK_HOLE), 6) << "the extension is a hole";
+  EXPECT_EQ(SeekVia(*fh, 6, SEEK_DATA), -ENXIO);
 }
 
 TEST_F(UnionFsTest, ChangesBelowAnAppendedObjectsEndFillTheCopyInFirst) {
@@ -230,8 +295,8 @@ TEST_F(UnionFsTest, ChangesBelowAnAppendedObjectsEndFillTheCopyInFirst) {
   appended();
   std::unique_ptr<UnionFs::FileHandle> fh;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDWR, &fh), 0);
-  auto punch = [](int fd) { return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1, 2) == 0 ? 0 : -errno; };
-  ASSERT_EQ(fs_->WriteAt(*fh, 1, punch), 0);
+  auto punch = [](int fd) { return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1, 2) == 0 ? 0 : errno; };
+  ASSERT_EQ(fs_->AllocateAt(*fh, 1, punch), 0);
   EXPECT_EQ(ReadAll("etc/other"), std::string("o\0\0er\n++", 8)) << "a hole punched in the object's bytes";
 
   fs::remove_all(Upper("etc"));
@@ -248,9 +313,11 @@ TEST_F(UnionFsTest, ChangesBelowAnAppendedObjectsEndFillTheCopyInFirst) {
   fs::remove_all(Upper("etc"));
   appended();
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_RDONLY, &fh), 0);
-  int fd = -1;
-  ASSERT_EQ(fs_->SeekFd(*fh, &fd), 0);
-  EXPECT_EQ(::lseek(fd, 0, SEEK_HOLE), 8) << "data and holes of the whole content";
+  EXPECT_EQ(SeekVia(*fh, 0, SEEK_HOLE), 8) << "data and holes of the whole content";
+  EXPECT_EQ(SeekVia(*fh, 3, SEEK_DATA), 3);
+  EXPECT_EQ(SeekVia(*fh, 8, SEEK_DATA), -ENXIO);
+  EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0)
+      << "answered without filling the copy in";
   EXPECT_EQ(ReadAll("etc/other"), "other\n++");
 }
 
@@ -305,10 +372,14 @@ TEST_F(UnionFsTest, ChmodCopiesMetadataOnly) {
   ASSERT_EQ(::stat(Upper("etc/other").c_str(), &upper), 0);
   EXPECT_EQ(upper.st_size, 6);
   EXPECT_EQ(ReadAll("etc/other"), "other\n");
-  // The first data write fills in the content and drops the markers.
+  // The first data write puts the block it lands in into the upper file, which then overrides
+  // the object there; the object is still named.
   Write("etc/other", "O", 0);
   EXPECT_EQ(ReadAll("etc/other"), "Other\n");
-  EXPECT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
+  EXPECT_TRUE(ObjectXattr("etc/other").ends_with(";overrides")) << ObjectXattr("etc/other");
+  Mount(layers_);
+  EXPECT_EQ(ReadAll("etc/other"), "Other\n") << "after a remount";
 }
 
 bool SameTime(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
@@ -346,12 +417,12 @@ TEST_F(UnionFsTest, FillingInAMetadataOnlyCopyKeepsItsTimes) {
   struct stat out;
   ASSERT_EQ(fs_->SetAttr(Walk("etc/other"), in, FUSE_SET_ATTR_MODE, &out), 0);
   ASSERT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
-  // An open for writing copies no data; a write at the start fills it in (here one that writes
-  // nothing: the file has not changed).
+  // An open for writing copies no data; an allocation below the object's end fills it in (here
+  // one that allocates nothing: the file has not changed).
   std::unique_ptr<UnionFs::FileHandle> fh;
   ASSERT_EQ(fs_->Open(Walk("etc/other"), O_WRONLY, &fh), 0);
   ASSERT_GE(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
-  ASSERT_EQ(fs_->WriteAt(*fh, 0, [](int) { return ssize_t{0}; }), 0);
+  ASSERT_EQ(fs_->AllocateAt(*fh, 0, [](int) { return 0; }), 0);
   ASSERT_LT(::getxattr(Upper("etc/other").c_str(), "trusted.overlay.metacopy", nullptr, 0), 0);
   struct stat after;
   ASSERT_EQ(fs_->GetAttr(Walk("etc/other"), &after), 0);

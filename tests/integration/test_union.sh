@@ -245,10 +245,20 @@ mount_layer c4 "$WORK/mnt4"
 mkdir "$WORK/mnt4/integrity"
 "$FSINTEGRITY" "$WORK/mnt4/integrity" --procs 2 --threads 3 --ops 1500 --seed 7 --seed-file "$WORK/mnt4/usr/bin/tool" ||
   fail "data integrity run failed"
-sums=$(cd "$WORK/mnt4" && sha256sum integrity/* usr/bin/tool)
+# Again over a large image file kept at least its size: writes, mmap, reads and syncs of a
+# metadata-only copy whose written blocks override its object.
+mkdir "$WORK/mnt4/integrity2"
+"$FSINTEGRITY" "$WORK/mnt4/integrity2" --procs 1 --threads 2 --ops 600 --seed 11 --seed-file "$WORK/mnt4/usr/lib/big" \
+  --keep-seed-size 1 || fail "data integrity run over a large image file failed"
+case $(getfattr --absolute-names --only-values -n trusted.strata.object "$WORK/c4/upper/usr/lib/big") in
+  sha256:*\;overrides) ;;
+  *) fail "the integrity run over usr/lib/big did not keep it a metadata-only copy with overrides" ;;
+esac
+sums=$(cd "$WORK/mnt4" && sha256sum integrity/* integrity2/* usr/bin/tool usr/lib/big)
 expect_rc 0 umount "$WORK/mnt4"
 mount_layer c4 "$WORK/mnt4"
-assert_eq "$sums" "$(cd "$WORK/mnt4" && sha256sum integrity/* usr/bin/tool)" "contents after the integrity run and a remount"
+assert_eq "$sums" "$(cd "$WORK/mnt4" && sha256sum integrity/* integrity2/* usr/bin/tool usr/lib/big)" \
+  "contents after the integrity runs and a remount"
 expect_rc 0 umount "$WORK/mnt4"
 
 step "10,000 new files in one mount: the daemon's fds stay bounded, every file stays readable"
@@ -339,14 +349,40 @@ PY
   assert_eq "$(sha256_of "$WORK/big.appended")" "$(sha256_of "$WORK/mnt8/usr/lib/big")" "read-only, past the object's end"
   assert_eq "$(sha256_of "$L1/etc/hl-a")" "$(sha256_of "$WORK/mnt8/etc/hl-a")" "read-only, a lower file"
   expect_rc 0 umount "$WORK/mnt8"
-  # A write inside the old content copies it in (the appended byte stays); then passthrough.
+  # A write inside the old content copies in the rest of the blocks it touches, not the file:
+  # the copy stays metadata-only, its upper file's data blocks overriding the object there.
   printf y | dd of="$M7/usr/lib/big" bs=1 seek=10 conv=notrunc status=none
-  ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
-    fail "a write inside the object's bytes left the metacopy marker"
-  { head -c 10 "$L1/usr/lib/big"; printf y; tail -c +12 "$L1/usr/lib/big"; printf x; } > "$WORK/big.want"
-  assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$U7/usr/lib/big")" "the upper copy after the fill"
-  drop_cache "$U7/usr/lib/big"
+  printf zz | dd of="$M7/usr/lib/big" bs=1 seek=$((5 << 20)) conv=notrunc status=none
+  getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
+    fail "a write inside the object's bytes copied the file (no metacopy marker)"
+  case $(getfattr --absolute-names --only-values -n trusted.strata.object "$U7/usr/lib/big") in
+    sha256:*\;overrides) ;;
+    *) fail "no overrides recorded on usr/lib/big" ;;
+  esac
+  [ "$(stat -c %b "$U7/usr/lib/big")" -le 64 ] || fail "two small writes allocated $(stat -c %b "$U7/usr/lib/big") blocks"
+  "$PYTHON" - "$L1/usr/lib/big" "$WORK/big.want" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[10:11] = b"y"
+data[5 << 20:(5 << 20) + 2] = b"zz"
+open(sys.argv[2], "wb").write(bytes(data) + b"x")
+PY
   assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$M7/usr/lib/big")" "read through the mount"
+  drop_cache "$M7/usr/lib/big"
+  assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$M7/usr/lib/big")" "read again, through the daemon"
+  # cp asks for data and holes (lseek): answered from both files, without filling the copy in.
+  cp "$M7/usr/lib/big" "$WORK/big.cp"
+  assert_eq "$(sha256_of "$WORK/big.want")" "$(sha256_of "$WORK/big.cp")" "cp of a file with overrides"
+  getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
+    fail "lseek filled the copy in"
+  # A truncation into the object's bytes fills the copy in around the overrides; then passthrough.
+  truncate -s $((BIG - 1)) "$M7/usr/lib/big"
+  ! getfattr --absolute-names -n trusted.overlay.metacopy "$U7/usr/lib/big" >/dev/null 2>&1 ||
+    fail "a truncation inside the object's bytes left the metacopy marker"
+  head -c $((BIG - 1)) "$WORK/big.want" > "$WORK/big.cut"
+  assert_eq "$(sha256_of "$WORK/big.cut")" "$(sha256_of "$U7/usr/lib/big")" "the upper copy after the fill"
+  drop_cache "$U7/usr/lib/big"
+  assert_eq "$(sha256_of "$WORK/big.cut")" "$(sha256_of "$M7/usr/lib/big")" "read through the mount after the fill"
   [ "$(resident "$U7/usr/lib/big")" -gt 0 ] || fail "the filled copy was not read by passthrough"
   # The mtime a passthrough write leaves is the one stat shows (the kernel drops its cached one).
   touch -d @1000000000 "$M7/new.bin"
@@ -442,10 +478,11 @@ else
   echo "$TEST_NAME: kernel $(uname -r) has no FUSE passthrough: its checks skipped"
 fi
 
-step "appends to an image file, readers, and a write inside it that fills the copy in, all at once"
+step "appends to an image file, readers, a write inside it, and an allocation that fills the copy in, all at once"
 # Appends keep the file a metadata-only copy (its object, then the upper file's bytes); a write
-# inside the object's bytes fills the copy in while appends and reads go on. No byte may be lost
-# or come from the wrong file.
+# inside the object's bytes puts its block in the upper file (an override), and an allocation
+# there fills the copy in, while appends and reads go on. No byte may be lost or come from the
+# wrong file.
 mount_layer c9 "$WORK/mnt9"
 "$PYTHON" - "$WORK/mnt9/usr/lib/big" "$L1/usr/lib/big" <<'PY' || fail "appends, reads and a fill at once"
 import os, re, sys, threading, time
@@ -478,6 +515,9 @@ def inside():
         time.sleep(0.001)
     fd = os.open(path, os.O_WRONLY)
     os.pwrite(fd, b"Z", 10)
+    while os.stat(path).st_size < len(lower) + 8000:
+        time.sleep(0.001)
+    os.posix_fallocate(fd, 0, 4096)
     os.close(fd)
 stop = threading.Event()
 readers = [threading.Thread(target=reader, args=(stop,)) for _ in range(2)]
@@ -493,7 +533,7 @@ assert sorted(got) == [(t, i) for t in range(3) for i in range(300)], "appended 
 assert not errors, errors[:3]
 PY
 getfattr --absolute-names -n trusted.overlay.metacopy "$WORK/c9/upper/usr/lib/big" >/dev/null 2>&1 &&
-  fail "the write inside left the metacopy marker"
+  fail "the allocation inside left the metacopy marker"
 sum=$(sha256_of "$WORK/mnt9/usr/lib/big")
 expect_rc 0 umount "$WORK/mnt9"
 mount_layer c9 "$WORK/mnt9"

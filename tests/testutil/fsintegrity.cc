@@ -6,8 +6,11 @@
 // and operation; 0 when every byte matched.
 //
 //   strata_fsintegrity DIR [--procs P] [--threads T] [--ops N] [--seed S] [--seed-file PATH]
+//                      [--keep-seed-size 1]
 // --seed-file: start private file 0 of each process as a copy of PATH's content, written
 // through the mount over an existing file (a copy-up of a lower file when PATH is in the image).
+// --keep-seed-size 1: that file is never truncated below its first size (a large image file then
+// stays a metadata-only copy whose written blocks override its object, all through the run).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -79,6 +82,7 @@ struct Worker {
   uint64_t seed;
   int ops;
   std::vector<unsigned char> initial;  // content the private file starts with
+  size_t min_size = 0;                 // truncations go no lower
 };
 
 void Run(const Worker& w) {
@@ -115,6 +119,7 @@ void Run(const Worker& w) {
       }
       case 3: {  // truncate, shorter or longer
         size_t size = rand_upto(model.size() * 2 + 4096);
+        if (size < w.min_size) size = w.min_size + rand_upto(65536);
         if (::ftruncate(fd, static_cast<off_t>(size)) != 0) Die("ftruncate " + w.private_path);
         model.resize(size, 0);
         break;
@@ -198,7 +203,8 @@ std::vector<unsigned char> ReadWhole(const std::string& path) {
   return data;
 }
 
-int RunProcess(const std::string& dir, int proc, int threads, int ops, uint64_t seed, const std::string& seed_file) {
+int RunProcess(const std::string& dir, int proc, int threads, int ops, uint64_t seed, const std::string& seed_file,
+               bool keep_seed_size) {
   const std::string shared = dir + "/shared." + std::to_string(proc);
   int fd = ::open(shared.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0) Die("create " + shared);
@@ -216,6 +222,7 @@ int RunProcess(const std::string& dir, int proc, int threads, int ops, uint64_t 
       // Modify an existing file in place: the first write copies it up.
       w.private_path = seed_file;
       w.initial = ReadWhole(seed_file);
+      if (keep_seed_size) w.min_size = w.initial.size();
     } else {
       int p = ::open(w.private_path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
       if (p < 0) Die("create " + w.private_path);
@@ -233,13 +240,16 @@ int RunProcess(const std::string& dir, int proc, int threads, int ops, uint64_t 
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DIR [--procs P] [--threads T] [--ops N] [--seed S] [--seed-file PATH]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s DIR [--procs P] [--threads T] [--ops N] [--seed S] [--seed-file PATH] [--keep-seed-size 1]\n",
+                 argv[0]);
     return 2;
   }
   std::string dir = argv[1];
   int procs = 2, threads = 3, ops = 2000;
   uint64_t seed = 1;
   std::string seed_file;
+  bool keep_seed_size = false;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     std::string value = argv[i + 1];
@@ -248,6 +258,7 @@ int main(int argc, char** argv) {
     else if (flag == "--ops") ops = std::atoi(value.c_str());
     else if (flag == "--seed") seed = std::strtoull(value.c_str(), nullptr, 10);
     else if (flag == "--seed-file") seed_file = value;
+    else if (flag == "--keep-seed-size") keep_seed_size = value == "1";
     else {
       std::fprintf(stderr, "fsintegrity: unknown option %s\n", flag.c_str());
       return 2;
@@ -257,7 +268,7 @@ int main(int argc, char** argv) {
   for (int p = 0; p < procs; ++p) {
     pid_t pid = ::fork();
     if (pid < 0) Die("fork");
-    if (pid == 0) std::_Exit(RunProcess(dir, p, threads, ops, seed, p == 0 ? seed_file : ""));
+    if (pid == 0) std::_Exit(RunProcess(dir, p, threads, ops, seed, p == 0 ? seed_file : "", keep_seed_size));
     children.push_back(pid);
   }
   int failed = 0;
