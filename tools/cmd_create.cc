@@ -17,7 +17,8 @@ void RunCreate(const RunFlags& flags, const std::vector<std::string>& command, C
   auto store = ctx.Store();
   if (!store.ok()) return ctx.Fail(store.status());
   // The flags are kept for `strata start`, which runs the same thing again; `ps` shows the command.
-  auto c = (*store)->CreateContainer(flags.name, flags.image, config->ToJson().dump());
+  auto c = (*store)->CreateContainer(flags.name, flags.image, config->ToJson().dump(),
+                                     layerstore::ContainerDurability::kSynced);
   if (!c.ok()) return ctx.Fail(c.status());
   std::cout << c->id << "\n";
 }

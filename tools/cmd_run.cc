@@ -73,7 +73,10 @@ void RunRun(const RunFlags& flags, const RunOnlyFlags& only, const std::vector<s
   if (!config.ok()) return FailRuntime(ctx, config.status());
   std::string created_id;
   auto create = [&](layerstore::Store& store) -> layerstore::Result<layerstore::ContainerRecord> {
-    auto c = store.CreateContainer(flags.name, flags.image, config->ToJson().dump());
+    // A container removed after its run need not survive a crash (its layer is volatile too).
+    auto c = store.CreateContainer(flags.name, flags.image, config->ToJson().dump(),
+                                   only.rm ? layerstore::ContainerDurability::kRemovedAfterRun
+                                           : layerstore::ContainerDurability::kSynced);
     if (c.ok()) created_id = c->id;
     return c;
   };

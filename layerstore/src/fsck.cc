@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <map>
+#include <cstring>
 #include <set>
 
 #include "fsutil.h"
 #include "layerstore/io.h"
 #include "layerstore/sha256.h"
+#include "layerstore/unique_fd.h"
 #include "layerstore/rootfs.h"
 #include "paths.h"
 #include "store_impl.h"
@@ -260,6 +262,7 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
   // the row goes), a directory needs its row (else a crash interrupted a create or an rm).
   std::set<std::string> container_ids;
   std::vector<std::string> lost_containers;
+  std::vector<std::string> missing_work_dirs, missing_locks;  // recreated after the commit
   LS_RETURN_IF_ERROR(txn.Scan(t.containers, "", [&](std::string_view key, std::string_view value) {
     container_ids.emplace(key);
     auto rec = DecodeContainer(key, value);
@@ -276,6 +279,19 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
       damage("container " + rec->name + " (" + rec->id.substr(0, 12) + "): its writable layer " + upper +
              " is missing (its changes are lost)");
       lost_containers.emplace_back(key);
+      return true;
+    }
+    // A container made without syncs (ContainerDurability::kRemovedAfterRun) may have lost its
+    // transient parts in a crash; nothing of its content goes with them.
+    const std::string work = paths::ContainerDir(rec->id) + "/" + paths::kWorkDir;
+    if (::fstatat(root, work.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+      fix("container " + rec->name + " (" + rec->id.substr(0, 12) + "): work directory " + work + " missing", "recreated");
+      missing_work_dirs.push_back(work);
+    }
+    const std::string lock_file = paths::ContainerDir(rec->id) + "/" + paths::kLockName;
+    if (::fstatat(root, lock_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      fix("container " + rec->name + " (" + rec->id.substr(0, 12) + "): lock file " + lock_file + " missing", "recreated");
+      missing_locks.push_back(lock_file);
     }
     return true;
   }));
@@ -301,6 +317,13 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     // A temporary mount point still mounted (a killed `strata commit`) stays, and is reported.
     Status s = fsutil::RemoveTreeAt(root, tree);
     if (!s.ok()) damage(s.message());
+  }
+  for (const std::string& work : missing_work_dirs) {
+    if (::mkdirat(root, work.c_str(), 0700) != 0 && errno != EEXIST) damage("creating " + work + ": " + std::strerror(errno));
+  }
+  for (const std::string& lock_file : missing_locks) {
+    UniqueFd fd(::openat(root, lock_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) damage("creating " + lock_file + ": " + std::strerror(errno));
   }
   return report;
 }

@@ -49,8 +49,8 @@ class StoreImpl final : public Store {
   Result<std::vector<RemovalEvent>> RemoveImage(std::string_view name_or_id, bool force) override;
   Result<PruneReport> PruneImages(bool all) override;
 
-  Result<ContainerRecord> CreateContainer(std::string_view name, std::string_view image,
-                                          std::string_view config_json) override;
+  Result<ContainerRecord> CreateContainer(std::string_view name, std::string_view image, std::string_view config_json,
+                                          ContainerDurability durability) override;
   Result<ContainerRecord> ResolveContainer(std::string_view name_or_id) override;
   Result<std::vector<ContainerRecord>> ListContainers() override;
   Status RemoveContainer(std::string_view id) override;

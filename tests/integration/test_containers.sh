@@ -18,7 +18,7 @@ treedump() { "$PYTHON" "$STRATA_SRC/tests/testutil/treedump.py" "$1" --no-mtime;
 # --- the image ---
 step "image"
 L1=$WORK/l1
-mkdir -p "$L1"/{etc,usr/share/doc/b,usr/bin,opaque/y,keep}
+mkdir -p "$L1"/{etc,usr/share/doc/b,usr/bin,usr/lib,opaque/y,keep}
 echo "root:x:0:0::/root:/bin/sh" > "$L1/etc/passwd"
 echo "root:x:0:" > "$L1/etc/group"
 echo "127.0.0.1 localhost" > "$L1/etc/hosts"
@@ -28,6 +28,7 @@ printf '#!/bin/sh\necho tool\n' > "$L1/usr/bin/tool"
 chmod 755 "$L1/usr/bin/tool"
 ln "$L1/usr/bin/tool" "$L1/usr/bin/tool-link"
 ln -s tool "$L1/usr/bin/alias"
+head -c $((9 << 20)) /dev/urandom > "$L1/usr/lib/big"
 echo "old x" > "$L1/opaque/x"
 echo "old z" > "$L1/opaque/y/z"
 echo kept > "$L1/keep/file"
@@ -119,6 +120,14 @@ mkfifo "$U/newdir/fifo"
 mknod "$U/usr/share/doc" c 0 0                                   # mv /usr/share/doc /usr/share/moved
 setfattr -n trusted.overlay.redirect -v /usr/share/doc "$U/usr/share/moved"
 echo added > "$U/usr/share/moved/added"
+# a 4 KiB write at 8192 into /usr/lib/big: a metadata-only copy whose one data block overrides
+# the object there
+mkdir -p "$U/usr/lib"
+truncate -s "$(stat -c %s "$L1/usr/lib/big")" "$U/usr/lib/big"
+head -c 4096 /dev/urandom > "$WORK/block"
+dd if="$WORK/block" of="$U/usr/lib/big" bs=4096 seek=2 conv=notrunc status=none
+setfattr -n trusted.overlay.metacopy "$U/usr/lib/big"
+setfattr -n trusted.strata.object -v "sha256:$(sha256_of "$L1/usr/lib/big");overrides" "$U/usr/lib/big"
 expect_rc 0 diff web
 assert_eq "C /etc
 D /etc/group
@@ -133,6 +142,8 @@ C /opaque
 C /opaque/x
 D /opaque/y
 C /usr
+C /usr/lib
+C /usr/lib/big
 C /usr/share
 D /usr/share/doc
 A /usr/share/moved
@@ -141,7 +152,7 @@ A /usr/share/moved/added
 A /usr/share/moved/b
 A /usr/share/moved/b/c" "$OUT" "strata diff web"
 expect_rc 0 container diff "${WEB:0:12}"
-assert_eq 20 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" "container diff by ID prefix"
+assert_eq 22 "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" "container diff by ID prefix"
 assert_eq "" "$(strata_ok diff web2)" "diff of an untouched container"
 expect_rc 1 diff nosuch
 assert_eq "Error: No such container: nosuch" "$ERR" "diff of an unknown container"
@@ -162,6 +173,7 @@ ln -s ../etc/new "$EXPECTED/newdir/link"
 mkfifo "$EXPECTED/newdir/fifo"
 mv "$EXPECTED/usr/share/doc" "$EXPECTED/usr/share/moved"
 echo added > "$EXPECTED/usr/share/moved/added"
+dd if="$WORK/block" of="$EXPECTED/usr/lib/big" bs=4096 seek=2 conv=notrunc status=none
 treedump "$EXPECTED" > "$WORK/expected.txt"
 
 # --- rm, fsck ---
@@ -179,6 +191,18 @@ assert_contains "$OUT" "tmp/container-x" "fsck removes a half-built container"
 expect_rc 0 fsck
 assert_contains "$OUT" ": consistent" "fsck after repair"
 [ -e "$U/etc/group" ] || fail "fsck touched a container's layer"
+# What a crash can take from a container made without syncs (run --rm): its work directory and
+# lock file, which fsck makes again.
+rmdir "$STRATA_ROOT/containers/$WEB2/work"
+rm "$STRATA_ROOT/containers/$WEB2/lock"
+expect_rc 0 fsck -n
+assert_contains "$OUT" "work directory containers/$WEB2/work missing: would be recreated" "fsck -n: a missing work directory"
+assert_contains "$OUT" "lock file containers/$WEB2/lock missing: would be recreated" "fsck -n: a missing lock file"
+expect_rc 0 fsck
+[ -d "$STRATA_ROOT/containers/$WEB2/work" ] && [ -f "$STRATA_ROOT/containers/$WEB2/lock" ] ||
+  fail "fsck did not recreate web2's work directory and lock file"
+expect_rc 0 fsck
+assert_contains "$OUT" ": consistent" "fsck after recreating them"
 
 # --- mount --container: command-line checks (no driver needed) ---
 step "mount --container usage"

@@ -257,7 +257,7 @@ class ContainerTest : public ::testing::Test {
     return MakeImage({ImportDir(dir)}, tag);
   }
   ContainerRecord MustCreate(std::string_view name, std::string_view image, std::string_view config = "") {
-    auto c = store_->CreateContainer(name, image, config);
+    auto c = store_->CreateContainer(name, image, config, layerstore::ContainerDurability::kSynced);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? *c : ContainerRecord{};
   }
@@ -368,7 +368,7 @@ TEST_F(ContainerTest, NamesFollowDockerRules) {
   SimpleImage("test/app:1");
   for (std::string bad : {"a", "-web", ".web", "_web", "we b", "web/1", "w\u00e9b", "web:1"}) {
     SCOPED_TRACE(bad);
-    auto c = store_->CreateContainer(bad, "test/app:1", "");
+    auto c = store_->CreateContainer(bad, "test/app:1", "", layerstore::ContainerDurability::kSynced);
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.status().code(), Code::kInvalidArgument);
     EXPECT_EQ(c.status().message(), "Invalid container name (" + bad + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
@@ -383,7 +383,7 @@ TEST_F(ContainerTest, NamesFollowDockerRules) {
 
   ContainerRecord first = MustCreate("dup", "test/app:1");
   size_t before = Entries(root_ / "containers");
-  auto second = store_->CreateContainer("dup", "test/app:1", "");
+  auto second = store_->CreateContainer("dup", "test/app:1", "", layerstore::ContainerDurability::kSynced);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kAlreadyExists);
   EXPECT_EQ(second.status().message(),
@@ -403,13 +403,13 @@ TEST_F(ContainerTest, NamesFollowDockerRules) {
 
 TEST_F(ContainerTest, BadImageOrConfigCreatesNothing) {
   SimpleImage("test/app:1");
-  auto c = store_->CreateContainer("x1", "test/nosuch", "");
+  auto c = store_->CreateContainer("x1", "test/nosuch", "", layerstore::ContainerDurability::kSynced);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), Code::kNotFound);
   EXPECT_EQ(c.status().message(), "No such image: test/nosuch");
   for (std::string config : {"[1,2]", "{not json", "\"text\""}) {
     SCOPED_TRACE(config);
-    auto bad = store_->CreateContainer("x2", "test/app:1", config);
+    auto bad = store_->CreateContainer("x2", "test/app:1", config, layerstore::ContainerDurability::kSynced);
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
   }

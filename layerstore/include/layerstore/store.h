@@ -138,6 +138,15 @@ bool ProcessAlive(int pid, uint64_t start_time);
 uint64_t ProcessStartTime(int pid);
 
 // A container: an image plus a writable layer in containers/<id>/. Value type.
+// How CreateContainer makes a container's directory.
+enum class ContainerDurability {
+  kSynced,  // synced before the record commits: after a crash, the container is whole
+  // Not synced (strata run --rm: the container is removed when its run ends, its layer mounted
+  // volatile). After a crash its record may name a directory that is missing or incomplete:
+  // Fsck removes such a record, or recreates the transient parts (work/, the lock file).
+  kRemovedAfterRun,
+};
+
 struct ContainerRecord {
   std::string id;        // 64 lowercase hex, random (like Docker's container IDs)
   std::string name;      // unique; generated Docker-style (adjective_surname) when not given
@@ -204,13 +213,13 @@ class Store {
 
   // --- containers (src/containers.cc) ---
   // Resolves `image` (as ResolveImage), builds containers/<id>/{upper,work,lock} under tmp/,
-  // syncs it, renames it into place and then commits the record; a crash leaves at worst a
-  // directory without a record, which Fsck removes. `name` empty: a generated one. `config_json`
+  // syncs it (see ContainerDurability), renames it into place and then commits the record; a
+  // crash leaves at worst a directory without a record, which Fsck removes. `name` empty: a generated one. `config_json`
   // empty means "{}". Errors: InvalidArgument for a bad name ("Invalid container name (x), only
   // [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") or config, NotFound for the image, AlreadyExists for a
   // name in use (Docker's "Conflict. The container name \"/x\" is already in use ...").
   virtual Result<ContainerRecord> CreateContainer(std::string_view name, std::string_view image,
-                                                  std::string_view config_json) = 0;
+                                                  std::string_view config_json, ContainerDurability durability) = 0;
   // An exact name (with or without Docker's leading '/'), a full ID, or a unique ID prefix, in
   // Docker's order. NotFound "No such container: X"; InvalidArgument for an ambiguous prefix.
   virtual Result<ContainerRecord> ResolveContainer(std::string_view name_or_id) = 0;
