@@ -248,7 +248,7 @@ Result<ContainerRecord> StoreImpl::CreateContainer(std::string_view name_arg, st
   const int root = root_fd_.get();
   const std::string building = std::string(paths::kTmpDir) + "/container-" + rec.id;
   const std::string dir = paths::ContainerDir(rec.id);
-  // Six syncs, a quarter of a `strata run --rm IMAGE true` with the store on disk.
+  // A container removed after its run needs none of the six syncs (see ContainerDurability).
   const bool sync = durability == ContainerDurability::kSynced;
   Status built = BuildContainerDir(root, building, sync);
   if (built.ok() && ::renameat(root, building.c_str(), root, dir.c_str()) != 0) {
