@@ -133,6 +133,10 @@ def random_op(rng, as_user_too=True):
     if op in ("write", "append"):
         return op, (random_path(rng), bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))))
     if op == "pwrite":
+        # One in four into the layers' 8 MiB file, anywhere in its first 9 MiB: inside it a strata
+        # container writes the blocks touched (overrides), past its end the upper file's bytes.
+        if rng.randrange(4) == 0:
+            return op, ("y.txt", bytes(rng.randrange(256) for _ in range(rng.randint(1, 5000))), rng.randint(0, 9 << 20))
         return op, (random_path(rng), bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))), rng.randint(0, 5000))
     if op in ("mkdir", "rmdir", "unlink", "rmtree", "mkfifo", "whiteout"):
         return op, (random_path(rng),)
