@@ -149,8 +149,8 @@ Result<std::unique_ptr<DirectoryLayers>> DirectoryLayers::Open(const std::vector
   }
   struct Node root;
   root.type = S_IFDIR;
-  root.top = {0, ""};
-  for (uint32_t i = 0; i < dirs.size(); ++i) root.sources.push_back({i, ""});
+  root.dir = std::make_unique<Dir>();
+  for (uint32_t i = 0; i < dirs.size(); ++i) root.dir->sources.push_back({i, ""});
   layers->nodes_.push_back(std::move(root));
   layers->layer_uuids_.resize(layers->layers_.size());
   layers->max_cached_fds_ = ContentFdBudget();
@@ -163,14 +163,21 @@ DirectoryLayers::~DirectoryLayers() {
   }
 }
 
+DirectoryLayers::Source DirectoryLayers::TopOf(uint32_t node) const {
+  if (node == 0) return {0, ""};
+  const struct Node& n = nodes_[node];
+  const Source& in = nodes_[n.parent].dir->sources[n.top_source];
+  return {in.layer, Join(in.path, n.name)};
+}
+
 int DirectoryLayers::LoadChildren(uint32_t dir) const {
-  struct Node& d = nodes_[dir];
+  Dir& d = *nodes_[dir].dir;
   if (d.have_children) return 0;
   struct Entry {
     std::string name;
     mode_t type;
     struct stat st;
-    Source top;
+    uint32_t top_source;
     std::vector<Source> sources;
     // A lower layer's same name no longer merges: a whiteout or a non-directory came between.
     bool blocked = false;
@@ -233,11 +240,11 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
         continue;
       }
       if (hidden.count(std::string(name))) continue;
-      Entry entry{std::string(name), type, st, {src.layer, Join(src.path, name)}, {}};
+      Entry entry{std::string(name), type, st, static_cast<uint32_t>(s), {}};
       // Stat now: a lookup or readdirplus needs it next anyway, and it tells hardlinks apart.
       if (!have_st && ::fstatat(list_fd, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
       entry.type = entry.st.st_mode & S_IFMT;
-      if (entry.type == S_IFDIR) entry.sources.push_back(entry.top);
+      if (entry.type == S_IFDIR) entry.sources.push_back({src.layer, Join(src.path, name)});
       at.emplace(entry.name, entries.size());
       entries.push_back(std::move(entry));
     }
@@ -258,7 +265,7 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
         const std::string path = redirect.substr(std::min(redirect.find_first_not_of('/'), redirect.size()));
         for (uint32_t l = src.layer + 1; l < layers_.size(); ++l) targets.push_back({l, path});
       } else {
-        for (const Source& parent : nodes_[d.parent].sources) {
+        for (const Source& parent : nodes_[nodes_[dir].parent].dir->sources) {
           if (parent.layer > src.layer) targets.push_back({parent.layer, Join(parent.path, redirect)});
         }
       }
@@ -266,17 +273,20 @@ int DirectoryLayers::LoadChildren(uint32_t dir) const {
     }
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
-  std::vector<std::pair<std::string, uint32_t>> children;
+  std::vector<uint32_t> children;
   children.reserve(entries.size());
   for (auto& e : entries) {
     struct Node n;
-    n.name = e.name;
+    n.name = std::move(e.name);
     n.parent = dir;
     n.type = e.type;
-    n.top = std::move(e.top);
-    n.sources = std::move(e.sources);
+    n.top_source = e.top_source;
+    if (e.type == S_IFDIR) {
+      n.dir = std::make_unique<Dir>();
+      n.dir->sources = std::move(e.sources);
+    }
     SetAttr(n, e.st);
-    children.emplace_back(std::move(e.name), static_cast<uint32_t>(nodes_.size()));
+    children.push_back(static_cast<uint32_t>(nodes_.size()));
     nodes_.push_back(std::move(n));
   }
   d.children = std::move(children);
@@ -309,7 +319,8 @@ int DirectoryLayers::LoadAttr(uint32_t id) const {
   if (n.have_attr) return 0;
   struct stat st;
   PathAt at;
-  if (int err = ResolveAt(layers_[n.top.layer].get(), n.top.path, &at)) return err;
+  const Source top = TopOf(id);
+  if (int err = ResolveAt(layers_[top.layer].get(), top.path, &at)) return err;
   if (::fstatat(at.dir, at.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   if ((st.st_mode & S_IFMT) != n.type) return ESTALE;  // the layer changed under the mount
   SetAttr(n, st);
@@ -322,7 +333,7 @@ void DirectoryLayers::SetAttr(struct Node& n, const struct stat& st) const {
   a.uid = st.st_uid;
   a.gid = st.st_gid;
   // A merged directory's link count is not known without listing every layer: overlayfs says 1.
-  a.nlink = S_ISDIR(st.st_mode) && n.sources.size() > 1 ? 1 : static_cast<uint32_t>(st.st_nlink);
+  a.nlink = S_ISDIR(st.st_mode) && n.dir && n.dir->sources.size() > 1 ? 1 : static_cast<uint32_t>(st.st_nlink);
   a.size = static_cast<uint64_t>(st.st_size);
   a.mtime_sec = st.st_mtim.tv_sec;
   a.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
@@ -358,7 +369,7 @@ mode_t DirectoryLayers::Type(uint32_t node) const {
 uint32_t DirectoryLayers::ChildCount(uint32_t dir) const {
   std::lock_guard lock(mu_);
   if (dir >= nodes_.size() || nodes_[dir].type != S_IFDIR || LoadChildren(dir) != 0) return 0;
-  return static_cast<uint32_t>(nodes_[dir].children.size());
+  return static_cast<uint32_t>(nodes_[dir].dir->children.size());
 }
 
 std::string DirectoryLayers::Path(uint32_t node) const {
@@ -380,8 +391,9 @@ int DirectoryLayers::OpenContent(uint32_t node, UniqueFd* fd) const {
     std::lock_guard lock(mu_);
     if (node >= nodes_.size()) return ESTALE;
     if (nodes_[node].type != S_IFREG) return EISDIR;
-    path = nodes_[node].top.path;
-    layer = layers_[nodes_[node].top.layer].get();
+    Source top = TopOf(node);
+    path = std::move(top.path);
+    layer = layers_[top.layer].get();
   }
   PathAt at;
   if (int err = ResolveAt(layer, path, &at)) return err;
@@ -403,8 +415,9 @@ std::optional<std::string> DirectoryLayers::OverlayOrigin(uint32_t node) const {
   {
     std::lock_guard lock(mu_);
     if (node >= nodes_.size()) return std::nullopt;
-    path = nodes_[node].top.path;
-    layer = nodes_[node].top.layer;
+    Source top = TopOf(node);
+    path = std::move(top.path);
+    layer = top.layer;
     uuid = UuidOf(layer);
   }
   PathAt at;
@@ -514,10 +527,10 @@ uint32_t DirectoryLayers::Index::node_count() const {
 Result<layerstore::RootfsNode> DirectoryLayers::Index::Node(uint32_t node) const {
   std::lock_guard lock(layers_->mu_);
   if (node >= layers_->nodes_.size()) return Status::Corruption("node " + std::to_string(node) + " out of range");
-  if (int err = layers_->LoadAttr(node)) return Status::FromErrno(layers_->nodes_[node].top.path, err);
+  if (int err = layers_->LoadAttr(node)) return Status::FromErrno(layers_->TopOf(node).path, err);
   const struct Node& n = layers_->nodes_[node];
   layerstore::RootfsNode attr = n.attr;
-  attr.child_count = n.have_children ? static_cast<uint32_t>(n.children.size()) : 0;
+  attr.child_count = n.dir && n.dir->have_children ? static_cast<uint32_t>(n.dir->children.size()) : 0;
   return attr;
 }
 
@@ -525,21 +538,22 @@ std::optional<uint32_t> DirectoryLayers::Index::Lookup(uint32_t dir, std::string
   std::lock_guard lock(layers_->mu_);
   const auto& nodes = layers_->nodes_;
   if (dir >= nodes.size() || nodes[dir].type != S_IFDIR || layers_->LoadChildren(dir) != 0) return std::nullopt;
-  const auto& children = nodes[dir].children;
+  const auto& children = nodes[dir].dir->children;
   auto it = std::lower_bound(children.begin(), children.end(), name,
-                             [](const auto& c, std::string_view n) { return c.first < n; });
-  if (it == children.end() || it->first != name) return std::nullopt;
-  return it->second;
+                             [&](uint32_t c, std::string_view n) { return nodes[c].name < n; });
+  if (it == children.end() || nodes[*it].name != name) return std::nullopt;
+  return *it;
 }
 
 Result<std::pair<std::string_view, uint32_t>> DirectoryLayers::Index::Child(uint32_t dir, uint32_t i) const {
   std::lock_guard lock(layers_->mu_);
   const auto& nodes = layers_->nodes_;
   if (dir >= nodes.size()) return Status::Corruption("node " + std::to_string(dir) + " out of range");
-  if (int err = layers_->LoadChildren(dir)) return Status::FromErrno(nodes[dir].top.path, err);
-  if (i >= nodes[dir].children.size()) return Status::Corruption("child out of range");
-  const auto& [name, c] = nodes[dir].children[i];
-  return std::pair<std::string_view, uint32_t>(name, c);
+  if (nodes[dir].type != S_IFDIR) return Status::InvalidArgument("not a directory");
+  if (int err = layers_->LoadChildren(dir)) return Status::FromErrno(layers_->TopOf(dir).path, err);
+  if (i >= nodes[dir].dir->children.size()) return Status::Corruption("child out of range");
+  const uint32_t c = nodes[dir].dir->children[i];
+  return std::pair<std::string_view, uint32_t>(nodes[c].name, c);
 }
 
 Result<std::string_view> DirectoryLayers::Index::SymlinkTarget(uint32_t node) const {
@@ -549,13 +563,12 @@ Result<std::string_view> DirectoryLayers::Index::SymlinkTarget(uint32_t node) co
   struct Node& n = nodes[node];
   if (!n.symlink_target) {
     PathAt at;
-    if (int err = ResolveAt(layers_->layers_[n.top.layer].get(), n.top.path, &at)) {
-      return Status::FromErrno(n.top.path, err);
-    }
+    const Source top = layers_->TopOf(node);
+    if (int err = ResolveAt(layers_->layers_[top.layer].get(), top.path, &at)) return Status::FromErrno(top.path, err);
     char buf[PATH_MAX + 1];
     ssize_t len = ::readlinkat(at.dir, at.rel.c_str(), buf, sizeof buf);
-    if (len < 0) return Status::FromErrno(n.top.path, errno);
-    n.symlink_target.emplace(buf, static_cast<size_t>(len));
+    if (len < 0) return Status::FromErrno(top.path, errno);
+    n.symlink_target = std::make_unique<std::string>(buf, static_cast<size_t>(len));
   }
   return std::string_view(*n.symlink_target);
 }
@@ -569,18 +582,18 @@ Result<std::vector<std::pair<std::string_view, std::string_view>>> DirectoryLaye
   auto& nodes = layers_->nodes_;
   if (node >= nodes.size()) return Status::Corruption("node " + std::to_string(node) + " out of range");
   struct Node& n = nodes[node];
-  if (!n.have_xattrs) {
+  if (!n.xattrs) {
     // Through the layer's fd, never following the entry itself (a symlink may point anywhere).
     PathAt at;
-    if (int err = ResolveAt(layers_->layers_[n.top.layer].get(), n.top.path, &at)) {
-      return Status::FromErrno(n.top.path, err);
-    }
-    const bool root = n.top.path.empty();
+    const Source top = layers_->TopOf(node);
+    if (int err = ResolveAt(layers_->layers_[top.layer].get(), top.path, &at)) return Status::FromErrno(top.path, err);
+    const bool root = top.path.empty();
     const std::string path = root ? ProcPath(at.dir) : ProcPath(at.dir) + "/" + at.rel;
     std::string names;
     if (int err = ListXattrNames(path, !root, &names); err && err != ENOTSUP) {
-      return Status::FromErrno(n.top.path, err);
+      return Status::FromErrno(top.path, err);
     }
+    auto xattrs = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
     for (size_t pos = 0; pos < names.size();) {
       std::string_view stored(names.data() + pos);
       pos += stored.size() + 1;
@@ -588,12 +601,12 @@ Result<std::vector<std::pair<std::string_view, std::string_view>>> DirectoryLaye
       if (!visible) continue;
       std::string value;
       if (GetXattrValue(path, std::string(stored).c_str(), !root, &value) != 0) continue;  // removed meanwhile, or not ours to read
-      n.xattrs.emplace_back(std::move(*visible), std::move(value));
+      xattrs->emplace_back(std::move(*visible), std::move(value));
     }
-    n.have_xattrs = true;
+    n.xattrs = std::move(xattrs);
   }
   std::vector<std::pair<std::string_view, std::string_view>> out;
-  for (const auto& [k, v] : n.xattrs) out.emplace_back(k, v);
+  for (const auto& [k, v] : *n.xattrs) out.emplace_back(k, v);
   return out;
 }
 

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,22 +59,26 @@ class DirectoryLayers final : public Lower {
     uint32_t layer;
     std::string path;  // within the layer, no leading slash; "" is its root
   };
+  struct Dir {
+    std::vector<Source> sources;     // every layer's directory merged here, top first
+    bool have_children = false;
+    std::vector<uint32_t> children;  // node ids, by name (each name its own node, hardlinks too)
+  };
+  // One per entry listed: kept small (a listing of 40,000 entries is 40,000 of them), with what
+  // only some nodes need behind pointers and the entry's path made when needed (TopOf).
   struct Node {
     std::string name;
     uint32_t parent = 0;
     mode_t type = 0;
-    Source top;                      // the entry that is this node
-    std::vector<Source> sources;     // directories: every layer's directory merged here, top first
+    uint32_t top_source = 0;  // the parent's source this entry was found in (see TopOf)
+    int content_fd = -1;
     bool have_attr = false;
     layerstore::RootfsNode attr;
-    bool have_children = false;
-    std::vector<std::pair<std::string, uint32_t>> children;  // by name; a hardlinked file's node under each name
-    std::optional<std::string> symlink_target;
-    bool have_xattrs = false;
-    std::vector<std::pair<std::string, std::string>> xattrs;
-    int content_fd = -1;
     dev_t dev = 0;  // the top entry's, once have_attr
     ino_t ino = 0;
+    std::unique_ptr<Dir> dir;                     // directories
+    std::unique_ptr<std::string> symlink_target;  // symlinks, once read
+    std::unique_ptr<std::vector<std::pair<std::string, std::string>>> xattrs;  // once read
   };
 
   // The tree as a RootfsIndex, answered from the lazily built nodes.
@@ -97,6 +102,9 @@ class DirectoryLayers final : public Lower {
   DirectoryLayers() = default;
 
   // REQUIRES: mu_ held.
+  // The entry that is this node: its layer, and its path in that layer (which the node's own
+  // path is not, below a renamed directory).
+  Source TopOf(uint32_t node) const;
   int LoadChildren(uint32_t dir) const;
   int LoadAttr(uint32_t node) const;
   void SetAttr(struct Node& n, const struct stat& st) const;
