@@ -549,12 +549,29 @@ track_pid "$C1_PID"
 for _ in $(seq 1 100); do grep -q " $WORK/mnt fuse" /proc/mounts && break; sleep 0.05; done
 grep -q " $WORK/mnt fuse" /proc/mounts || fail "foreground stratafs did not mount"
 write_fsynced "$WORK/mnt/durable"
+# And writes inside a large image file (overrides of its object), fsynced.
+"$PYTHON" - "$WORK/mnt/usr/lib/big" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"DURABLE", 10)
+os.pwrite(fd, b"DURABLE" * 1000, (5 << 20) + 100)
+os.fsync(fd)
+os.close(fd)
+PY
 kill -9 "$C1_PID"
 wait "$C1_PID" 2>/dev/null || true
 expect_rc 0 umount "$WORK/mnt"
 mount_layer c1 "$WORK/mnt"
 assert_eq 12000 "$(stat -c %s "$WORK/mnt/durable")" "size of the fsynced file"
 assert_eq "synced data" "$(head -1 "$WORK/mnt/durable")" "content of the fsynced file"
+"$PYTHON" - "$WORK/mnt/usr/lib/big" "$L1/usr/lib/big" <<'PY' || fail "fsynced writes inside usr/lib/big after the daemon died"
+import sys
+got, lower = (open(p, "rb").read() for p in sys.argv[1:3])
+want = bytearray(lower)
+want[10:17] = b"DURABLE"
+want[(5 << 20) + 100:(5 << 20) + 100 + 7000] = b"DURABLE" * 1000
+assert got == bytes(want), "content differs"
+PY
 expect_rc 0 umount "$WORK/mnt"
 umount "$WORK/ovl/mnt"
 pass
