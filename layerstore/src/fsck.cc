@@ -283,14 +283,15 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     }
     // A container made without syncs (ContainerDurability::kRemovedAfterRun) may have lost its
     // transient parts in a crash; nothing of its content goes with them.
+    const std::string which = "container " + rec->name + " (" + rec->id.substr(0, 12) + "): ";
     const std::string work = paths::ContainerDir(rec->id) + "/" + paths::kWorkDir;
     if (::fstatat(root, work.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
-      fix("container " + rec->name + " (" + rec->id.substr(0, 12) + "): work directory " + work + " missing", "recreated");
+      fix(which + "work directory " + work + " missing", "recreated");
       missing_work_dirs.push_back(work);
     }
     const std::string lock_file = paths::ContainerDir(rec->id) + "/" + paths::kLockName;
     if (::fstatat(root, lock_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      fix("container " + rec->name + " (" + rec->id.substr(0, 12) + "): lock file " + lock_file + " missing", "recreated");
+      fix(which + "lock file " + lock_file + " missing", "recreated");
       missing_locks.push_back(lock_file);
     }
     return true;
@@ -319,7 +320,9 @@ Result<FsckReport> StoreImpl::Fsck(const FsckOptions& options) {
     if (!s.ok()) damage(s.message());
   }
   for (const std::string& work : missing_work_dirs) {
-    if (::mkdirat(root, work.c_str(), 0700) != 0 && errno != EEXIST) damage("creating " + work + ": " + std::strerror(errno));
+    if (::mkdirat(root, work.c_str(), 0700) != 0 && errno != EEXIST) {
+      damage("creating " + work + ": " + std::strerror(errno));
+    }
   }
   for (const std::string& lock_file : missing_locks) {
     UniqueFd fd(::openat(root, lock_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));

@@ -240,7 +240,9 @@ TEST_F(UnionFsTest, AnAppendCopiesNothingAndAWriteInsideTheObjectCopiesOneBlock)
   // Writes across block boundaries, at a block's start, into the block the object ends in,
   // and one covering whole blocks.
   const std::vector<std::pair<off_t, std::string>> writes = {
-      {4090, "across-a-block-boundary"}, {8192, "at-a-block"}, {static_cast<off_t>(big.size()) - 20, "into-the-last-block"},
+      {4090, "across-a-block-boundary"},
+      {8192, "at-a-block"},
+      {static_cast<off_t>(big.size()) - 20, "into-the-last-block"},
       {3 << 20, std::string(3 * 4096 + 5, 'W')}, {(5 << 20) + 17, std::string(2 << 20, 'V')}};
   for (const auto& [off, data] : writes) {
     Write("data/big", data, off);

@@ -241,7 +241,8 @@ int RunProcess(const std::string& dir, int proc, int threads, int ops, uint64_t 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s DIR [--procs P] [--threads T] [--ops N] [--seed S] [--seed-file PATH] [--keep-seed-size 1]\n",
+                 "usage: %s DIR [--procs P] [--threads T] [--ops N] [--seed S] [--seed-file PATH]"
+                 " [--keep-seed-size 1]\n",
                  argv[0]);
     return 2;
   }

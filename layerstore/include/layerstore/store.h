@@ -214,7 +214,8 @@ class Store {
   // --- containers (src/containers.cc) ---
   // Resolves `image` (as ResolveImage), builds containers/<id>/{upper,work,lock} under tmp/,
   // syncs it (see ContainerDurability), renames it into place and then commits the record; a
-  // crash leaves at worst a directory without a record, which Fsck removes. `name` empty: a generated one. `config_json`
+  // crash leaves at worst a directory without a record, which Fsck removes. `name` empty: a
+  // generated one. `config_json`
   // empty means "{}". Errors: InvalidArgument for a bad name ("Invalid container name (x), only
   // [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") or config, NotFound for the image, AlreadyExists for a
   // name in use (Docker's "Conflict. The container name \"/x\" is already in use ...").
