@@ -12,33 +12,27 @@ namespace {
 
 thread_local bool t_kill_suidgid = false;
 
-template <class In>
-bool Read(const void* op_in, size_t op_size, In* in) {
-  if (op_size < sizeof *in) return false;
-  std::memcpy(in, op_in, sizeof *in);
-  return true;
+// Whether the request's struct `In` (at op_in, op_size bytes) has `flag` set in its `field`.
+template <class In, class Field>
+bool FlagSet(const void* op_in, size_t op_size, Field In::*field, uint32_t flag) {
+  In in;
+  if (op_size < sizeof in) return false;
+  std::memcpy(&in, op_in, sizeof in);
+  return (in.*field & flag) != 0;
 }
 
 }  // namespace
 
 bool RequestKillsSuidgid(uint32_t opcode, const void* op_in, size_t op_size) {
   switch (opcode) {
-    case FUSE_WRITE: {
-      fuse_write_in in;
-      return Read(op_in, op_size, &in) && (in.write_flags & FUSE_WRITE_KILL_SUIDGID);
-    }
-    case FUSE_SETATTR: {
-      fuse_setattr_in in;
-      return Read(op_in, op_size, &in) && (in.valid & FATTR_KILL_SUIDGID);
-    }
-    case FUSE_OPEN: {
-      fuse_open_in in;
-      return Read(op_in, op_size, &in) && (in.open_flags & FUSE_OPEN_KILL_SUIDGID);
-    }
-    case FUSE_CREATE: {
-      fuse_create_in in;
-      return Read(op_in, op_size, &in) && (in.open_flags & FUSE_OPEN_KILL_SUIDGID);
-    }
+    case FUSE_WRITE:
+      return FlagSet(op_in, op_size, &fuse_write_in::write_flags, FUSE_WRITE_KILL_SUIDGID);
+    case FUSE_SETATTR:
+      return FlagSet(op_in, op_size, &fuse_setattr_in::valid, FATTR_KILL_SUIDGID);
+    case FUSE_OPEN:
+      return FlagSet(op_in, op_size, &fuse_open_in::open_flags, FUSE_OPEN_KILL_SUIDGID);
+    case FUSE_CREATE:
+      return FlagSet(op_in, op_size, &fuse_create_in::open_flags, FUSE_OPEN_KILL_SUIDGID);
     default:
       return false;
   }
