@@ -1704,9 +1704,10 @@ ssize_t UnionFs::WriteAt(FileHandle& fh, off_t off, size_t len, const std::funct
   // The blocks at the write's edges that hold object bytes it does not cover: in the upper file
   // they would read as zeros around the write, so the object's bytes of them go in first. (A
   // block the object ends in holds upper bytes past the end, which stay as they are.)
+  // (A hole of the object there stays one until the write lands: writing any byte of a block
+  // allocates all of it, zeros where nothing was written, as the object reads there.)
   const off_t end = off + static_cast<off_t>(len);
   const off_t edges[2] = {off / block * block, (end - 1) / block * block};
-  std::vector<char> buf;
   for (int i = 0; i < (edges[0] == edges[1] ? 1 : 2); ++i) {
     const off_t start = edges[i];
     if (start >= object_end) continue;
@@ -1715,9 +1716,7 @@ ssize_t UnionFs::WriteAt(FileHandle& fh, off_t off, size_t len, const std::funct
     bool has = false;
     if (int err = HasDataAt(rw, start, &has)) return -err;
     if (has) continue;
-    buf.resize(static_cast<size_t>(stop - start));
-    if (int err = PreadAll(fh.object_fd(), buf.data(), buf.size(), start)) return -err;
-    if (int err = PwriteAll(rw, buf.data(), buf.size(), start)) return -err;
+    if (int err = CopySparseRange(fh.object_fd(), rw, start, stop, false)) return -err;
   }
   return write(fh.fd());
 }
